@@ -1,0 +1,114 @@
+//! The validation pipeline: load → schema → typed model → inheritance → rules.
+//!
+//! [`check`] runs every stage that can run and collects every diagnostic. A file that
+//! fails the schema is left out of the typed model (its errors are reported; rules do
+//! not guess at it); when `modelops.kdl` itself is invalid, rules that need the
+//! project are skipped.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Code, Diagnostic, Diagnostics, Files, Span};
+use crate::load::{self, LoadError, PromptVersion};
+use crate::model::{self, Model, ModelFile, Project, ResolvedRelease, SpanIndex};
+use crate::rules;
+use crate::schema::{self, FileKind};
+use crate::source::Source;
+
+/// The outcome of validating a repository.
+#[derive(Debug)]
+pub struct Checked {
+    pub files: Files,
+    pub diagnostics: Diagnostics,
+    pub spans: SpanIndex,
+    /// `None` when `modelops.kdl` could not be read, parsed or validated.
+    pub project: Option<Project>,
+    /// Models from files that passed the schema.
+    pub models: Vec<Model>,
+    /// Resolved releases by model, then version.
+    pub releases: BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.has_errors()
+    }
+}
+
+/// Validates the repository behind `source`. Only a missing project file or an I/O
+/// failure is an `Err`; everything wrong with the configuration is a diagnostic.
+pub fn check(source: &dyn Source) -> Result<Checked, LoadError> {
+    let loaded = load::load(source)?;
+    let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
+    let mut spans = SpanIndex::default();
+    let mut project = None;
+    let mut models = Vec::new();
+
+    for kdl in loaded.kdl {
+        let schema_errors = schema::validate(&kdl.view, kdl.kind);
+        let valid = schema_errors.is_empty();
+        diagnostics.extend(schema_errors);
+        spans.insert(kdl.view.spans.clone());
+        if !valid {
+            continue;
+        }
+        let mut annotated = kdl.view.value;
+        model::annotate(&mut annotated, kdl.file);
+        let file_start = Span::new(kdl.file, 0, 0);
+        match kdl.kind {
+            FileKind::Project => match serde_json::from_value::<Project>(annotated) {
+                Ok(parsed) => project = Some(parsed),
+                Err(error) => diagnostics.push(uninterpretable(file_start, &error)),
+            },
+            FileKind::Model => match serde_json::from_value::<ModelFile>(annotated) {
+                Ok(file) => models.extend(file.model.into_values()),
+                Err(error) => diagnostics.push(uninterpretable(file_start, &error)),
+            },
+        }
+    }
+
+    let mut releases = BTreeMap::new();
+    for model in &models {
+        releases.insert(
+            model.name.clone(),
+            model::resolve_releases(model, &spans, &mut diagnostics),
+        );
+    }
+
+    if let Some(project) = &project {
+        let context = rules::Context {
+            project,
+            models: &models,
+            releases: &releases,
+            prompts: &loaded.prompts,
+            spans: &spans,
+            files: &loaded.files,
+            source,
+        };
+        rules::run(&context, &mut diagnostics);
+    }
+
+    let mut sorted = Diagnostics::new();
+    sorted.extend(diagnostics);
+    sorted.sort(&loaded.files);
+    Ok(Checked {
+        files: loaded.files,
+        diagnostics: sorted,
+        spans,
+        project,
+        models,
+        releases,
+        prompts: loaded.prompts,
+    })
+}
+
+/// A view that passed the schema but does not map onto the typed model: a gap
+/// between the schema and the types, reported rather than hidden.
+fn uninterpretable(at: Span, error: &serde_json::Error) -> Diagnostic {
+    Diagnostic::new(
+        Code::InvalidValue,
+        format!("the file passed the schema but cannot be interpreted: {error}"),
+    )
+    .with_label(at, "in this file")
+    .with_help("please report this as a bug in modelops, with the file")
+}

@@ -1,0 +1,165 @@
+//! The registry of diagnostic codes.
+//!
+//! Every code is listed here once, with its default severity, a one-line summary and a
+//! long explanation (`explain/<CODE>.md`: what it catches, why it matters, a bad and a
+//! fixed example). Codes are stable: a code is never reused for another meaning.
+//! Numbering by family: `MO1xx` syntax and structure, `MO2xx` references, `MO3xx`
+//! pinning, `MO4xx` rollout and gates, `MO5xx` hyperparameters, `MO6xx` prompts,
+//! `MO7xx` lock and immutability, `MO8xx` secrets, `MO9xx` targets.
+
+use super::Severity;
+
+/// The family a code belongs to (its hundreds digit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Structure,
+    References,
+    Pinning,
+    Rollout,
+    Hyperparameters,
+    Prompts,
+    Lock,
+    Secrets,
+    Targets,
+}
+
+impl Family {
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Structure => "Syntax and structure",
+            Family::References => "References",
+            Family::Pinning => "Pinning",
+            Family::Rollout => "Rollout and gates",
+            Family::Hyperparameters => "Hyperparameters",
+            Family::Prompts => "Prompts",
+            Family::Lock => "Lock and immutability",
+            Family::Secrets => "Secrets",
+            Family::Targets => "Targets",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $id:literal, $name:literal, $severity:ident, $family:ident, $summary:literal; )*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in registry order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The stable identifier, e.g. `MO101`.
+            pub fn id(self) -> &'static str {
+                match self { $( Code::$variant => $id, )* }
+            }
+
+            /// The readable name, e.g. `kdl-syntax`.
+            pub fn name(self) -> &'static str {
+                match self { $( Code::$variant => $name, )* }
+            }
+
+            pub fn default_severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$severity, )* }
+            }
+
+            pub fn family(self) -> Family {
+                match self { $( Code::$variant => Family::$family, )* }
+            }
+
+            /// One line: what the code catches.
+            pub fn summary(self) -> &'static str {
+                match self { $( Code::$variant => $summary, )* }
+            }
+
+            /// The long form printed by `modelops explain`.
+            pub fn explanation(self) -> &'static str {
+                match self { $( Code::$variant => include_str!(concat!("explain/", $id, ".md")), )* }
+            }
+        }
+    };
+}
+
+codes! {
+    KdlSyntax = "MO101", "kdl-syntax", Error, Structure, "the file is not valid KDL v2";
+    InvalidEncoding = "MO102", "invalid-encoding", Error, Structure, "a file is not UTF-8 text or contains NUL bytes";
+    InputTooLarge = "MO103", "input-too-large", Error, Structure, "a file is larger than modelops reads";
+    NestingTooDeep = "MO104", "nesting-too-deep", Error, Structure, "children blocks are nested deeper than the language allows";
+    UnknownKey = "MO105", "unknown-key", Error, Structure, "a node or property the language does not have";
+    WrongType = "MO106", "wrong-type", Error, Structure, "a value of the wrong type";
+    InvalidValue = "MO107", "invalid-value", Error, Structure, "a value outside what the field accepts";
+    MissingField = "MO108", "missing-field", Error, Structure, "a required node or property is missing";
+    MalformedNode = "MO109", "malformed-node", Error, Structure, "a node has the wrong arguments, properties or children";
+    ModelFileLayout = "MO110", "model-file-layout", Error, Structure, "a model file does not hold exactly one model named after the file";
+    ConflictingNodes = "MO111", "conflicting-nodes", Error, Structure, "two nodes that exclude each other are both present";
+    UnknownRelease = "MO201", "unknown-release", Error, References, "a release that the model does not define";
+    UnknownPrompt = "MO202", "unknown-prompt", Error, References, "a prompt or prompt version that does not exist";
+    UnknownEnvironment = "MO203", "unknown-environment", Error, References, "an environment that modelops.kdl does not define";
+    MissingFile = "MO204", "missing-file", Error, References, "a referenced file does not exist";
+    DuplicateName = "MO205", "duplicate-name", Error, References, "the same name or node is defined twice";
+    ReferenceCycle = "MO206", "reference-cycle", Error, References, "releases or environments refer to each other in a cycle";
+    PathEscapesRepository = "MO207", "path-escapes-repository", Error, References, "a path leads outside the repository";
+    NotAFile = "MO208", "not-a-file", Error, References, "a path that must be a file is something else";
+    ParamOutOfRange = "MO501", "param-out-of-range", Error, Hyperparameters, "a hyperparameter outside its valid range or of the wrong type";
+    UnknownParam = "MO502", "unknown-param", Warning, Hyperparameters, "a hyperparameter modelops does not know";
+    UndefinedVariable = "MO601", "undefined-variable", Error, Prompts, "a prompt template variable has no value in an environment";
+    UnusedVariable = "MO602", "unused-variable", Warning, Prompts, "a defined variable that no prompt uses";
+    EmptyPrompt = "MO603", "empty-prompt", Error, Prompts, "a prompt version file is empty";
+    TemplateSyntax = "MO604", "template-syntax", Error, Prompts, "a prompt is not a valid handlebars template";
+}
+
+impl Code {
+    /// Looks a code up by id (`MO101`, case-insensitive) or by name (`kdl-syntax`).
+    pub fn lookup(text: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.id().eq_ignore_ascii_case(text) || c.name() == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn ids_and_names_are_unique_and_well_formed() {
+        let ids: BTreeSet<_> = Code::ALL.iter().map(|c| c.id()).collect();
+        let names: BTreeSet<_> = Code::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(ids.len(), Code::ALL.len());
+        assert_eq!(names.len(), Code::ALL.len());
+        for code in Code::ALL {
+            let digits = &code.id()[2..];
+            assert!(code.id().starts_with("MO") && digits.len() == 3, "{}", code.id());
+            let family_digit = match code.family() {
+                Family::Structure => '1',
+                Family::References => '2',
+                Family::Pinning => '3',
+                Family::Rollout => '4',
+                Family::Hyperparameters => '5',
+                Family::Prompts => '6',
+                Family::Lock => '7',
+                Family::Secrets => '8',
+                Family::Targets => '9',
+            };
+            assert!(digits.starts_with(family_digit), "{} is not in its family", code.id());
+        }
+    }
+
+    #[test]
+    fn every_code_has_a_long_explanation_with_examples() {
+        for code in Code::ALL {
+            let text = code.explanation();
+            assert!(
+                text.starts_with(&format!("# {} {}", code.id(), code.name())),
+                "{} explanation must start with its heading",
+                code.id()
+            );
+            assert!(text.contains("## Bad"), "{} lacks a bad example", code.id());
+            assert!(text.contains("## Fixed"), "{} lacks a fixed example", code.id());
+        }
+    }
+}

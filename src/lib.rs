@@ -1,0 +1,15 @@
+//! modelops: a compiler and validator for model configuration kept as code.
+//!
+//! The pipeline, one module per stage: [`source`] (where bytes come from) →
+//! [`syntax`] (KDL → spanned JSON view) → [`schema`] → [`model`] (typed, resolved) →
+//! [`rules`] → outputs. [`diag`] is the one diagnostics facade.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod load;
+pub mod model;
+pub mod rules;
+pub mod source;
+pub mod schema;
+pub mod syntax;

@@ -1,0 +1,260 @@
+//! Reading a config repository through a [`Source`]: `modelops.kdl`, `models/*.kdl`
+//! and `prompts/<name>/v<N>.(md|txt)`, into [`Files`] with parsed, lowered views.
+//!
+//! Problems with single files (too large, not UTF-8, a directory where a file should
+//! be, a symlink out of the repository) become diagnostics; only a missing project
+//! file or an I/O failure stops the run ([`LoadError`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::diag::{Code, Diagnostic, FileId, Files, Span};
+use crate::schema::FileKind;
+use crate::source::{EntryKind, RepoPath, Source, SourceError};
+use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, View};
+
+/// The project file's name, at the repository root.
+pub const PROJECT_FILE_NAME: &str = "modelops.kdl";
+
+/// The largest KDL or prompt file read (1 MiB); real ones are a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A failure that stops loading altogether (exit code 2).
+#[derive(Debug)]
+pub enum LoadError {
+    NoProjectFile { source: String },
+    Source(SourceError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NoProjectFile { source } => {
+                write!(f, "no `{PROJECT_FILE_NAME}` in {source}")
+            }
+            LoadError::Source(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A KDL file that parsed and lowered (possibly with structural diagnostics).
+#[derive(Clone, Debug)]
+pub struct LoadedKdl {
+    pub kind: FileKind,
+    pub file: FileId,
+    pub path: RepoPath,
+    pub view: View,
+    /// True when parsing or lowering reported an error for this file.
+    pub has_errors: bool,
+}
+
+/// One prompt version file.
+#[derive(Clone, Debug)]
+pub struct PromptVersion {
+    pub name: String,
+    pub version: u32,
+    pub path: RepoPath,
+    pub file: FileId,
+    /// The text, when the file is readable UTF-8.
+    pub text: Option<Arc<str>>,
+}
+
+/// Everything read from a repository, before schema validation.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub files: Files,
+    pub kdl: Vec<LoadedKdl>,
+    /// Prompt versions by prompt name, then version number.
+    pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the repository behind `source`.
+pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    let project_path = RepoPath::parse(PROJECT_FILE_NAME).map_err(|_| LoadError::NoProjectFile {
+        source: source.describe(),
+    })?;
+    match source.kind(&project_path) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(LoadError::NoProjectFile {
+                source: source.describe(),
+            });
+        }
+        Err(e) => return Err(LoadError::Source(e)),
+    }
+    load_kdl(source, &project_path, FileKind::Project, &mut loaded)?;
+
+    let models_dir = RepoPath::parse("models").map_err(|_| LoadError::NoProjectFile {
+        source: source.describe(),
+    })?;
+    for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
+        if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
+            load_kdl(source, &models_dir.join(&entry.name), FileKind::Model, &mut loaded)?;
+        }
+    }
+    load_prompts(source, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// Reads a file into `files` as text, turning file-level problems into diagnostics.
+/// Returns the file id and, when readable, its text.
+fn read_text(
+    source: &dyn Source,
+    path: &RepoPath,
+    loaded: &mut Loaded,
+) -> Result<(FileId, Option<Arc<str>>), LoadError> {
+    let bytes = match source.read(path, MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        // The file vanished or cannot be read: an environment problem, not bad config.
+        Err(error @ (SourceError::Io { .. } | SourceError::NotFound(_))) => {
+            return Err(LoadError::Source(error));
+        }
+        Err(error) => {
+            let file = loaded.files.add(path.as_str(), "");
+            loaded.diagnostics.push(file_problem(file, &error));
+            return Ok((file, None));
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let text: Arc<str> = text.into();
+            let file = loaded.files.add(path.as_str(), text.clone());
+            Ok((file, Some(text)))
+        }
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let file = loaded.files.add(path.as_str(), lossy);
+            loaded.diagnostics.push(
+                Diagnostic::new(Code::InvalidEncoding, format!("`{path}` is not valid UTF-8"))
+                    .with_label(Span::new(file, valid, valid + 1), "invalid byte sequence here")
+                    .with_help("save the file as UTF-8 text"),
+            );
+            Ok((file, None))
+        }
+    }
+}
+
+/// A diagnostic for a file that could not be used as a file.
+fn file_problem(file: FileId, error: &SourceError) -> Diagnostic {
+    let at = Span::new(file, 0, 0);
+    match error {
+        SourceError::TooLarge { .. } => Diagnostic::new(Code::InputTooLarge, error.to_string())
+            .with_label(at, "this file")
+            .with_help("config and prompt files are small; split the file or remove generated content"),
+        SourceError::Escapes { .. } => Diagnostic::new(Code::PathEscapesRepository, error.to_string())
+            .with_label(at, "this symlink")
+            .with_help("keep every file the config uses inside the repository; copy it in instead of linking"),
+        SourceError::NotAFile(path) => Diagnostic::new(Code::NotAFile, format!("`{path}` is a directory, not a file"))
+            .with_label(at, "expected a file")
+            .with_help("replace the directory with a file"),
+        other => Diagnostic::new(Code::NotAFile, other.to_string()).with_label(at, ""),
+    }
+}
+
+fn load_kdl(
+    source: &dyn Source,
+    path: &RepoPath,
+    kind: FileKind,
+    loaded: &mut Loaded,
+) -> Result<(), LoadError> {
+    let (file, text) = read_text(source, path, loaded)?;
+    let Some(text) = text else { return Ok(()) };
+    let grammar = match kind {
+        FileKind::Project => &PROJECT_FILE,
+        FileKind::Model => &MODEL_FILE,
+    };
+    match syntax::parse(file, &text) {
+        Ok(doc) => {
+            let (view, diagnostics) = syntax::lower(&doc, &text, file, grammar);
+            let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+            loaded.diagnostics.extend(diagnostics);
+            loaded.kdl.push(LoadedKdl {
+                kind,
+                file,
+                path: path.clone(),
+                view,
+                has_errors,
+            });
+        }
+        Err(diagnostics) => loaded.diagnostics.extend(diagnostics),
+    }
+    Ok(())
+}
+
+/// Parses `v<N>.md` / `v<N>.txt` into N.
+fn prompt_version(file_name: &str) -> Option<u32> {
+    let stem = file_name
+        .strip_suffix(".md")
+        .or_else(|| file_name.strip_suffix(".txt"))?;
+    let digits = stem.strip_prefix('v')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn load_prompts(source: &dyn Source, loaded: &mut Loaded) -> Result<(), LoadError> {
+    let Ok(prompts_dir) = RepoPath::parse("prompts") else {
+        return Ok(());
+    };
+    for prompt_dir in source.read_dir(&prompts_dir).map_err(LoadError::Source)? {
+        if prompt_dir.kind != EntryKind::Dir {
+            continue;
+        }
+        let name = prompt_dir.name.clone();
+        let dir = prompts_dir.join(&name);
+        let mut versions: BTreeMap<u32, PromptVersion> = BTreeMap::new();
+        for entry in source.read_dir(&dir).map_err(LoadError::Source)? {
+            let Some(version) = prompt_version(&entry.name) else {
+                continue;
+            };
+            let path = dir.join(&entry.name);
+            let (file, text) = read_text(source, &path, loaded)?;
+            if let Some(existing) = versions.get(&version) {
+                loaded.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!("prompt `{name}` has two files for version {version}"),
+                    )
+                    .with_label(Span::new(file, 0, 0), "this file")
+                    .with_label(Span::new(existing.file, 0, 0), "and this one")
+                    .with_help(format!("keep one of `{}` and `{path}`", existing.path)),
+                );
+                continue;
+            }
+            versions.insert(
+                version,
+                PromptVersion {
+                    name: name.clone(),
+                    version,
+                    path,
+                    file,
+                    text,
+                },
+            );
+        }
+        loaded.prompts.insert(name, versions);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_versions_follow_the_naming() {
+        assert_eq!(prompt_version("v3.md"), Some(3));
+        assert_eq!(prompt_version("v12.txt"), Some(12));
+        assert_eq!(prompt_version("v03.md"), None);
+        assert_eq!(prompt_version("v.md"), None);
+        assert_eq!(prompt_version("draft.md"), None);
+        assert_eq!(prompt_version("v3.markdown"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `modelops` binary: everything lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    modelops::cli::main()
+}

@@ -1,0 +1,516 @@
+//! The typed configuration: what the validated JSON views mean.
+//!
+//! Types are deserialised (serde) from views that already passed the schema, so they
+//! hold meaning, not syntax. Every node keeps its [`At`] (file and JSON pointer), so
+//! later stages can point diagnostics at the exact source span. Optional fields stay
+//! optional: a partially written model is representable, and rules judge what is there.
+
+mod inherit;
+mod values;
+
+pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
+pub use values::{Duration, Regression, Threshold};
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::diag::{FileId, Span};
+use crate::syntax::{FREE_MAP_NODES, KEYED_NODES, Pointer, SpanTable};
+
+/// Where a typed node came from: its file and JSON pointer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub struct At {
+    pub file: u32,
+    pub ptr: String,
+}
+
+impl At {
+    pub fn file_id(&self) -> FileId {
+        FileId(self.file)
+    }
+
+    pub fn pointer(&self) -> Pointer {
+        Pointer::from_escaped(&self.ptr)
+    }
+
+    pub fn child(&self, name: &str) -> Pointer {
+        self.pointer().push(name)
+    }
+}
+
+/// The span tables of every loaded file, for turning [`At`]s into spans.
+#[derive(Clone, Debug, Default)]
+pub struct SpanIndex {
+    tables: BTreeMap<FileId, SpanTable>,
+}
+
+impl SpanIndex {
+    pub fn insert(&mut self, table: SpanTable) {
+        self.tables.insert(table.file(), table);
+    }
+
+    fn table(&self, file: FileId) -> Option<&SpanTable> {
+        self.tables.get(&file)
+    }
+
+    /// The node's head (name through its last argument or property).
+    pub fn node(&self, at: &At) -> Span {
+        self.value_at(at.file_id(), &at.pointer())
+    }
+
+    /// The node's name, or a keyed node's name argument.
+    pub fn name(&self, at: &At) -> Span {
+        match self.table(at.file_id()) {
+            Some(table) => table.key_or_value(&at.pointer()),
+            None => Span::new(at.file_id(), 0, 0),
+        }
+    }
+
+    /// The value of a field of the node (an argument, property or child node's value),
+    /// falling back to the node itself when the field is absent.
+    pub fn field(&self, at: &At, field: &str) -> Span {
+        self.value_at(at.file_id(), &at.child(field))
+    }
+
+    /// The name of a field (property key or child node name), falling back to its value.
+    pub fn field_name(&self, at: &At, field: &str) -> Span {
+        match self.table(at.file_id()) {
+            Some(table) => table.key_or_value(&at.child(field)),
+            None => Span::new(at.file_id(), 0, 0),
+        }
+    }
+
+    /// A value by explicit pointer.
+    pub fn value_at(&self, file: FileId, pointer: &Pointer) -> Span {
+        match self.table(file) {
+            Some(table) => table.value_or_ancestor(pointer),
+            None => Span::new(file, 0, 0),
+        }
+    }
+}
+
+/// Whether pinning findings are errors or warnings in an environment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pinning {
+    #[default]
+    Strict,
+    Relaxed,
+}
+
+/// `modelops.kdl`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Project {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub project: String,
+    #[serde(default)]
+    pub environment: BTreeMap<String, Environment>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub target: BTreeMap<String, Target>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Environment {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `strict` when not given.
+    #[serde(default)]
+    pub pinning: Pinning,
+    pub after: Option<String>,
+    #[serde(default)]
+    pub require_gate: Vec<String>,
+    pub require_shadow: Option<RequireShadow>,
+    #[serde(default)]
+    pub require_guard: Vec<String>,
+    #[serde(default)]
+    pub require_rollback: bool,
+    pub max_regression: Option<Regression>,
+    pub min_step_pause: Option<Duration>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RequireShadow {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub min: Duration,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Policy {
+    #[serde(rename = "$at", default)]
+    pub at: At,
+    #[serde(default)]
+    pub floating_tag: Vec<String>,
+    #[serde(default)]
+    pub alias: Vec<String>,
+    #[serde(default)]
+    pub snapshot: BTreeMap<String, Snapshot>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Snapshot {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub id: String,
+    pub retires: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Target {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub flavor: Option<String>,
+    pub upstream: Option<String>,
+    pub template: Option<String>,
+    pub output: Option<String>,
+}
+
+/// `models/<name>.kdl` as the schema sees it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelFile {
+    #[serde(default)]
+    pub model: BTreeMap<String, Model>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Model {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub owner: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub release: BTreeMap<String, Release>,
+    #[serde(default)]
+    pub deploy: BTreeMap<String, Deploy>,
+}
+
+/// A release as written (before `from=` inheritance).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Release {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub version: String,
+    pub from: Option<String>,
+    pub base: Option<Base>,
+    pub image: Option<String>,
+    pub prompt: Option<PromptRef>,
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub secret: BTreeMap<String, Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Base {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub id: String,
+    pub revision: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PromptRef {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub name: String,
+    pub version: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Secret {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub from: String,
+    pub key: String,
+}
+
+/// How a model runs in one environment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Deploy {
+    #[serde(rename = "$at")]
+    pub at: At,
+    /// The environment's name.
+    #[serde(rename = "$name")]
+    pub environment: String,
+    pub replicas: Option<u32>,
+    pub resources: Option<Resources>,
+    pub stable: Option<String>,
+    pub canary: Option<Canary>,
+    pub blue_green: Option<BlueGreen>,
+    pub smoke: Option<Smoke>,
+    #[serde(default)]
+    pub gate: BTreeMap<String, Gate>,
+    #[serde(default)]
+    pub guard: BTreeMap<String, Guard>,
+    pub rollback: Option<Rollback>,
+}
+
+impl Deploy {
+    /// The release receiving live traffic next to stable, and how.
+    pub fn candidate(&self) -> Option<Candidate<'_>> {
+        if let Some(canary) = &self.canary {
+            return Some(Candidate::Canary(canary));
+        }
+        self.blue_green.as_ref().map(Candidate::BlueGreen)
+    }
+}
+
+/// A candidate release of a deployment.
+#[derive(Clone, Copy, Debug)]
+pub enum Candidate<'a> {
+    Canary(&'a Canary),
+    BlueGreen(&'a BlueGreen),
+}
+
+impl<'a> Candidate<'a> {
+    pub fn release(&self) -> &'a str {
+        match self {
+            Candidate::Canary(c) => &c.release,
+            Candidate::BlueGreen(b) => &b.release,
+        }
+    }
+
+    pub fn at(&self) -> &'a At {
+        match self {
+            Candidate::Canary(c) => &c.at,
+            Candidate::BlueGreen(b) => &b.at,
+        }
+    }
+
+    pub fn shadow(&self) -> Option<&'a Shadow> {
+        match self {
+            Candidate::Canary(c) => c.shadow.as_ref(),
+            Candidate::BlueGreen(b) => b.shadow.as_ref(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Candidate::Canary(_) => "canary",
+            Candidate::BlueGreen(_) => "blue-green",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Resources {
+    pub cpu: Option<Value>,
+    pub memory: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Canary {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub release: String,
+    pub shadow: Option<Shadow>,
+    #[serde(default)]
+    pub step: Vec<Step>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BlueGreen {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub release: String,
+    pub shadow: Option<Shadow>,
+    pub preview: Option<Duration>,
+    pub promote: Option<Promote>,
+    pub keep_old: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Promote {
+    #[default]
+    Manual,
+    Auto,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Shadow {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub duration: Duration,
+    /// Share of live traffic mirrored, 1–100; all of it when not given.
+    pub percent: Option<u8>,
+}
+
+impl Shadow {
+    pub fn percent(&self) -> u8 {
+        self.percent.unwrap_or(100)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Step {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub weight: u8,
+    pub pause: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Smoke {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(default)]
+    pub request: Vec<SmokeRequest>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SmokeRequest {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub prompt: String,
+    pub expect_status: Option<u16>,
+    pub expect_contains: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Gate {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub run: String,
+    pub dataset: Option<Dataset>,
+    pub judge: Option<String>,
+    pub metric: Metric,
+    pub max_regression: Option<Regression>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Dataset {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub path: String,
+    pub blake3: Option<String>,
+}
+
+impl Dataset {
+    /// Remote datasets are fetched by the gate's command; local ones are repository files.
+    pub fn is_remote(&self) -> bool {
+        self.path.contains("://")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Metric {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub name: String,
+    #[serde(default)]
+    pub better: Better,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    #[default]
+    Higher,
+    Lower,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Guard {
+    #[serde(rename = "$at")]
+    pub at: At,
+    #[serde(rename = "$name")]
+    pub name: String,
+    pub max: Option<Threshold>,
+    pub min: Option<Threshold>,
+    pub query: Option<String>,
+    pub interval: Option<Duration>,
+    pub failures: Option<u32>,
+}
+
+impl Guard {
+    pub const DEFAULT_INTERVAL: Duration = Duration { millis: 60_000 };
+    pub const DEFAULT_FAILURES: u32 = 2;
+
+    pub fn interval(&self) -> Duration {
+        self.interval.unwrap_or(Self::DEFAULT_INTERVAL)
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.failures.unwrap_or(Self::DEFAULT_FAILURES)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Rollback {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub on: String,
+}
+
+/// Adds `$at` (file and pointer) to every object of a view, and `$name` (the key it is
+/// stored under), so typed nodes know where they came from. Free maps (`params`,
+/// `vars`) hold user data and are left alone.
+pub fn annotate(value: &mut Value, file: FileId) {
+    /// `name` is the key the value is stored under; `keyed_map` says the value is a
+    /// keyed node's map (whose own keys are user-chosen names).
+    fn walk(value: &mut Value, file: FileId, pointer: &Pointer, name: Option<&str>, keyed_map: bool) {
+        match value {
+            Value::Object(map) if keyed_map => {
+                for (key, child) in map.iter_mut() {
+                    walk(child, file, &pointer.push(key), Some(key), false);
+                }
+            }
+            Value::Object(map) => {
+                let keys: Vec<String> = map.keys().cloned().collect();
+                for key in keys {
+                    if FREE_MAP_NODES.contains(&key.as_str()) {
+                        continue;
+                    }
+                    let keyed = KEYED_NODES.contains(&key.as_str());
+                    if let Some(child) = map.get_mut(&key) {
+                        walk(child, file, &pointer.push(&key), Some(&key), keyed);
+                    }
+                }
+                map.insert(
+                    "$at".to_owned(),
+                    serde_json::json!({"file": file.0, "ptr": pointer.as_str()}),
+                );
+                if let Some(name) = name {
+                    map.insert("$name".to_owned(), Value::String(name.to_owned()));
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    walk(item, file, &pointer.index(index), None, false);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, file, &Pointer::root(), None, false);
+}

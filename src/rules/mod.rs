@@ -1,0 +1,61 @@
+//! Rules: judgements over the typed, resolved configuration.
+//!
+//! Each rule module reads a [`Context`] and pushes diagnostics; rules never print, never
+//! stop at the first finding, and stay silent on what they cannot judge (a release
+//! missing its base is reported once, as missing, not again by every rule that would
+//! have looked at the base).
+
+mod params;
+mod prompts;
+mod references;
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Files};
+use crate::load::PromptVersion;
+use crate::model::{Deploy, Model, Project, ResolvedRelease, SpanIndex};
+use crate::source::Source;
+
+pub use prompts::template_variables;
+
+/// Everything a rule may look at.
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub models: &'a [Model],
+    /// Resolved releases by model name, then version.
+    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    pub spans: &'a SpanIndex,
+    pub files: &'a Files,
+    pub source: &'a dyn Source,
+}
+
+impl<'a> Context<'a> {
+    pub fn release(&self, model: &str, version: &str) -> Option<&'a ResolvedRelease> {
+        self.releases.get(model)?.get(version)
+    }
+
+    /// Every (model, deployment) pair whose environment exists.
+    pub fn deployments(&self) -> impl Iterator<Item = (&'a Model, &'a Deploy)> + '_ {
+        self.models.iter().flat_map(move |model| {
+            model
+                .deploy
+                .values()
+                .filter(|d| self.project.environment.contains_key(&d.environment))
+                .map(move |deploy| (model, deploy))
+        })
+    }
+
+    /// The prompt text a resolved release uses, if it resolves to a readable version.
+    pub fn prompt_of(&self, release: &ResolvedRelease) -> Option<&'a PromptVersion> {
+        let prompt = release.prompt.as_ref()?;
+        self.prompts.get(&prompt.name)?.get(&prompt.version?)
+    }
+}
+
+/// Runs every rule.
+pub fn run(context: &Context<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    references::check(context, diagnostics);
+    params::check(context, diagnostics);
+    prompts::check(context, diagnostics);
+}

@@ -1,0 +1,320 @@
+//! Prompt files: emptiness, template syntax, and template variables per environment.
+//!
+//! Prompts are handlebars templates. A variable is a `{{name}}` (or a helper argument
+//! such as `{{#if name}}`); it gets its value from the release's `vars`, falling back
+//! to the environment's `vars` (release wins). Nothing else in a prompt is interpreted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
+use handlebars::{Path, PathSeg};
+
+use crate::diag::{Code, Diagnostic, Span};
+use crate::load::PromptVersion;
+use crate::rules::Context;
+
+/// One use of a variable in a template: its name and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableUse {
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Helpers handlebars provides; their arguments are variables, their names are not.
+const BUILTIN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len",
+];
+
+/// The variables a template uses, in order of appearance, or the syntax error.
+pub fn template_variables(text: &str) -> Result<Vec<VariableUse>, handlebars::TemplateError> {
+    let template = Template::compile(text)?;
+    let mut uses = Vec::new();
+    collect(&template, &mut uses);
+    Ok(uses)
+}
+
+fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
+    for (index, element) in template.elements.iter().enumerate() {
+        let (line, column) = template
+            .mapping
+            .get(index)
+            .map_or((1, 1), |m| (m.0, m.1));
+        let mut add = |name: String| uses.push(VariableUse { name, line, column });
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                expression(helper, &mut add);
+            }
+            TemplateElement::HelperBlock(helper) => {
+                for param in &helper.params {
+                    parameter(param, &mut add);
+                }
+                // Inside `each` and `with`, names refer to the item, not to vars.
+                let scoped = matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
+                if !scoped {
+                    if let Some(inner) = &helper.template {
+                        collect(inner, uses);
+                    }
+                }
+                if let Some(inverse) = &helper.inverse {
+                    collect(inverse, uses);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn expression(helper: &HelperTemplate, add: &mut impl FnMut(String)) {
+    match &helper.name {
+        Parameter::Name(name) if helper.params.is_empty() && helper.hash.is_empty() => {
+            if !BUILTIN_HELPERS.contains(&name.as_str()) {
+                add(name.clone());
+            }
+        }
+        Parameter::Path(path) => path_variable(path, add),
+        _ => {
+            for param in &helper.params {
+                parameter(param, add);
+            }
+        }
+    }
+}
+
+fn parameter(param: &Parameter, add: &mut impl FnMut(String)) {
+    match param {
+        Parameter::Path(path) => path_variable(path, add),
+        Parameter::Name(name) => add(name.clone()),
+        Parameter::Subexpression(sub) => {
+            for inner in sub.params().into_iter().flatten() {
+                parameter(inner, add);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn path_variable(path: &Path, add: &mut impl FnMut(String)) {
+    if let Path::Relative((segments, _)) = path {
+        if let Some(PathSeg::Named(first)) = segments.first() {
+            if first != "this" {
+                add(first.clone());
+            }
+        }
+    }
+}
+
+pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    // Variables each readable, valid prompt version uses.
+    let mut used: BTreeMap<(&str, u32), Vec<VariableUse>> = BTreeMap::new();
+    for (name, versions) in cx.prompts {
+        for (version, prompt) in versions {
+            let Some(text) = &prompt.text else { continue };
+            if text.trim().is_empty() {
+                out.push(
+                    Diagnostic::new(Code::EmptyPrompt, format!("prompt `{name}` v{version} is empty"))
+                        .with_label(Span::new(prompt.file, 0, text.len()), "no text")
+                        .with_help("write the system prompt, or delete the file if the version was never used"),
+                );
+                continue;
+            }
+            match template_variables(text) {
+                Ok(uses) => {
+                    used.insert((name.as_str(), *version), uses);
+                }
+                Err(error) => out.push(syntax_error(cx, prompt, &error)),
+            }
+        }
+    }
+    undefined_variables(cx, &used, out);
+    unused_variables(cx, &used, out);
+}
+
+fn syntax_error(cx: &Context<'_>, prompt: &PromptVersion, error: &handlebars::TemplateError) -> Diagnostic {
+    let file = cx.files.get(prompt.file);
+    let span = error
+        .pos()
+        .and_then(|(line, column)| {
+            let file = file?;
+            let start = file.offset_of(line, column)?;
+            let (_, line_end) = file.line_span(line)?;
+            Some(Span::new(prompt.file, start, line_end.max(start)))
+        })
+        .unwrap_or_else(|| Span::new(prompt.file, 0, 0));
+    Diagnostic::new(
+        Code::TemplateSyntax,
+        format!("prompt `{}` v{} is not a valid template: {}", prompt.name, prompt.version, error.reason()),
+    )
+    .with_label(span, "the template breaks here")
+    .with_help("prompts are handlebars templates: `{{name}}` inserts a variable; write `\\{{` for a literal `{{`")
+}
+
+/// The span of the `{{…}}` expression starting at a line and column of a prompt.
+fn use_span(cx: &Context<'_>, prompt: &PromptVersion, use_: &VariableUse) -> Span {
+    let Some(file) = cx.files.get(prompt.file) else {
+        return Span::new(prompt.file, 0, 0);
+    };
+    let start = file.offset_of(use_.line, use_.column).unwrap_or(0);
+    let end = file.text[start..]
+        .find("}}")
+        .map_or(start, |i| start + i + 2);
+    Span::new(prompt.file, start, end)
+}
+
+fn undefined_variables(
+    cx: &Context<'_>,
+    used: &BTreeMap<(&str, u32), Vec<VariableUse>>,
+    out: &mut Vec<Diagnostic>,
+) {
+    // One diagnostic per (prompt version, variable, environment).
+    let mut reported: BTreeSet<(String, u32, String, String)> = BTreeSet::new();
+    for (model, deploy) in cx.deployments() {
+        let Some(environment) = cx.project.environment.get(&deploy.environment) else {
+            continue;
+        };
+        let mut versions: Vec<(&str, &crate::model::At, &str)> = Vec::new();
+        if let Some(stable) = &deploy.stable {
+            versions.push((stable.as_str(), &deploy.at, "stable"));
+        }
+        if let Some(candidate) = deploy.candidate() {
+            versions.push((candidate.release(), candidate.at(), "release"));
+        }
+        for (version, at, field) in versions {
+            let Some(release) = cx.release(&model.name, version) else { continue };
+            let Some(prompt) = cx.prompt_of(release) else { continue };
+            let Some(uses) = used.get(&(prompt.name.as_str(), prompt.version)) else {
+                continue;
+            };
+            for use_ in uses {
+                if release.vars.contains_key(&use_.name) || environment.vars.contains_key(&use_.name) {
+                    continue;
+                }
+                let key = (prompt.name.clone(), prompt.version, use_.name.clone(), environment.name.clone());
+                if !reported.insert(key) {
+                    continue;
+                }
+                out.push(
+                    Diagnostic::new(
+                        Code::UndefinedVariable,
+                        format!(
+                            "`{{{{{}}}}}` has no value in environment `{}`",
+                            use_.name, environment.name
+                        ),
+                    )
+                    .with_label(use_span(cx, prompt, use_), "used here")
+                    .with_label(
+                        cx.spans.field(at, field),
+                        format!("release \"{version}\" of `{}` is deployed here", model.name),
+                    )
+                    .with_help(format!(
+                        "define it in the release (`vars {{ {} \"…\" }}`) or in `environment \"{}\"` in modelops.kdl",
+                        use_.name, environment.name
+                    )),
+                );
+            }
+        }
+    }
+}
+
+fn unused_variables(
+    cx: &Context<'_>,
+    used: &BTreeMap<(&str, u32), Vec<VariableUse>>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let uses_var = |release: &crate::model::ResolvedRelease, var: &str| {
+        cx.prompt_of(release)
+            .and_then(|p| used.get(&(p.name.as_str(), p.version)))
+            .is_some_and(|uses| uses.iter().any(|u| u.name == var))
+    };
+    // Release vars: used when some release inheriting them uses the variable.
+    for model in cx.models {
+        let Some(resolved) = cx.releases.get(&model.name) else { continue };
+        for release in model.release.values() {
+            for var in release.vars.keys() {
+                let used_somewhere = resolved.values().any(|r| {
+                    r.lineage.contains(&release.version)
+                        && r.vars.get(var).is_some_and(|(_, at)| *at == release.at)
+                        && uses_var(r, var)
+                });
+                // Releases whose prompt cannot be read are not judged.
+                let judgeable = resolved
+                    .values()
+                    .filter(|r| r.lineage.contains(&release.version))
+                    .all(|r| cx.prompt_of(r).is_some_and(|p| used.contains_key(&(p.name.as_str(), p.version))));
+                if !used_somewhere && judgeable {
+                    let vars_at = crate::model::At {
+                        file: release.at.file,
+                        ptr: release.at.child("vars").as_str().to_owned(),
+                    };
+                    out.push(
+                        Diagnostic::new(
+                            Code::UnusedVariable,
+                            format!("variable `{var}` of release \"{}\" is not used by its prompt", release.version),
+                        )
+                        .with_label(cx.spans.field_name(&vars_at, var), "defined here")
+                        .with_help(format!("remove `{var}`, or use it in the prompt as `{{{{{var}}}}}`")),
+                    );
+                }
+            }
+        }
+    }
+    // Environment vars: used when some release deployed there uses the variable.
+    for environment in cx.project.environment.values() {
+        if environment.vars.is_empty() {
+            continue;
+        }
+        let deployed: Vec<&crate::model::ResolvedRelease> = cx
+            .deployments()
+            .filter(|(_, d)| d.environment == environment.name)
+            .flat_map(|(model, deploy)| {
+                deploy
+                    .stable
+                    .iter()
+                    .map(String::as_str)
+                    .chain(deploy.candidate().map(|c| c.release()))
+                    .filter_map(|v| cx.release(&model.name, v))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for var in environment.vars.keys() {
+            if !deployed.iter().any(|r| uses_var(r, var)) {
+                let vars_at = crate::model::At {
+                    file: environment.at.file,
+                    ptr: environment.at.child("vars").as_str().to_owned(),
+                };
+                out.push(
+                    Diagnostic::new(
+                        Code::UnusedVariable,
+                        format!("variable `{var}` of environment `{}` is not used by any prompt deployed there", environment.name),
+                    )
+                    .with_label(cx.spans.field_name(&vars_at, var), "defined here")
+                    .with_help(format!("remove `{var}`, or use it in a prompt as `{{{{{var}}}}}`")),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        template_variables(text).unwrap().into_iter().map(|u| u.name).collect()
+    }
+
+    #[test]
+    fn finds_variables_and_helper_arguments() {
+        assert_eq!(names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"), ["product", "vip", "tier"]);
+        assert_eq!(names("{{#each items}}{{name}}{{/each}}"), ["items"]);
+        assert_eq!(names("plain text, no braces"), Vec::<String>::new());
+        let uses = template_variables("a\n  {{x}}").unwrap();
+        assert_eq!((uses[0].line, uses[0].column), (2, 3));
+    }
+
+    #[test]
+    fn reports_syntax_errors() {
+        assert!(template_variables("{{#if x}}unclosed").is_err());
+    }
+}

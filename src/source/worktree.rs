@@ -1,0 +1,161 @@
+//! The working tree on disk.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{DirEntry, EntryKind, RepoPath, Source, SourceError};
+
+/// A repository's working tree, rooted at the folder holding `modelops.kdl`.
+#[derive(Clone, Debug)]
+pub struct WorkTree {
+    root: PathBuf,
+}
+
+impl WorkTree {
+    /// Opens a working tree at `root`, which must exist.
+    pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
+        let root = fs::canonicalize(root.as_ref())?;
+        Ok(WorkTree { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a repository path to a real path inside the root, following symlinks
+    /// only as long as they stay inside.
+    fn resolve(&self, path: &RepoPath) -> Result<Option<PathBuf>, SourceError> {
+        let joined = self.root.join(path.as_str());
+        match fs::symlink_metadata(&joined) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symlink on the way also lands here; treat as missing.
+                return Ok(None);
+            }
+            Err(e) => return Err(io_error(path, &e)),
+            Ok(_) => {}
+        }
+        match fs::canonicalize(&joined) {
+            Ok(real) if real.starts_with(&self.root) => Ok(Some(real)),
+            Ok(real) => Err(SourceError::Escapes {
+                path: path.clone(),
+                target: real.display().to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let target = fs::read_link(&joined)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                if Path::new(&target).is_absolute() || target.starts_with("..") {
+                    Err(SourceError::Escapes {
+                        path: path.clone(),
+                        target,
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(e) => Err(io_error(path, &e)),
+        }
+    }
+}
+
+fn io_error(path: &RepoPath, error: &std::io::Error) -> SourceError {
+    SourceError::Io {
+        path: path.clone(),
+        message: error.to_string(),
+    }
+}
+
+fn kind_of(metadata: &fs::Metadata) -> EntryKind {
+    if metadata.is_file() {
+        EntryKind::File
+    } else if metadata.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::Other
+    }
+}
+
+impl Source for WorkTree {
+    fn describe(&self) -> String {
+        "the working tree".to_owned()
+    }
+
+    fn kind(&self, path: &RepoPath) -> Result<Option<EntryKind>, SourceError> {
+        if path.is_root() {
+            return Ok(Some(EntryKind::Dir));
+        }
+        let Some(real) = self.resolve(path)? else {
+            return Ok(None);
+        };
+        match fs::metadata(&real) {
+            Ok(metadata) => Ok(Some(kind_of(&metadata))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(path, &e)),
+        }
+    }
+
+    fn read_dir(&self, path: &RepoPath) -> Result<Vec<DirEntry>, SourceError> {
+        let real = if path.is_root() {
+            self.root.clone()
+        } else {
+            match self.resolve(path)? {
+                Some(real) => real,
+                None => return Ok(Vec::new()),
+            }
+        };
+        let entries = match fs::read_dir(&real) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(path, &e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(path, &e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue; // names that are not UTF-8 cannot be referenced from KDL
+            };
+            let child = path.join(&name);
+            // Follow symlinks through `kind`, so escapes surface when the entry is used.
+            let kind = match self.kind(&child) {
+                Ok(Some(kind)) => kind,
+                Ok(None) => continue,
+                Err(SourceError::Escapes { .. }) => EntryKind::File,
+                Err(e) => return Err(e),
+            };
+            out.push(DirEntry { name, kind });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError> {
+        let Some(real) = self.resolve(path)? else {
+            return Err(SourceError::NotFound(path.clone()));
+        };
+        let metadata = fs::metadata(&real).map_err(|e| io_error(path, &e))?;
+        if !metadata.is_file() {
+            return Err(SourceError::NotAFile(path.clone()));
+        }
+        if metadata.len() > limit {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size: metadata.len(),
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        fs::File::open(&real)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| io_error(path, &e))?;
+        if bytes.len() as u64 > limit {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+}

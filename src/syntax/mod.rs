@@ -1,0 +1,215 @@
+//! KDL text → parsed document → canonical JSON view with spans.
+//!
+//! This stage owns everything about KDL: parsing (with every syntax error of a file
+//! reported, not only the first), the nesting bound that keeps the parser's recursion
+//! safe, and the lowering of a document to the JSON view that the schema validates
+//! (see `schema/README.md`). It knows nothing of what the configuration means.
+
+mod grammar;
+mod lower;
+mod spans;
+
+pub use grammar::{FREE_MAP_NODES, KEYED_NODES, MODEL_FILE, NodeGrammar, PROJECT_FILE, Shape};
+pub use lower::{View, lower};
+pub use spans::{Origin, Pointer, SpanEntry, SpanTable};
+
+use kdl::KdlDocument;
+
+use crate::diag::{Code, Diagnostic, FileId, Span};
+
+/// The deepest `{ … }` nesting accepted. The language needs six levels; the bound
+/// keeps hostile input from exhausting the parser's stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Parses one KDL v2 file, reporting every syntax error it contains.
+pub fn parse(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
+    if let Some(offset) = text.find('\0') {
+        return Err(vec![
+            Diagnostic::new(Code::InvalidEncoding, "the file contains a NUL byte")
+                .with_label(Span::new(file, offset, offset + 1), "NUL byte here")
+                .with_help("KDL files are UTF-8 text; this looks like a binary file"),
+        ]);
+    }
+    if let Some((offset, depth)) = too_deep(text) {
+        return Err(vec![
+            Diagnostic::new(
+                Code::NestingTooDeep,
+                format!("children blocks are nested more than {MAX_NESTING} levels deep"),
+            )
+            .with_label(
+                Span::new(file, offset, offset + 1),
+                format!("level {depth} opens here"),
+            )
+            .with_help("the modelops language needs at most six levels; flatten the document"),
+        ]);
+    }
+    KdlDocument::parse_v2(text).map_err(|error| {
+        let mut out: Vec<Diagnostic> = error
+            .diagnostics
+            .iter()
+            .map(|d| syntax_diagnostic(file, text, d))
+            .collect();
+        if out.is_empty() {
+            out.push(
+                Diagnostic::new(Code::KdlSyntax, "the file is not valid KDL")
+                    .with_label(Span::new(file, 0, 0), "")
+                    .with_help("check the file against the KDL v2 syntax"),
+            );
+        }
+        out
+    })
+}
+
+fn syntax_diagnostic(file: FileId, text: &str, d: &kdl::KdlDiagnostic) -> Diagnostic {
+    let start = d.span.offset().min(text.len());
+    let end = (start + d.span.len()).min(text.len());
+    let (start, end) = narrow(text, start, end);
+    let message = d
+        .message
+        .clone()
+        .unwrap_or_else(|| "invalid KDL".to_owned());
+    let message = lowercase_first(message.trim_end_matches('.'));
+    let label = d.label.clone().unwrap_or_else(|| "here".to_owned());
+    let help = d.help.clone().unwrap_or_else(|| {
+        "see the KDL v2 syntax: strings with spaces need quotes, booleans are #true/#false"
+            .to_owned()
+    });
+    Diagnostic::new(Code::KdlSyntax, message)
+        .with_label(Span::new(file, start, end), lowercase_first(&label))
+        .with_help(help)
+}
+
+/// Some parser errors span from the start of the document to the offending token;
+/// keep only the last line of such a span so the label points at the token.
+fn narrow(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let Some(slice) = text.get(start..end) else {
+        return (start, end);
+    };
+    let trimmed = slice.trim_end();
+    let trimmed_end = start + trimmed.len();
+    match trimmed.rfind('\n') {
+        Some(newline) => {
+            let line = &trimmed[newline + 1..];
+            let lead = line.len() - line.trim_start().len();
+            (start + newline + 1 + lead, trimmed_end.max(start + newline + 1 + lead))
+        }
+        None => (start, end),
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(|c| c.is_lowercase()) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// Finds the first `{` that opens a block deeper than [`MAX_NESTING`], skipping strings
+/// and comments. Returns its byte offset and depth.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some((i, depth));
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = memchr_from(bytes, i, b'\n');
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = skip_block_comment(bytes, i);
+            }
+            b'"' => i = skip_string(bytes, i, 0),
+            b'#' => {
+                let hashes = bytes[i..].iter().take_while(|&&b| b == b'#').count();
+                if bytes.get(i + hashes) == Some(&b'"') {
+                    i = skip_string(bytes, i + hashes, hashes);
+                } else {
+                    i += hashes;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn memchr_from(bytes: &[u8], from: usize, needle: u8) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == needle)
+        .map_or(bytes.len(), |p| from + p)
+}
+
+fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
+    let mut level = 0usize;
+    let mut i = start;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'/' && bytes[i + 1] == b'*' {
+            level += 1;
+            i += 2;
+        } else if bytes[i] == b'*' && bytes[i + 1] == b'/' {
+            level -= 1;
+            i += 2;
+            if level == 0 {
+                return i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// Skips a string starting at the quote `start`; `hashes > 0` makes it a raw string.
+fn skip_string(bytes: &[u8], start: usize, hashes: usize) -> usize {
+    let multiline = bytes.get(start..start + 3) == Some(b"\"\"\"");
+    let quotes = if multiline { 3 } else { 1 };
+    let mut i = start + quotes;
+    while i < bytes.len() {
+        if hashes == 0 && bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i..].starts_with(&b"\"\"\""[..quotes])
+            && bytes[i + quotes..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes
+        {
+            return i + quotes + hashes;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_ignores_braces_in_strings_and_comments() {
+        assert_eq!(too_deep(r#"a "{{{{" /* { */ // {"#), None);
+        let deep = "a {".repeat(MAX_NESTING + 1);
+        assert_eq!(too_deep(&deep).map(|(_, d)| d), Some(MAX_NESTING + 1));
+        assert_eq!(too_deep(&r##"a #"{{{{"# {"##.repeat(3)), None);
+    }
+
+    #[test]
+    fn deep_input_is_refused_before_parsing() {
+        let deep = "a {".repeat(3000) + &"}".repeat(3000);
+        let errors = parse(FileId(0), &deep).unwrap_err();
+        assert_eq!(errors[0].code, Code::NestingTooDeep);
+    }
+}
