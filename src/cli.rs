@@ -120,7 +120,10 @@ fn open_worktree(directory: Option<&Path>) -> Result<WorkTree, u8> {
             .map_err(|e| fail(&format!("cannot read the current directory: {e}"), None))?,
     };
     if !start.is_dir() {
-        return Err(fail(&format!("`{}` is not a directory", start.display()), None));
+        return Err(fail(
+            &format!("`{}` is not a directory", start.display()),
+            None,
+        ));
     }
     let start = std::fs::canonicalize(&start).unwrap_or(start);
     let Some(root) = find_root(&start) else {
@@ -188,7 +191,11 @@ fn explain(code: &str) -> u8 {
             let upper = code.to_ascii_uppercase();
             let help = match did_you_mean(&upper, ids.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("codes are {} … {}", ids.first().unwrap_or(&""), ids.last().unwrap_or(&"")),
+                None => format!(
+                    "codes are {} … {}",
+                    ids.first().unwrap_or(&""),
+                    ids.last().unwrap_or(&"")
+                ),
             };
             fail(&format!("unknown diagnostic code `{code}`"), Some(&help))
         }

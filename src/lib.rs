@@ -10,6 +10,6 @@ pub mod diag;
 pub mod load;
 pub mod model;
 pub mod rules;
-pub mod source;
 pub mod schema;
+pub mod source;
 pub mod syntax;

@@ -75,9 +75,10 @@ pub struct Loaded {
 /// Reads the repository behind `source`.
 pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
-    let project_path = RepoPath::parse(PROJECT_FILE_NAME).map_err(|_| LoadError::NoProjectFile {
-        source: source.describe(),
-    })?;
+    let project_path =
+        RepoPath::parse(PROJECT_FILE_NAME).map_err(|_| LoadError::NoProjectFile {
+            source: source.describe(),
+        })?;
     match source.kind(&project_path) {
         Ok(Some(_)) => {}
         Ok(None) => {
@@ -94,7 +95,12 @@ pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
     })?;
     for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
         if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
-            load_kdl(source, &models_dir.join(&entry.name), FileKind::Model, &mut loaded)?;
+            load_kdl(
+                source,
+                &models_dir.join(&entry.name),
+                FileKind::Model,
+                &mut loaded,
+            )?;
         }
     }
     load_prompts(source, &mut loaded)?;
@@ -131,9 +137,15 @@ fn read_text(
             let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
             let file = loaded.files.add(path.as_str(), lossy);
             loaded.diagnostics.push(
-                Diagnostic::new(Code::InvalidEncoding, format!("`{path}` is not valid UTF-8"))
-                    .with_label(Span::new(file, valid, valid + 1), "invalid byte sequence here")
-                    .with_help("save the file as UTF-8 text"),
+                Diagnostic::new(
+                    Code::InvalidEncoding,
+                    format!("`{path}` is not valid UTF-8"),
+                )
+                .with_label(
+                    Span::new(file, valid, valid + 1),
+                    "invalid byte sequence here",
+                )
+                .with_help("save the file as UTF-8 text"),
             );
             Ok((file, None))
         }
@@ -146,13 +158,23 @@ fn file_problem(file: FileId, error: &SourceError) -> Diagnostic {
     match error {
         SourceError::TooLarge { .. } => Diagnostic::new(Code::InputTooLarge, error.to_string())
             .with_label(at, "this file")
-            .with_help("config and prompt files are small; split the file or remove generated content"),
-        SourceError::Escapes { .. } => Diagnostic::new(Code::PathEscapesRepository, error.to_string())
-            .with_label(at, "this symlink")
-            .with_help("keep every file the config uses inside the repository; copy it in instead of linking"),
-        SourceError::NotAFile(path) => Diagnostic::new(Code::NotAFile, format!("`{path}` is a directory, not a file"))
-            .with_label(at, "expected a file")
-            .with_help("replace the directory with a file"),
+            .with_help(
+                "config and prompt files are small; split the file or remove generated content",
+            ),
+        SourceError::Escapes { .. } => Diagnostic::new(
+            Code::PathEscapesRepository,
+            error.to_string(),
+        )
+        .with_label(at, "this symlink")
+        .with_help(
+            "keep every file the config uses inside the repository; copy it in instead of linking",
+        ),
+        SourceError::NotAFile(path) => Diagnostic::new(
+            Code::NotAFile,
+            format!("`{path}` is a directory, not a file"),
+        )
+        .with_label(at, "expected a file")
+        .with_help("replace the directory with a file"),
         other => Diagnostic::new(Code::NotAFile, other.to_string()).with_label(at, ""),
     }
 }

@@ -46,7 +46,9 @@ fn compiled(kind: FileKind) -> Result<&'static Compiled, String> {
         FileKind::Project => &PROJECT,
         FileKind::Model => &MODEL,
     };
-    cell.get_or_init(|| compile(kind)).as_ref().map_err(Clone::clone)
+    cell.get_or_init(|| compile(kind))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn compile(kind: FileKind) -> Result<Compiled, String> {
@@ -203,7 +205,10 @@ fn describe(error: &ValidationError<'_>, spans: &SpanTable, document: &Value) ->
             let parent_path = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
             let property_description = schema_at(
                 document,
-                &format!("{parent_path}/properties/{}", property.replace('~', "~0").replace('/', "~1")),
+                &format!(
+                    "{parent_path}/properties/{}",
+                    property.replace('~', "~0").replace('/', "~1")
+                ),
             )
             .and_then(|node| resolve_description(document, node, 0));
             let help = match property_description {
@@ -223,7 +228,7 @@ fn describe(error: &ValidationError<'_>, spans: &SpanTable, document: &Value) ->
             let found = json_type_name(error.instance());
             let wanted = expected_type(kind);
             let help = match expected {
-                Some(text) => format!("`{field}` takes {text}"),
+                Some(text) => format!("give `{field}` {wanted} ({text})"),
                 None => format!("give `{field}` {wanted}"),
             };
             let what = match origin {
@@ -246,9 +251,15 @@ fn describe(error: &ValidationError<'_>, spans: &SpanTable, document: &Value) ->
                 .map(|a| a.iter().map(short).collect())
                 .unwrap_or_default();
             let given = error.instance().as_str().unwrap_or_default().to_owned();
-            let bare: Vec<String> = options.iter().map(|o| o.trim_matches('"').to_owned()).collect();
+            let bare: Vec<String> = options
+                .iter()
+                .map(|o| o.trim_matches('"').to_owned())
+                .collect();
             let help = match did_you_mean(&given, bare.iter().map(String::as_str)) {
-                Some(s) => format!("did you mean \"{s}\"? `{field}` accepts {}", options.join(", ")),
+                Some(s) => format!(
+                    "did you mean \"{s}\"? `{field}` accepts {}",
+                    options.join(", ")
+                ),
                 None => format!("`{field}` accepts {}", options.join(", ")),
             };
             vec![
@@ -268,12 +279,15 @@ fn describe(error: &ValidationError<'_>, spans: &SpanTable, document: &Value) ->
                 .or_else(|| description_of(document, &format!("{schema_path}/x")));
             let context = field_name(&pointer);
             vec![
-                Diagnostic::new(Code::InvalidValue, format!("invalid {context} name \"{key}\""))
-                    .with_label(span, "not a valid name here")
-                    .with_help(match inner_expected {
-                        Some(text) => format!("expected {text}"),
-                        None => "use a valid name".to_owned(),
-                    }),
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("invalid {context} name \"{key}\""),
+                )
+                .with_label(span, "not a valid name here")
+                .with_help(match inner_expected {
+                    Some(text) => format!("expected {text}"),
+                    None => "use a valid name".to_owned(),
+                }),
             ]
         }
         other => {
@@ -325,19 +339,19 @@ fn context_name(pointer: &Pointer) -> String {
     let Some(last) = pointer.last() else {
         return "the file".to_owned();
     };
-    if let Some(parent) = pointer.parent().and_then(|p| p.last()) {
-        if KEYED_NODES.contains(&parent.as_str()) {
-            return format!("{parent} \"{last}\"");
-        }
+    let parent = pointer.parent().and_then(|p| p.last());
+    if let Some(parent) = &parent
+        && KEYED_NODES.contains(&parent.as_str())
+    {
+        return format!("{parent} \"{last}\"");
     }
-    if last.chars().all(|c| c.is_ascii_digit()) {
-        if let Some(parent) = pointer.parent().and_then(|p| p.last()) {
-            return format!("`{parent}` #{}", last.parse::<usize>().unwrap_or(0) + 1);
-        }
+    if let Some(parent) = &parent
+        && last.chars().all(|c| c.is_ascii_digit())
+    {
+        return format!("`{parent}` #{}", last.parse::<usize>().unwrap_or(0) + 1);
     }
     format!("`{last}`")
 }
-
 
 fn list(names: &[String]) -> String {
     names

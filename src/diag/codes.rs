@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(names.len(), Code::ALL.len());
         for code in Code::ALL {
             let digits = &code.id()[2..];
-            assert!(code.id().starts_with("MO") && digits.len() == 3, "{}", code.id());
+            assert!(
+                code.id().starts_with("MO") && digits.len() == 3,
+                "{}",
+                code.id()
+            );
             let family_digit = match code.family() {
                 Family::Structure => '1',
                 Family::References => '2',
@@ -145,7 +149,11 @@ mod tests {
                 Family::Secrets => '8',
                 Family::Targets => '9',
             };
-            assert!(digits.starts_with(family_digit), "{} is not in its family", code.id());
+            assert!(
+                digits.starts_with(family_digit),
+                "{} is not in its family",
+                code.id()
+            );
         }
     }
 
@@ -159,7 +167,11 @@ mod tests {
                 code.id()
             );
             assert!(text.contains("## Bad"), "{} lacks a bad example", code.id());
-            assert!(text.contains("## Fixed"), "{} lacks a fixed example", code.id());
+            assert!(
+                text.contains("## Fixed"),
+                "{} lacks a fixed example",
+                code.id()
+            );
         }
     }
 }

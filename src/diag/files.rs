@@ -33,7 +33,11 @@ impl Span {
 
     /// The smallest span covering both (same file assumed).
     pub fn to(self, other: Span) -> Span {
-        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
+        Span::new(
+            self.file,
+            self.start.min(other.start),
+            self.end.max(other.end),
+        )
     }
 }
 
@@ -77,7 +81,11 @@ impl SourceFile {
             Err(i) => i.saturating_sub(1),
         };
         let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
-        let column = self.text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         LineCol {
             line: line_index + 1,
             column,
@@ -141,7 +149,10 @@ impl Files {
     pub fn line_col(&self, span: Span) -> (LineCol, LineCol) {
         match self.get(span.file) {
             Some(file) => (file.line_col(span.start), file.line_col(span.end)),
-            None => (LineCol { line: 1, column: 1 }, LineCol { line: 1, column: 1 }),
+            None => (
+                LineCol { line: 1, column: 1 },
+                LineCol { line: 1, column: 1 },
+            ),
         }
     }
 

@@ -181,7 +181,7 @@ pub fn did_you_mean<'a>(
     let input_lower = input.to_ascii_lowercase().replace('_', "-");
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
-        let distance = edit_distance(&input_lower, candidate);
+        let distance = edit_distance(&input_lower, &candidate.to_ascii_lowercase());
         let limit = (candidate.chars().count().max(input.chars().count()) / 3).max(1);
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));

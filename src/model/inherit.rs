@@ -80,7 +80,9 @@ pub fn resolve_releases(
                             )
                             .with_label(spans.field(&current.at, "from"), "this closes the cycle")
                             .with_label(spans.field(&next.at, "from"), "inherits from here")
-                            .with_help("one release of the chain must stand on its own, without `from=`"),
+                            .with_help(
+                                "one release of the chain must stand on its own, without `from=`",
+                            ),
                         );
                     }
                     break;
@@ -145,7 +147,9 @@ fn resolve_one(model: &Model, lineage: &[String]) -> ResolvedRelease {
 pub fn help_for_release(wanted: &str, known: &[&str]) -> String {
     match crate::diag::did_you_mean(wanted, known.iter().copied()) {
         Some(s) => format!("did you mean \"{s}\"?"),
-        None if known.is_empty() => "define the release with `release \"<version>\" { … }`".to_owned(),
+        None if known.is_empty() => {
+            "define the release with `release \"<version>\" { … }`".to_owned()
+        }
         None => format!(
             "defined releases: {}",
             known

@@ -478,7 +478,13 @@ pub struct Rollback {
 pub fn annotate(value: &mut Value, file: FileId) {
     /// `name` is the key the value is stored under; `keyed_map` says the value is a
     /// keyed node's map (whose own keys are user-chosen names).
-    fn walk(value: &mut Value, file: FileId, pointer: &Pointer, name: Option<&str>, keyed_map: bool) {
+    fn walk(
+        value: &mut Value,
+        file: FileId,
+        pointer: &Pointer,
+        name: Option<&str>,
+        keyed_map: bool,
+    ) {
         match value {
             Value::Object(map) if keyed_map => {
                 for (key, child) in map.iter_mut() {

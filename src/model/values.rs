@@ -81,7 +81,8 @@ impl fmt::Display for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Duration::parse(&text).ok_or_else(|| de::Error::custom(format!("invalid duration {text:?}")))
+        Duration::parse(&text)
+            .ok_or_else(|| de::Error::custom(format!("invalid duration {text:?}")))
     }
 }
 

@@ -87,27 +87,48 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_param(cx: &Context<'_>, params_at: &At, name: &str, value: &Value, out: &mut Vec<Diagnostic>) {
+fn check_param(
+    cx: &Context<'_>,
+    params_at: &At,
+    name: &str,
+    value: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
     match PARAMS.iter().find(|p| p.name == name) {
         Some(requirement) if (requirement.accepts)(value) => {}
         Some(requirement) => out.push(
             Diagnostic::new(
                 Code::ParamOutOfRange,
-                format!("`{name}` is {}, which is not {}", show(value), requirement.expected),
+                format!(
+                    "`{name}` is {}, which is not {}",
+                    show(value),
+                    requirement.expected
+                ),
             )
-            .with_label(cx.spans.field(params_at, name), format!("expected {}", requirement.expected))
+            .with_label(
+                cx.spans.field(params_at, name),
+                format!("expected {}", requirement.expected),
+            )
             .with_help(format!("set `{name}` to {}", requirement.expected)),
         ),
         None => {
             let help = match did_you_mean(name, known_params()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known parameters: {}", known_params().collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "known parameters: {}",
+                    known_params().collect::<Vec<_>>().join(", ")
+                ),
             };
             out.push(
                 Diagnostic::new(Code::UnknownParam, format!("unknown parameter `{name}`"))
-                    .with_label(cx.spans.field_name(params_at, name), "not a parameter modelops knows")
+                    .with_label(
+                        cx.spans.field_name(params_at, name),
+                        "not a parameter modelops knows",
+                    )
                     .with_help(help)
-                    .with_note("unknown parameters are still passed to the serving container as written"),
+                    .with_note(
+                        "unknown parameters are still passed to the serving container as written",
+                    ),
             );
         }
     }

@@ -37,10 +37,7 @@ pub fn template_variables(text: &str) -> Result<Vec<VariableUse>, handlebars::Te
 
 fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
     for (index, element) in template.elements.iter().enumerate() {
-        let (line, column) = template
-            .mapping
-            .get(index)
-            .map_or((1, 1), |m| (m.0, m.1));
+        let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
         let mut add = |name: String| uses.push(VariableUse { name, line, column });
         match element {
             TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
@@ -51,11 +48,10 @@ fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
                     parameter(param, &mut add);
                 }
                 // Inside `each` and `with`, names refer to the item, not to vars.
-                let scoped = matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
-                if !scoped {
-                    if let Some(inner) = &helper.template {
-                        collect(inner, uses);
-                    }
+                let scoped =
+                    matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
+                if !scoped && let Some(inner) = &helper.template {
+                    collect(inner, uses);
                 }
                 if let Some(inverse) = &helper.inverse {
                     collect(inverse, uses);
@@ -96,12 +92,11 @@ fn parameter(param: &Parameter, add: &mut impl FnMut(String)) {
 }
 
 fn path_variable(path: &Path, add: &mut impl FnMut(String)) {
-    if let Path::Relative((segments, _)) = path {
-        if let Some(PathSeg::Named(first)) = segments.first() {
-            if first != "this" {
-                add(first.clone());
-            }
-        }
+    if let Path::Relative((segments, _)) = path
+        && let Some(PathSeg::Named(first)) = segments.first()
+        && first != "this"
+    {
+        add(first.clone());
     }
 }
 
@@ -113,9 +108,14 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             let Some(text) = &prompt.text else { continue };
             if text.trim().is_empty() {
                 out.push(
-                    Diagnostic::new(Code::EmptyPrompt, format!("prompt `{name}` v{version} is empty"))
-                        .with_label(Span::new(prompt.file, 0, text.len()), "no text")
-                        .with_help("write the system prompt, or delete the file if the version was never used"),
+                    Diagnostic::new(
+                        Code::EmptyPrompt,
+                        format!("prompt `{name}` v{version} is empty"),
+                    )
+                    .with_label(Span::new(prompt.file, 0, text.len()), "no text")
+                    .with_help(
+                        "write the system prompt, or delete the file if the version was never used",
+                    ),
                 );
                 continue;
             }
@@ -131,7 +131,11 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     unused_variables(cx, &used, out);
 }
 
-fn syntax_error(cx: &Context<'_>, prompt: &PromptVersion, error: &handlebars::TemplateError) -> Diagnostic {
+fn syntax_error(
+    cx: &Context<'_>,
+    prompt: &PromptVersion,
+    error: &handlebars::TemplateError,
+) -> Diagnostic {
     let file = cx.files.get(prompt.file);
     let span = error
         .pos()
@@ -181,16 +185,27 @@ fn undefined_variables(
             versions.push((candidate.release(), candidate.at(), "release"));
         }
         for (version, at, field) in versions {
-            let Some(release) = cx.release(&model.name, version) else { continue };
-            let Some(prompt) = cx.prompt_of(release) else { continue };
+            let Some(release) = cx.release(&model.name, version) else {
+                continue;
+            };
+            let Some(prompt) = cx.prompt_of(release) else {
+                continue;
+            };
             let Some(uses) = used.get(&(prompt.name.as_str(), prompt.version)) else {
                 continue;
             };
             for use_ in uses {
-                if release.vars.contains_key(&use_.name) || environment.vars.contains_key(&use_.name) {
+                if release.vars.contains_key(&use_.name)
+                    || environment.vars.contains_key(&use_.name)
+                {
                     continue;
                 }
-                let key = (prompt.name.clone(), prompt.version, use_.name.clone(), environment.name.clone());
+                let key = (
+                    prompt.name.clone(),
+                    prompt.version,
+                    use_.name.clone(),
+                    environment.name.clone(),
+                );
                 if !reported.insert(key) {
                     continue;
                 }
@@ -229,7 +244,9 @@ fn unused_variables(
     };
     // Release vars: used when some release inheriting them uses the variable.
     for model in cx.models {
-        let Some(resolved) = cx.releases.get(&model.name) else { continue };
+        let Some(resolved) = cx.releases.get(&model.name) else {
+            continue;
+        };
         for release in model.release.values() {
             for var in release.vars.keys() {
                 let used_somewhere = resolved.values().any(|r| {
@@ -241,7 +258,10 @@ fn unused_variables(
                 let judgeable = resolved
                     .values()
                     .filter(|r| r.lineage.contains(&release.version))
-                    .all(|r| cx.prompt_of(r).is_some_and(|p| used.contains_key(&(p.name.as_str(), p.version))));
+                    .all(|r| {
+                        cx.prompt_of(r)
+                            .is_some_and(|p| used.contains_key(&(p.name.as_str(), p.version)))
+                    });
                 if !used_somewhere && judgeable {
                     let vars_at = crate::model::At {
                         file: release.at.file,
@@ -250,10 +270,15 @@ fn unused_variables(
                     out.push(
                         Diagnostic::new(
                             Code::UnusedVariable,
-                            format!("variable `{var}` of release \"{}\" is not used by its prompt", release.version),
+                            format!(
+                                "variable `{var}` of release \"{}\" is not used by its prompt",
+                                release.version
+                            ),
                         )
                         .with_label(cx.spans.field_name(&vars_at, var), "defined here")
-                        .with_help(format!("remove `{var}`, or use it in the prompt as `{{{{{var}}}}}`")),
+                        .with_help(format!(
+                            "remove `{var}`, or use it in the prompt as `{{{{{var}}}}}`"
+                        )),
                     );
                 }
             }
@@ -301,12 +326,19 @@ mod tests {
     use super::*;
 
     fn names(text: &str) -> Vec<String> {
-        template_variables(text).unwrap().into_iter().map(|u| u.name).collect()
+        template_variables(text)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect()
     }
 
     #[test]
     fn finds_variables_and_helper_arguments() {
-        assert_eq!(names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"), ["product", "vip", "tier"]);
+        assert_eq!(
+            names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"),
+            ["product", "vip", "tier"]
+        );
         assert_eq!(names("{{#each items}}{{name}}{{/each}}"), ["items"]);
         assert_eq!(names("plain text, no braces"), Vec::<String>::new());
         let uses = template_variables("a\n  {{x}}").unwrap();

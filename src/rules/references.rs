@@ -45,7 +45,10 @@ fn environments(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                             Code::ReferenceCycle,
                             format!("the promotion order is a cycle: {chain}"),
                         )
-                        .with_label(cx.spans.field(&env.at, "after"), "this `after` closes the cycle")
+                        .with_label(
+                            cx.spans.field(&env.at, "after"),
+                            "this `after` closes the cycle",
+                        )
                         .with_help("the first environment of the promotion order has no `after`"),
                     );
                 }
@@ -60,7 +63,13 @@ fn environments(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn unknown_environment(cx: &Context<'_>, at: &At, field: &str, name: &str, known: &[&str]) -> Diagnostic {
+fn unknown_environment(
+    cx: &Context<'_>,
+    at: &At,
+    field: &str,
+    name: &str,
+    known: &[&str],
+) -> Diagnostic {
     let help = match did_you_mean(name, known.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => format!(
@@ -98,7 +107,10 @@ fn layout(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
                 Code::ModelFileLayout,
                 format!("model `{}` is defined in `{path}`", model.name),
             )
-            .with_label(cx.spans.name(&model.at), format!("expected the model to be named `{stem}`"))
+            .with_label(
+                cx.spans.name(&model.at),
+                format!("expected the model to be named `{stem}`"),
+            )
             .with_help(format!(
                 "rename the file to `models/{}.kdl`, or the model to `{stem}`",
                 model.name
@@ -131,11 +143,18 @@ fn releases(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
         .map(|(name, _)| *name)
         .collect();
         if !missing.is_empty() {
-            let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+            let list = missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             out.push(
                 Diagnostic::new(
                     Code::MissingField,
-                    format!("release \"{}\" of `{}` has no {list}", release.version, model.name),
+                    format!(
+                        "release \"{}\" of `{}` has no {list}",
+                        release.version, model.name
+                    ),
                 )
                 .with_label(cx.spans.name(&release.at), "defined here")
                 .with_help(format!(
@@ -157,15 +176,27 @@ fn prompt_reference(cx: &Context<'_>, prompt: &crate::model::PromptRef, out: &mu
             None => format!("create `prompts/{}/v1.md`", prompt.name),
         };
         out.push(
-            Diagnostic::new(Code::UnknownPrompt, format!("prompt `{}` does not exist", prompt.name))
-                .with_label(cx.spans.field(&prompt.at, "name"), format!("no folder `prompts/{}/`", prompt.name))
-                .with_help(help),
+            Diagnostic::new(
+                Code::UnknownPrompt,
+                format!("prompt `{}` does not exist", prompt.name),
+            )
+            .with_label(
+                cx.spans.field(&prompt.at, "name"),
+                format!("no folder `prompts/{}/`", prompt.name),
+            )
+            .with_help(help),
         );
         return;
     };
-    let Some(version) = prompt.version else { return };
+    let Some(version) = prompt.version else {
+        return;
+    };
     if !versions.contains_key(&version) {
-        let known = versions.keys().map(|v| format!("{v}")).collect::<Vec<_>>().join(", ");
+        let known = versions
+            .keys()
+            .map(|v| format!("{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push(
             Diagnostic::new(
                 Code::UnknownPrompt,
@@ -189,7 +220,13 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
     let versions: Vec<&str> = model.release.keys().map(String::as_str).collect();
     for deploy in model.deploy.values() {
         if !cx.project.environment.contains_key(&deploy.environment) {
-            out.push(unknown_environment(cx, &deploy.at, "", &deploy.environment, &environments));
+            out.push(unknown_environment(
+                cx,
+                &deploy.at,
+                "",
+                &deploy.environment,
+                &environments,
+            ));
         }
         let release_ref = |field_at: &At, field: &str, version: &str| {
             (!model.release.contains_key(version)).then(|| {
@@ -206,7 +243,10 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
             None => out.push(
                 Diagnostic::new(
                     Code::MissingField,
-                    format!("deploy \"{}\" of `{}` has no `stable` release", deploy.environment, model.name),
+                    format!(
+                        "deploy \"{}\" of `{}` has no `stable` release",
+                        deploy.environment, model.name
+                    ),
                 )
                 .with_label(cx.spans.name(&deploy.at), "no `stable` here")
                 .with_help("name the release serving all traffic: `stable \"<version>\"`"),
@@ -227,14 +267,16 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
                 )
                 .with_label(cx.spans.name(&blue_green.at), "blue-green here")
                 .with_label(cx.spans.name(&canary.at), "canary here")
-                .with_help("a deployment moves traffic one way at a time: keep `canary` or `blue-green`"),
+                .with_help(
+                    "a deployment moves traffic one way at a time: keep `canary` or `blue-green`",
+                ),
             );
         }
         for gate in deploy.gate.values() {
-            if let Some(dataset) = &gate.dataset {
-                if !dataset.is_remote() {
-                    file_reference(cx, &dataset.at, "path", &dataset.path, "dataset", out);
-                }
+            if let Some(dataset) = &gate.dataset
+                && !dataset.is_remote()
+            {
+                file_reference(cx, &dataset.at, "path", &dataset.path, "dataset", out);
             }
         }
     }
@@ -242,7 +284,14 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
 
 /// Checks that a repository file named in the config exists, is a file, and stays
 /// inside the repository.
-fn file_reference(cx: &Context<'_>, at: &At, field: &str, text: &str, what: &str, out: &mut Vec<Diagnostic>) {
+fn file_reference(
+    cx: &Context<'_>,
+    at: &At,
+    field: &str,
+    text: &str,
+    what: &str,
+    out: &mut Vec<Diagnostic>,
+) {
     let span = cx.spans.field(at, field);
     let escapes = |why: String| {
         Diagnostic::new(
@@ -250,7 +299,9 @@ fn file_reference(cx: &Context<'_>, at: &At, field: &str, text: &str, what: &str
             format!("the {what} path `{text}` leads outside the repository"),
         )
         .with_label(span, why)
-        .with_help(format!("keep the {what} inside the repository and give its path relative to the root"))
+        .with_help(format!(
+            "keep the {what} inside the repository and give its path relative to the root"
+        ))
     };
     let path = match RepoPath::parse(text) {
         Ok(path) => path,
@@ -258,7 +309,9 @@ fn file_reference(cx: &Context<'_>, at: &At, field: &str, text: &str, what: &str
             out.push(
                 Diagnostic::new(Code::MissingFile, format!("the {what} path is empty"))
                     .with_label(span, "empty path")
-                    .with_help(format!("give the {what}'s path relative to the repository root")),
+                    .with_help(format!(
+                        "give the {what}'s path relative to the repository root"
+                    )),
             );
             return;
         }
@@ -275,9 +328,12 @@ fn file_reference(cx: &Context<'_>, at: &At, field: &str, text: &str, what: &str
                 .with_help(format!("point at the {what} file itself")),
         ),
         Ok(None) => out.push(
-            Diagnostic::new(Code::MissingFile, format!("the {what} `{path}` does not exist"))
-                .with_label(span, format!("not found in {}", cx.source.describe()))
-                .with_help(format!("add the file, or fix the path (relative to the repository root)")),
+            Diagnostic::new(
+                Code::MissingFile,
+                format!("the {what} `{path}` does not exist"),
+            )
+            .with_label(span, format!("not found in {}", cx.source.describe()))
+            .with_help("add the file, or fix the path (relative to the repository root)"),
         ),
         Err(SourceError::Escapes { target, .. }) => {
             out.push(escapes(format!("a symlink to `{target}`")));

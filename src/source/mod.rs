@@ -38,10 +38,20 @@ pub struct DirEntry {
 pub enum SourceError {
     NotFound(RepoPath),
     /// The path (or a symlink on the way) leads outside the repository.
-    Escapes { path: RepoPath, target: String },
+    Escapes {
+        path: RepoPath,
+        target: String,
+    },
     NotAFile(RepoPath),
-    TooLarge { path: RepoPath, size: u64, limit: u64 },
-    Io { path: RepoPath, message: String },
+    TooLarge {
+        path: RepoPath,
+        size: u64,
+        limit: u64,
+    },
+    Io {
+        path: RepoPath,
+        message: String,
+    },
 }
 
 impl fmt::Display for SourceError {

@@ -128,10 +128,8 @@ impl Lowerer<'_> {
     }
 
     fn record_as(&mut self, origin: Origin, pointer: &Pointer, value: Span, key: Option<Span>) {
-        self.spans.insert(
-            pointer.clone(),
-            SpanEntry { origin, value, key },
-        );
+        self.spans
+            .insert(pointer.clone(), SpanEntry { origin, value, key });
     }
 
     /// Reports a second occurrence of a node that may appear once; true if duplicate.
@@ -266,15 +264,16 @@ impl Lowerer<'_> {
                         )
                         .with_label(key_span, "defined again here")
                         .with_label(first, "first defined here")
-                        .with_help(format!("rename one of them or merge the two `{name}` nodes")),
+                        .with_help(format!(
+                            "rename one of them or merge the two `{name}` nodes"
+                        )),
                     );
                     return;
                 }
                 let object = self.object(node, grammar, &entry_pointer, 1);
                 self.record(&entry_pointer, head, Some(key_span));
-                if let Value::Object(map) = out
-                    .entry(name)
-                    .or_insert_with(|| Value::Object(Map::new()))
+                if let Value::Object(map) =
+                    out.entry(name).or_insert_with(|| Value::Object(Map::new()))
                 {
                     map.insert(key, Value::Object(object));
                 }
@@ -290,9 +289,8 @@ impl Lowerer<'_> {
                 let item = pointer.index(index);
                 let object = self.object(node, grammar, &item, 0);
                 self.record(&item, head, Some(name_span));
-                if let Value::Array(list) = out
-                    .entry(name)
-                    .or_insert_with(|| Value::Array(Vec::new()))
+                if let Value::Array(list) =
+                    out.entry(name).or_insert_with(|| Value::Array(Vec::new()))
                 {
                     list.push(Value::Object(object));
                 }
@@ -408,7 +406,10 @@ impl Lowerer<'_> {
         let (Some(first), Some(last)) = (extra.first(), extra.last()) else {
             return;
         };
-        let span = self.entry_spans(first).value.to(self.entry_spans(last).value);
+        let span = self
+            .entry_spans(first)
+            .value
+            .to(self.entry_spans(last).value);
         let takes = match expected {
             0 => "no positional arguments".to_owned(),
             1 => "one positional argument".to_owned(),
@@ -509,7 +510,7 @@ mod tests {
         lower(&doc, text, FileId(0), &MODEL_FILE)
     }
 
-    fn slice<'a>(text: &'a str, span: Span) -> &'a str {
+    fn slice(text: &str, span: Span) -> &str {
         &text[span.start..span.end]
     }
 
@@ -546,7 +547,11 @@ mod tests {
         let codes: Vec<Code> = diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(
             codes,
-            [Code::DuplicateName, Code::MalformedNode, Code::DuplicateName]
+            [
+                Code::DuplicateName,
+                Code::MalformedNode,
+                Code::DuplicateName
+            ]
         );
     }
 }

@@ -91,7 +91,10 @@ fn narrow(text: &str, start: usize, end: usize) -> (usize, usize) {
         Some(newline) => {
             let line = &trimmed[newline + 1..];
             let lead = line.len() - line.trim_start().len();
-            (start + newline + 1 + lead, trimmed_end.max(start + newline + 1 + lead))
+            (
+                start + newline + 1 + lead,
+                trimmed_end.max(start + newline + 1 + lead),
+            )
         }
         None => (start, end),
     }
@@ -185,7 +188,12 @@ fn skip_string(bytes: &[u8], start: usize, hashes: usize) -> usize {
             continue;
         }
         if bytes[i..].starts_with(&b"\"\"\""[..quotes])
-            && bytes[i + quotes..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes
+            && bytes[i + quotes..]
+                .iter()
+                .take(hashes)
+                .filter(|&&b| b == b'#')
+                .count()
+                == hashes
         {
             return i + quotes + hashes;
         }

@@ -1,0 +1,145 @@
+//! Hostile and broken input: each case gets a clear diagnostic (exit 1) or an
+//! environment error (exit 2), never a panic, a hang or a stack overflow.
+
+mod support;
+
+use support::TempRepo;
+
+fn assert_reports(repo: &TempRepo, code: &str, exit: i32) -> String {
+    let run = repo.modelops(&["check"]);
+    assert!(!run.stderr.contains("panicked"), "panic:\n{}", run.stderr);
+    assert_eq!(run.code, exit, "stderr:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(code),
+        "expected {code}:\n{}",
+        run.stderr
+    );
+    run.stderr
+}
+
+#[test]
+fn truncated_model_file() {
+    let repo = TempRepo::new();
+    repo.write(
+        "models/assistant.kdl",
+        "model \"assistant\" {\n    release \"1.0.0\" {\n        base \"openai/gpt-4o-2",
+    );
+    assert_reports(&repo, "MO101", 1);
+}
+
+#[test]
+fn binary_model_file() {
+    let repo = TempRepo::new();
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    repo.write("models/assistant.kdl", bytes);
+    let stderr = assert_reports(&repo, "MO102", 1);
+    assert!(stderr.contains("models/assistant.kdl"), "{stderr}");
+}
+
+#[test]
+fn nul_bytes_in_a_valid_looking_file() {
+    let repo = TempRepo::new();
+    repo.write("modelops.kdl", "project \"t\"\0\nenvironment \"prod\"\n");
+    let stderr = assert_reports(&repo, "MO102", 1);
+    assert!(stderr.contains("modelops.kdl:1:12"), "{stderr}");
+}
+
+#[test]
+fn invalid_utf8_prompt() {
+    let repo = TempRepo::new();
+    repo.write("prompts/assistant/v1.md", b"Hello \xff\xfe world\n");
+    let stderr = assert_reports(&repo, "MO102", 1);
+    assert!(stderr.contains("prompts/assistant/v1.md:1:7"), "{stderr}");
+}
+
+#[test]
+fn directory_where_a_prompt_file_should_be() {
+    let repo = TempRepo::new();
+    repo.remove("prompts/assistant/v1.md");
+    repo.write("prompts/assistant/v1.md/notes.txt", "not a prompt");
+    assert_reports(&repo, "MO208", 1);
+}
+
+#[test]
+fn a_twenty_megabyte_model_file() {
+    let repo = TempRepo::new();
+    let mut text = String::from("model \"assistant\" {\n");
+    while text.len() < 20 * 1024 * 1024 {
+        text.push_str("    // padding padding padding padding padding padding padding padding\n");
+    }
+    text.push_str("}\n");
+    repo.write("models/assistant.kdl", text);
+    let stderr = assert_reports(&repo, "MO103", 1);
+    assert!(stderr.contains("more than the 1048576 bytes"), "{stderr}");
+}
+
+#[test]
+fn three_thousand_levels_of_nesting() {
+    let repo = TempRepo::new();
+    let deep = "a {\n".repeat(3000) + &"}\n".repeat(3000);
+    repo.write("models/assistant.kdl", deep);
+    assert_reports(&repo, "MO104", 1);
+}
+
+#[test]
+fn empty_project_file() {
+    let repo = TempRepo::new();
+    repo.write("modelops.kdl", "");
+    let stderr = assert_reports(&repo, "MO108", 1);
+    assert!(stderr.contains("missing `project`"), "{stderr}");
+}
+
+#[test]
+fn missing_project_file_is_exit_two() {
+    let repo = TempRepo::new();
+    repo.remove("modelops.kdl");
+    let run = repo.modelops(&["-C", "models", "check"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn prompt_symlink_pointing_outside_the_repository() {
+    let repo = TempRepo::new();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "secret text outside the repository\n").unwrap();
+    repo.remove("prompts/assistant/v1.md");
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("prompts/assistant/v1.md"))
+        .unwrap();
+    let stderr = assert_reports(&repo, "MO207", 1);
+    assert!(!stderr.contains("secret text"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dataset_symlink_pointing_outside_the_repository() {
+    let repo = TempRepo::new();
+    std::fs::create_dir_all(repo.path().join("datasets")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", repo.path().join("datasets/golden.jsonl")).unwrap();
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace(
+            "        stable \"1.0.0\"\n",
+            "        stable \"1.0.0\"\n        gate \"eval\" {\n            run \"true\"\n            dataset \"datasets/golden.jsonl\"\n            metric \"score\"\n        }\n",
+        ),
+    );
+    assert_reports(&repo, "MO207", 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_inside_the_repository_is_followed() {
+    let repo = TempRepo::new();
+    repo.write("shared/base.md", "You are a helpful assistant.\n");
+    repo.remove("prompts/assistant/v1.md");
+    std::os::unix::fs::symlink(
+        "../../shared/base.md",
+        repo.path().join("prompts/assistant/v1.md"),
+    )
+    .unwrap();
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
