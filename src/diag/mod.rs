@@ -182,7 +182,11 @@ pub fn did_you_mean<'a>(
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
         let distance = edit_distance(&input_lower, &candidate.to_ascii_lowercase());
-        let limit = (candidate.chars().count().max(input.chars().count()) / 3).max(1);
+        let limit = candidate
+            .chars()
+            .count()
+            .max(input.chars().count())
+            .div_ceil(3);
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
@@ -215,5 +219,7 @@ mod tests {
         assert_eq!(did_you_mean("stabel", names), Some("stable"));
         assert_eq!(did_you_mean("blue_green", names), Some("blue-green"));
         assert_eq!(did_you_mean("zzz", names), None);
+        assert_eq!(did_you_mean("pace", ["pause", "weight"]), Some("pause"));
+        assert_eq!(did_you_mean("x", ["pause", "weight"]), None);
     }
 }

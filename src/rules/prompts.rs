@@ -136,6 +136,21 @@ fn syntax_error(
     prompt: &PromptVersion,
     error: &handlebars::TemplateError,
 ) -> Diagnostic {
+    let text = prompt.text.as_deref().unwrap_or_default();
+    let title = format!(
+        "prompt `{}` v{} is not a valid template",
+        prompt.name, prompt.version
+    );
+    // The parser reports an unclosed block at the end of the text; the useful place
+    // is the block that was opened.
+    if let Some((start, end, name)) = unclosed_block(text) {
+        return Diagnostic::new(
+            Code::TemplateSyntax,
+            format!("{title}: `{{{{#{name}}}}}` is never closed"),
+        )
+        .with_label(Span::new(prompt.file, start, end), "opened here")
+        .with_help(format!("close the block with `{{{{/{name}}}}}`"));
+    }
     let file = cx.files.get(prompt.file);
     let span = error
         .pos()
@@ -146,12 +161,49 @@ fn syntax_error(
             Some(Span::new(prompt.file, start, line_end.max(start)))
         })
         .unwrap_or_else(|| Span::new(prompt.file, 0, 0));
-    Diagnostic::new(
-        Code::TemplateSyntax,
-        format!("prompt `{}` v{} is not a valid template: {}", prompt.name, prompt.version, error.reason()),
-    )
-    .with_label(span, "the template breaks here")
-    .with_help("prompts are handlebars templates: `{{name}}` inserts a variable; write `\\{{` for a literal `{{`")
+    let reason = error.reason().to_string();
+    // The grammar's list of expected rules means nothing to a prompt author.
+    let reason = if reason.contains("expected ") && reason.contains("expression") {
+        "a `{{` does not start a valid expression".to_owned()
+    } else {
+        reason
+    };
+    Diagnostic::new(Code::TemplateSyntax, format!("{title}: {reason}"))
+        .with_label(span, "the template breaks here")
+        .with_help(
+            "prompts are handlebars templates: `{{name}}` inserts a variable, `{{#if name}}…{{/if}}` is a block; write `\\{{` for a literal `{{`",
+        )
+}
+
+/// The last `{{#name …}}` block left open, by a scan of block tags.
+fn unclosed_block(text: &str) -> Option<(usize, usize, String)> {
+    let mut open: Vec<(usize, usize, String)> = Vec::new();
+    let mut rest = 0usize;
+    while let Some(found) = text[rest..].find("{{") {
+        let start = rest + found;
+        let after = &text[start + 2..];
+        let end = after.find("}}").map_or(text.len(), |e| start + 2 + e + 2);
+        let tag = after.trim_start_matches('~');
+        let name = |t: &str| {
+            t.split(|c: char| c.is_whitespace() || c == '}' || c == '~')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let escaped = start > 0 && text.as_bytes().get(start - 1) == Some(&b'\\');
+        if escaped {
+            // `\{{` is literal text.
+        } else if let Some(block) = tag.strip_prefix('#') {
+            open.push((start, end, name(block.trim_start_matches('>'))));
+        } else if let Some(close) = tag.strip_prefix('/') {
+            let close = name(close);
+            if let Some(index) = open.iter().rposition(|(_, _, n)| *n == close) {
+                open.truncate(index);
+            }
+        }
+        rest = start + 2;
+    }
+    open.pop()
 }
 
 /// The span of the `{{…}}` expression starting at a line and column of a prompt.
@@ -348,5 +400,8 @@ mod tests {
     #[test]
     fn reports_syntax_errors() {
         assert!(template_variables("{{#if x}}unclosed").is_err());
+        let (start, _, name) = unclosed_block("a\n{{#if x}}\n{{#each y}}{{/each}}\n").unwrap();
+        assert_eq!((start, name.as_str()), (2, "if"));
+        assert_eq!(unclosed_block("{{#if x}}{{/if}} \\{{#if}}"), None);
     }
 }

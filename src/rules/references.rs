@@ -158,7 +158,8 @@ fn releases(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
                 )
                 .with_label(cx.spans.name(&release.at), "defined here")
                 .with_help(format!(
-                    "give the release {list}, or inherit them with `from=\"<version>\"`"
+                    "give the release {list}, or inherit {} with `from=\"<version>\"`",
+                    if missing.len() == 1 { "it" } else { "them" }
                 )),
             );
         }

@@ -425,7 +425,9 @@ impl Lowerer<'_> {
                         "unexpected arguments"
                     },
                 )
-                .with_help("remove the extra values, or give them as `key=value` properties"),
+                .with_help(
+                    "remove the extra values, or quote them as one string if they belong together",
+                ),
         );
     }
 

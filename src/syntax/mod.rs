@@ -63,20 +63,59 @@ pub fn parse(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
 fn syntax_diagnostic(file: FileId, text: &str, d: &kdl::KdlDiagnostic) -> Diagnostic {
     let start = d.span.offset().min(text.len());
     let end = (start + d.span.len()).min(text.len());
-    let (start, end) = narrow(text, start, end);
+    let (mut start, end) = narrow(text, start, end);
+    // "expected property value" spans the whole node head; point at the `key=`.
+    if d.message
+        .as_deref()
+        .is_some_and(|m| m.contains("property value"))
+        && let Some(head) = text.get(start..end)
+        && let Some(space) = head.trim_end().rfind(char::is_whitespace)
+    {
+        start += space + 1;
+    }
     let message = d
         .message
         .clone()
         .unwrap_or_else(|| "invalid KDL".to_owned());
     let message = lowercase_first(message.trim_end_matches('.'));
     let label = d.label.clone().unwrap_or_else(|| "here".to_owned());
-    let help = d.help.clone().unwrap_or_else(|| {
-        "see the KDL v2 syntax: strings with spaces need quotes, booleans are #true/#false"
-            .to_owned()
-    });
+    let label = match label.strip_prefix("not ") {
+        Some("closed") => "never closed".to_owned(),
+        Some(thing) => format!("expected {thing} here"),
+        None => lowercase_first(&label),
+    };
+    let token = text.get(start..end).unwrap_or_default();
+    let help = syntax_help(&message, token)
+        .map(str::to_owned)
+        .or_else(|| d.help.as_deref().map(lowercase_first))
+        .unwrap_or_else(|| GENERAL_SYNTAX_HELP.to_owned());
     Diagnostic::new(Code::KdlSyntax, message)
-        .with_label(Span::new(file, start, end), lowercase_first(&label))
+        .with_label(Span::new(file, start, end), label)
         .with_help(help)
+}
+
+const GENERAL_SYNTAX_HELP: &str = "see the KDL v2 syntax: quote strings that contain spaces or start with a digit; booleans are #true and #false";
+
+/// Help for the syntax errors people make most, by the parser's message.
+fn syntax_help(message: &str, token: &str) -> Option<&'static str> {
+    if matches!(token, "true" | "false" | "null") {
+        return Some("KDL v2 writes booleans and null with a `#`: `#true`, `#false`, `#null`");
+    }
+    if message.contains("newline in single-line quoted string") {
+        return Some(
+            "close the string with `\"` on the same line; for text over several lines use `\"\"\"` … `\"\"\"`",
+        );
+    }
+    if message.contains("'.' of a float") {
+        return Some("write a digit after the `.` (`1.0`), or an integer (`1`)");
+    }
+    if message.contains("closing '}'") {
+        return Some("add the missing `}`: every `{` opens a block that must be closed");
+    }
+    if message.contains("property value") {
+        return Some("write the value right after `=`, as in `key=\"value\"`");
+    }
+    None
 }
 
 /// Some parser errors span from the start of the document to the offending token;

@@ -68,65 +68,96 @@ fn summary_line(diagnostics: &Diagnostics) -> Option<String> {
     }
 }
 
-/// A diagnostic as miette sees it: labels in the primary label's file are drawn on
-/// its source; labels in other files are listed as notes with their location.
+/// A diagnostic as miette sees it. Labels in the primary label's file are drawn on
+/// its source; labels in other files become related notes with their own snippet. A
+/// label on an empty file (a file-level finding) is shown as its path, not as an empty
+/// source box.
 struct Report<'a> {
-    diagnostic: &'a Diagnostic,
+    message: String,
+    code: Option<&'a str>,
+    severity: miette::Severity,
+    help: Option<String>,
     source: Option<NamedSource<String>>,
     labels: Vec<LabeledSpan>,
-    footer: Option<String>,
+    related: Vec<Report<'a>>,
 }
 
 impl<'a> Report<'a> {
     fn new(diagnostic: &'a Diagnostic, files: &'a Files) -> Self {
         let primary_file = diagnostic.primary_span().map(|s| s.file);
         let mut labels = Vec::new();
-        let mut elsewhere = Vec::new();
+        let mut related = Vec::new();
+        let mut footer: Vec<String> = Vec::new();
         for (index, label) in diagnostic.labels.iter().enumerate() {
-            if Some(label.span.file) == primary_file {
-                let span = SourceSpan::new(label.span.start.into(), label.span.len());
-                let text = (!label.message.is_empty()).then(|| label.message.clone());
-                labels.push(if index == 0 {
-                    LabeledSpan::new_primary_with_span(text, span)
+            let text = files.text(label.span.file);
+            if text.is_empty() {
+                let what = if label.message.is_empty() {
+                    "here"
                 } else {
-                    LabeledSpan::new_with_span(text, span)
+                    &label.message
+                };
+                footer.push(format!("{what}: {}", files.path(label.span.file)));
+            } else if Some(label.span.file) == primary_file {
+                let span = SourceSpan::new(label.span.start.into(), label.span.len());
+                let message = (!label.message.is_empty()).then(|| label.message.clone());
+                labels.push(if index == 0 {
+                    LabeledSpan::new_primary_with_span(message, span)
+                } else {
+                    LabeledSpan::new_with_span(message, span)
                 });
             } else {
-                let (start, _) = files.line_col(label.span);
-                elsewhere.push(format!(
-                    "{}:{}:{}: {}",
-                    files.path(label.span.file),
-                    start.line,
-                    start.column,
-                    label.message
-                ));
+                related.push(Report {
+                    message: label.message.clone(),
+                    code: None,
+                    severity: miette::Severity::Advice,
+                    help: None,
+                    source: Some(named_source(files, label.span.file)),
+                    labels: vec![LabeledSpan::new_primary_with_span(
+                        None,
+                        SourceSpan::new(label.span.start.into(), label.span.len()),
+                    )],
+                    related: Vec::new(),
+                });
             }
         }
-        let source = primary_file.and_then(|id| {
-            files
-                .get(id)
-                .map(|f| NamedSource::new(f.path.clone(), f.text.to_string()))
-        });
-        let mut footer: Vec<String> = elsewhere;
         footer.extend(diagnostic.notes.iter().map(|n| format!("note: {n}")));
+        let help = match (&diagnostic.help, footer.is_empty()) {
+            (Some(help), true) => Some(help.clone()),
+            (Some(help), false) => Some(format!("{help}\n{}", footer.join("\n"))),
+            (None, false) => Some(footer.join("\n")),
+            (None, true) => None,
+        };
+        let source = primary_file
+            .filter(|id| !files.text(*id).is_empty())
+            .map(|id| named_source(files, id));
         Report {
-            diagnostic,
+            message: diagnostic.message.clone(),
+            code: Some(diagnostic.code.id()),
+            severity: match diagnostic.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            help,
             source,
             labels,
-            footer: (!footer.is_empty()).then(|| footer.join("\n")),
+            related,
         }
     }
 }
 
+fn named_source(files: &Files, id: crate::diag::FileId) -> NamedSource<String> {
+    NamedSource::new(files.path(id), files.text(id).to_owned())
+}
+
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&self.message)
     }
 }
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -134,24 +165,17 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.diagnostic.code.id()))
+        self.code.map(|c| Box::new(c) as Box<dyn fmt::Display>)
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.diagnostic.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
+        Some(self.severity)
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        let help = self.diagnostic.help.as_deref();
-        match (help, &self.footer) {
-            (Some(h), Some(footer)) => Some(Box::new(format!("{h}\n{footer}"))),
-            (Some(h), None) => Some(Box::new(h)),
-            (None, Some(footer)) => Some(Box::new(footer.as_str())),
-            (None, None) => None,
-        }
+        self.help
+            .as_deref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -159,10 +183,20 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
+        if self.labels.is_empty() || self.source.is_none() {
             None
         } else {
             Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }
