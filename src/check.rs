@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::diag::{Code, Diagnostic, Diagnostics, Files, Span};
 use crate::load::{self, LoadError, PromptVersion};
-use crate::model::{self, Model, ModelFile, Project, ResolvedRelease, SpanIndex};
+use crate::model::{self, Date, Model, ModelFile, Project, ResolvedRelease, SpanIndex};
 use crate::rules;
 use crate::schema::{self, FileKind};
 use crate::source::Source;
@@ -35,9 +35,28 @@ impl Checked {
     }
 }
 
+/// What a check needs besides the repository.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The date snapshot retirements are judged against (today, normally).
+    pub today: Date,
+}
+
+impl Options {
+    /// Today's date from `MODELOPS_TODAY` (`YYYY-MM-DD`, for reproducible runs) or the
+    /// system clock.
+    pub fn from_environment() -> Self {
+        let today = std::env::var("MODELOPS_TODAY")
+            .ok()
+            .and_then(|text| Date::parse(&text))
+            .unwrap_or_else(Date::today_utc);
+        Options { today }
+    }
+}
+
 /// Validates the repository behind `source`. Only a missing project file or an I/O
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
-pub fn check(source: &dyn Source) -> Result<Checked, LoadError> {
+pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
     let loaded = load::load(source)?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
     let mut spans = SpanIndex::default();
@@ -84,6 +103,7 @@ pub fn check(source: &dyn Source) -> Result<Checked, LoadError> {
             spans: &spans,
             files: &loaded.files,
             source,
+            today: options.today,
         };
         rules::run(&context, &mut diagnostics);
     }

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::check;
-use crate::diag::render::{HumanOptions, render_human, render_json};
+use crate::diag::render::{HumanOptions, render_github, render_human, render_json, render_sarif};
 use crate::diag::{Code, did_you_mean};
 use crate::load::PROJECT_FILE_NAME;
-use crate::source::WorkTree;
+use crate::source::{GitIndex, Source, WorkTree};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -51,6 +51,10 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
+    /// Validate what is staged in the git index (what `git commit` would record), not
+    /// the working tree.
+    #[arg(long)]
+    pub staged: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -63,6 +67,10 @@ pub struct CheckArgs {
 pub enum Format {
     Human,
     Json,
+    /// SARIF 2.1.0, for code-scanning uploads.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -152,7 +160,22 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let checked = match check(&worktree) {
+    let index;
+    let source: &dyn Source = if args.staged {
+        index = match GitIndex::open(worktree.root()) {
+            Ok(index) => index,
+            Err(error) => {
+                return fail(
+                    &error.to_string(),
+                    Some("`--staged` reads the git index; run it inside a git repository"),
+                );
+            }
+        };
+        &index
+    } else {
+        &worktree
+    };
+    let checked = match check(source, &crate::check::Options::from_environment()) {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
     };
@@ -175,6 +198,16 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             });
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();
             print_stdout(&text);
+        }
+        Format::Sarif => {
+            let log = render_sarif(&checked.diagnostics, &checked.files);
+            print_stdout(&serde_json::to_string_pretty(&log).unwrap_or_default());
+        }
+        Format::Github => {
+            let text = render_github(&checked.diagnostics, &checked.files);
+            if !text.is_empty() {
+                print_stdout(&text);
+            }
         }
     }
     if failed { EXIT_INVALID } else { EXIT_OK }

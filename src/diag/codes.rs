@@ -102,12 +102,34 @@ codes! {
     ReferenceCycle = "MO206", "reference-cycle", Error, References, "releases or environments refer to each other in a cycle";
     PathEscapesRepository = "MO207", "path-escapes-repository", Error, References, "a path leads outside the repository";
     NotAFile = "MO208", "not-a-file", Error, References, "a path that must be a file is something else";
+    FloatingModel = "MO301", "floating-model", Error, Pinning, "a base model id that is an alias, not a pinned snapshot";
+    RetiredSnapshot = "MO302", "retired-snapshot", Error, Pinning, "a model snapshot past the retirement date the policy gives it";
+    RetiringSnapshot = "MO303", "retiring-snapshot", Warning, Pinning, "a model snapshot that retires within 90 days";
+    UnpinnedImage = "MO304", "unpinned-image", Error, Pinning, "a container image not pinned by sha256 digest";
+    UnversionedPrompt = "MO305", "unversioned-prompt", Error, Pinning, "a prompt reference without an explicit version";
+    UnpinnedJudge = "MO306", "unpinned-judge", Error, Pinning, "a gate's judge model that is not a pinned snapshot";
+    UnpinnedDataset = "MO307", "unpinned-dataset", Error, Pinning, "a remote gate dataset without a blake3 hash";
+    MissingGate = "MO401", "missing-gate", Error, Rollout, "a candidate without the gate its environment requires";
+    ShadowTooShort = "MO402", "shadow-too-short", Error, Rollout, "a candidate without the shadow stage its environment requires, or with a shorter one";
+    MissingGuard = "MO403", "missing-guard", Error, Rollout, "a candidate without a guard its environment requires";
+    MissingRollback = "MO404", "missing-rollback", Error, Rollout, "a candidate without the rollback rule its environment requires";
+    LooseRegression = "MO405", "loose-regression", Error, Rollout, "a gate that allows more regression than its environment";
+    InvalidSteps = "MO406", "invalid-steps", Error, Rollout, "canary steps that do not increase strictly or do not end at 100";
+    StepPause = "MO407", "step-pause", Error, Rollout, "a canary step without a pause, or shorter than min-step-pause";
+    GuardWindow = "MO408", "guard-window", Error, Rollout, "a step pause shorter than a guard needs to see a breach";
+    GuardThreshold = "MO409", "guard-threshold", Error, Rollout, "a guard threshold that is missing or out of range";
+    GuardWithoutQuery = "MO410", "guard-without-query", Error, Rollout, "a custom guard without a query";
+    ShadowUnsupported = "MO411", "shadow-unsupported", Warning, Rollout, "a shadow stage that a target cannot express";
+    CandidateIsStable = "MO412", "candidate-is-stable", Error, Rollout, "a canary or blue-green release that is already stable";
+    PromotionOrder = "MO413", "promotion-order", Error, Rollout, "a candidate that did not run in the environment before it";
+    BlueGreenWithoutPreview = "MO414", "blue-green-without-preview", Error, Rollout, "a blue-green switch without a preview window";
     ParamOutOfRange = "MO501", "param-out-of-range", Error, Hyperparameters, "a hyperparameter outside its valid range or of the wrong type";
     UnknownParam = "MO502", "unknown-param", Warning, Hyperparameters, "a hyperparameter modelops does not know";
     UndefinedVariable = "MO601", "undefined-variable", Error, Prompts, "a prompt template variable has no value in an environment";
     UnusedVariable = "MO602", "unused-variable", Warning, Prompts, "a defined variable that no prompt uses";
     EmptyPrompt = "MO603", "empty-prompt", Error, Prompts, "a prompt version file is empty";
     TemplateSyntax = "MO604", "template-syntax", Error, Prompts, "a prompt is not a valid handlebars template";
+    CredentialLiteral = "MO801", "credential-literal", Error, Secrets, "a credential written as a literal in config or a prompt";
 }
 
 impl Code {

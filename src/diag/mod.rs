@@ -46,6 +46,9 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     pub help: Option<String>,
     pub notes: Vec<String>,
+    /// The labelled text is sensitive (a credential): renderers that show source
+    /// mask it.
+    pub redact: bool,
 }
 
 impl Diagnostic {
@@ -58,7 +61,14 @@ impl Diagnostic {
             labels: Vec::new(),
             help: None,
             notes: Vec::new(),
+            redact: false,
         }
+    }
+
+    /// Marks the labelled text as sensitive (see [`Diagnostic::redact`]).
+    pub fn redacted(mut self) -> Self {
+        self.redact = true;
+        self
     }
 
     pub fn with_severity(mut self, severity: Severity) -> Self {

@@ -5,9 +5,11 @@
 //! later stages can point diagnostics at the exact source span. Optional fields stay
 //! optional: a partially written model is representable, and rules judge what is there.
 
+mod date;
 mod inherit;
 mod values;
 
+pub use date::Date;
 pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
 pub use values::{Duration, Regression, Threshold};
 

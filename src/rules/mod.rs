@@ -5,18 +5,23 @@
 //! missing its base is reported once, as missing, not again by every rule that would
 //! have looked at the base).
 
+pub mod catalogue;
 mod params;
+mod pinning;
 mod prompts;
 mod references;
+mod rollout;
+mod secrets;
 
 use std::collections::BTreeMap;
 
 use crate::diag::{Diagnostic, Files};
 use crate::load::PromptVersion;
-use crate::model::{Deploy, Model, Project, ResolvedRelease, SpanIndex};
+use crate::model::{Date, Deploy, Model, Project, ResolvedRelease, SpanIndex};
 use crate::source::Source;
 
 pub use prompts::template_variables;
+pub use secrets::find_credentials;
 
 /// Everything a rule may look at.
 pub struct Context<'a> {
@@ -28,6 +33,8 @@ pub struct Context<'a> {
     pub spans: &'a SpanIndex,
     pub files: &'a Files,
     pub source: &'a dyn Source,
+    /// The date snapshot retirements are judged against.
+    pub today: Date,
 }
 
 impl<'a> Context<'a> {
@@ -58,4 +65,7 @@ pub fn run(context: &Context<'_>, diagnostics: &mut Vec<Diagnostic>) {
     references::check(context, diagnostics);
     params::check(context, diagnostics);
     prompts::check(context, diagnostics);
+    pinning::check(context, diagnostics);
+    rollout::check(context, diagnostics);
+    secrets::check(context, diagnostics);
 }

@@ -6,10 +6,12 @@
 //! `std::fs` itself. A source answers for repository-relative [`RepoPath`]s only, and
 //! never follows a symlink out of the repository.
 
+mod git;
 mod memory;
 mod path;
 mod worktree;
 
+pub use git::{GitError, GitIndex, GitRevision};
 pub use memory::MemorySource;
 pub use path::{PathError, RepoPath};
 pub use worktree::WorkTree;

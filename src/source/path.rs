@@ -6,7 +6,7 @@ use std::fmt;
 /// segments, never empty. Constructing one is the only place user-written paths are
 /// checked for escaping the repository lexically.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RepoPath(String);
+pub struct RepoPath(pub(super) String);
 
 /// Why a user-written path is not a repository path.
 #[derive(Clone, Debug, PartialEq, Eq)]

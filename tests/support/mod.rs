@@ -96,3 +96,85 @@ pub fn modelops_in(dir: &Path, args: &[&str]) -> Run {
         .expect("run modelops")
         .into()
 }
+
+/// A git repository over a [`TempRepo`], driven through libgit2 (no git binary needed).
+pub struct Git {
+    pub repo: git2::Repository,
+}
+
+impl Git {
+    pub fn init(dir: &Path) -> Self {
+        let repo = git2::Repository::init(dir).expect("git init");
+        let mut config = repo.config().expect("config");
+        config.set_str("user.name", "Test Author").expect("name");
+        config
+            .set_str("user.email", "author@example.com")
+            .expect("email");
+        Git { repo }
+    }
+
+    /// Stages every file of the working tree (like `git add -A`).
+    pub fn add_all(&self) {
+        let mut index = self.repo.index().expect("index");
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .expect("add");
+        index.update_all(["*"].iter(), None).expect("update");
+        index.write().expect("write index");
+    }
+
+    /// Commits the index; returns the commit id.
+    pub fn commit(&self, message: &str) -> git2::Oid {
+        let mut index = self.repo.index().expect("index");
+        let tree_id = index.write_tree().expect("tree");
+        let tree = self.repo.find_tree(tree_id).expect("find tree");
+        let signature = self.repo.signature().expect("signature");
+        let parents: Vec<git2::Commit> = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        self.repo
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parents,
+            )
+            .expect("commit")
+    }
+}
+
+/// Finds an external tool on PATH. When it is missing: in CI (`CI` set) the test fails,
+/// because CI installs every tool the tests need; elsewhere the test is skipped with a
+/// note, so `cargo test` passes on a bare machine.
+pub fn external_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{name}` is required in CI but is not on PATH (.ci/run installs it)"
+        );
+        eprintln!("skipping: `{name}` is not installed (CI installs it; see .ci/run)");
+    }
+    found
+}
+
+/// Runs an external command in `dir`, returning its outcome.
+pub fn run_tool(dir: &Path, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run external tool").into()
+}

@@ -4,7 +4,7 @@ use std::fmt;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
-use crate::diag::{Diagnostic, Diagnostics, Files, Severity};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Severity, Span};
 
 /// How to draw human output.
 #[derive(Clone, Copy, Debug)]
@@ -32,9 +32,16 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(options.width)
         .with_links(false);
+    // Spans of sensitive text, masked in every snippet that shows them, whichever
+    // diagnostic the snippet belongs to.
+    let sensitive: Vec<Span> = diagnostics
+        .iter()
+        .filter(|d| d.redact)
+        .flat_map(|d| d.labels.iter().map(|l| l.span))
+        .collect();
     let mut out = String::new();
     for diagnostic in diagnostics.iter() {
-        let report = Report::new(diagnostic, files);
+        let report = Report::new(diagnostic, files, &sensitive);
         if handler.render_report(&mut out, &report).is_err() {
             // Rendering into a String only fails if miette itself fails; fall back to
             // the plain message so nothing is lost.
@@ -83,7 +90,7 @@ struct Report<'a> {
 }
 
 impl<'a> Report<'a> {
-    fn new(diagnostic: &'a Diagnostic, files: &'a Files) -> Self {
+    fn new(diagnostic: &'a Diagnostic, files: &'a Files, sensitive: &[Span]) -> Self {
         let primary_file = diagnostic.primary_span().map(|s| s.file);
         let mut labels = Vec::new();
         let mut related = Vec::new();
@@ -111,7 +118,7 @@ impl<'a> Report<'a> {
                     code: None,
                     severity: miette::Severity::Advice,
                     help: None,
-                    source: Some(named_source(files, label.span.file)),
+                    source: Some(named_source(files, label.span.file, sensitive)),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         None,
                         SourceSpan::new(label.span.start.into(), label.span.len()),
@@ -129,7 +136,7 @@ impl<'a> Report<'a> {
         };
         let source = primary_file
             .filter(|id| !files.text(*id).is_empty())
-            .map(|id| named_source(files, id));
+            .map(|id| named_source(files, id, sensitive));
         Report {
             message: diagnostic.message.clone(),
             code: Some(diagnostic.code.id()),
@@ -145,8 +152,28 @@ impl<'a> Report<'a> {
     }
 }
 
-fn named_source(files: &Files, id: crate::diag::FileId) -> NamedSource<String> {
-    NamedSource::new(files.path(id), files.text(id).to_owned())
+/// A file's text for display, with every sensitive span in it masked but for its
+/// first four characters (same byte length, so spans stay valid).
+fn named_source(files: &Files, id: FileId, sensitive: &[Span]) -> NamedSource<String> {
+    let mut text = files.text(id).to_owned();
+    for span in sensitive.iter().filter(|s| s.file == id) {
+        let Some(slice) = text.get(span.start..span.end) else {
+            continue;
+        };
+        let masked: String = slice
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < 4 || c == '\n' {
+                    c.to_string()
+                } else {
+                    "*".repeat(c.len_utf8())
+                }
+            })
+            .collect();
+        text.replace_range(span.start..span.end, &masked);
+    }
+    NamedSource::new(files.path(id), text)
 }
 
 impl fmt::Debug for Report<'_> {

@@ -1,0 +1,334 @@
+//! Git-backed sources: the index (what `git commit` would record) and a revision's
+//! tree. Both read blobs through libgit2; nothing is checked out.
+//!
+//! The config root (the folder with `modelops.kdl`) may be a subfolder of the git
+//! repository; paths are answered relative to it, and a symlink blob that leads
+//! outside it is reported as an escape, as in the working tree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use super::{DirEntry, EntryKind, RepoPath, Source, SourceError};
+
+/// File modes in git trees and the index.
+const MODE_SYMLINK: u32 = 0o120000;
+const MODE_GITLINK: u32 = 0o160000;
+
+/// Why a git source could not be opened (an environment problem, exit code 2).
+#[derive(Debug)]
+pub enum GitError {
+    NotARepository { path: String },
+    BareRepository,
+    UnknownRevision { revision: String, message: String },
+    Git(git2::Error),
+}
+
+impl fmt::Display for GitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GitError::NotARepository { path } => {
+                write!(f, "`{path}` is not inside a git repository")
+            }
+            GitError::BareRepository => f.write_str("the git repository has no working tree"),
+            GitError::UnknownRevision { revision, message } => {
+                write!(f, "revision `{revision}` cannot be resolved: {message}")
+            }
+            GitError::Git(e) => write!(f, "git: {}", e.message()),
+        }
+    }
+}
+
+impl std::error::Error for GitError {}
+
+impl From<git2::Error> for GitError {
+    fn from(error: git2::Error) -> Self {
+        GitError::Git(error)
+    }
+}
+
+/// One file known to git: its blob and mode.
+#[derive(Clone, Copy, Debug)]
+struct Blob {
+    oid: Oid,
+    mode: u32,
+}
+
+/// The files under the config root, as git recorded them, and the means to read them.
+struct GitFiles {
+    repo: Mutex<Repository>,
+    /// Paths relative to the config root.
+    entries: BTreeMap<String, Blob>,
+    description: String,
+}
+
+/// Opens the repository containing `root` and returns it with `root`'s path inside
+/// the repository's working tree (`""` when they are the same, else `"a/b/"`).
+fn open(root: &Path) -> Result<(Repository, String), GitError> {
+    let repo = Repository::discover(root).map_err(|_| GitError::NotARepository {
+        path: root.display().to_string(),
+    })?;
+    let workdir = repo.workdir().ok_or(GitError::BareRepository)?;
+    let workdir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let relative = root
+        .strip_prefix(&workdir)
+        .map_err(|_| GitError::NotARepository {
+            path: root.display().to_string(),
+        })?;
+    let mut prefix = relative.to_string_lossy().replace('\\', "/");
+    if !prefix.is_empty() {
+        prefix.push('/');
+    }
+    Ok((repo, prefix))
+}
+
+impl GitFiles {
+    fn kind_of(
+        &self,
+        path: &str,
+        depth: usize,
+    ) -> Result<Option<(EntryKind, Option<String>)>, SourceError> {
+        if path.is_empty() {
+            return Ok(Some((EntryKind::Dir, None)));
+        }
+        if let Some(blob) = self.entries.get(path) {
+            return match blob.mode {
+                MODE_SYMLINK => self.follow(path, *blob, depth),
+                MODE_GITLINK => Ok(Some((EntryKind::Other, None))),
+                _ => Ok(Some((EntryKind::File, Some(path.to_owned())))),
+            };
+        }
+        let prefix = format!("{path}/");
+        let is_dir = self
+            .entries
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix));
+        Ok(is_dir.then_some((EntryKind::Dir, None)))
+    }
+
+    /// Resolves a symlink blob lexically, inside the config root only.
+    fn follow(
+        &self,
+        path: &str,
+        blob: Blob,
+        depth: usize,
+    ) -> Result<Option<(EntryKind, Option<String>)>, SourceError> {
+        let repo_path = RepoPath(path.to_owned());
+        let target =
+            String::from_utf8_lossy(&self.blob_bytes(&repo_path, blob, 4096)?).into_owned();
+        let escapes = || SourceError::Escapes {
+            path: repo_path.clone(),
+            target: target.clone(),
+        };
+        if depth > 8 {
+            return Err(escapes());
+        }
+        let parent = repo_path.parent();
+        let joined = if parent.is_root() {
+            target.clone()
+        } else {
+            format!("{}/{target}", parent.as_str())
+        };
+        let resolved = RepoPath::parse(&joined).map_err(|_| escapes())?;
+        self.kind_of(resolved.as_str(), depth + 1)
+    }
+
+    fn blob_bytes(&self, path: &RepoPath, blob: Blob, limit: u64) -> Result<Vec<u8>, SourceError> {
+        let repo = self.repo.lock().map_err(|_| SourceError::Io {
+            path: path.clone(),
+            message: "the git repository is unavailable".to_owned(),
+        })?;
+        let object = repo.find_blob(blob.oid).map_err(|e| SourceError::Io {
+            path: path.clone(),
+            message: e.message().to_owned(),
+        })?;
+        let size = object.size() as u64;
+        if size > limit {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size,
+                limit,
+            });
+        }
+        Ok(object.content().to_vec())
+    }
+
+    fn read_dir(&self, path: &RepoPath) -> Result<Vec<DirEntry>, SourceError> {
+        let prefix = if path.is_root() {
+            String::new()
+        } else {
+            format!("{}/", path.as_str())
+        };
+        let mut names: BTreeMap<String, bool> = BTreeMap::new();
+        for key in self
+            .entries
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+        {
+            let rest = &key[prefix.len()..];
+            match rest.split_once('/') {
+                Some((dir, _)) => names.insert(dir.to_owned(), true),
+                None => names.insert(rest.to_owned(), false),
+            };
+        }
+        let mut out = Vec::new();
+        for (name, is_dir) in names {
+            let kind = if is_dir {
+                EntryKind::Dir
+            } else {
+                match self.kind_of(&format!("{prefix}{name}"), 0) {
+                    Ok(Some((kind, _))) => kind,
+                    Ok(None) => continue,
+                    // Escapes surface when the entry is read.
+                    Err(_) => EntryKind::File,
+                }
+            };
+            out.push(DirEntry { name, kind });
+        }
+        Ok(out)
+    }
+
+    fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError> {
+        match self.kind_of(path.as_str(), 0)? {
+            Some((EntryKind::File, Some(real))) => {
+                let blob = self
+                    .entries
+                    .get(&real)
+                    .copied()
+                    .ok_or_else(|| SourceError::NotFound(path.clone()))?;
+                self.blob_bytes(path, blob, limit)
+            }
+            Some(_) => Err(SourceError::NotAFile(path.clone())),
+            None => Err(SourceError::NotFound(path.clone())),
+        }
+    }
+}
+
+/// The git index: exactly what would be committed.
+pub struct GitIndex {
+    files: GitFiles,
+}
+
+impl GitIndex {
+    /// Opens the index of the repository containing `root` (the config root).
+    pub fn open(root: &Path) -> Result<Self, GitError> {
+        let (repo, prefix) = open(root)?;
+        let mut entries = BTreeMap::new();
+        {
+            let index = repo.index()?;
+            for entry in index.iter() {
+                // Conflicted entries (stage > 0) are not committable; skip them.
+                let stage = (entry.flags >> 12) & 0x3;
+                if stage != 0 {
+                    continue;
+                }
+                let path = String::from_utf8_lossy(&entry.path).into_owned();
+                if let Some(relative) = path.strip_prefix(&prefix) {
+                    entries.insert(
+                        relative.to_owned(),
+                        Blob {
+                            oid: entry.id,
+                            mode: entry.mode,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(GitIndex {
+            files: GitFiles {
+                repo: Mutex::new(repo),
+                entries,
+                description: "the git index".to_owned(),
+            },
+        })
+    }
+}
+
+/// A revision's tree (a commit, branch or tag), read without a checkout.
+pub struct GitRevision {
+    files: GitFiles,
+    commit: Oid,
+}
+
+impl GitRevision {
+    /// Opens `revision` of the repository containing `root` (the config root).
+    pub fn open(root: &Path, revision: &str) -> Result<Self, GitError> {
+        let (repo, prefix) = open(root)?;
+        let unknown = |e: git2::Error| GitError::UnknownRevision {
+            revision: revision.to_owned(),
+            message: e.message().to_owned(),
+        };
+        let commit = repo
+            .revparse_single(revision)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(unknown)?;
+        let commit_id = commit.id();
+        let mut entries = BTreeMap::new();
+        {
+            let tree = commit.tree().map_err(unknown)?;
+            tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+                if entry.kind() == Some(ObjectType::Blob) || entry.filemode() as u32 == MODE_GITLINK
+                {
+                    let path = format!("{dir}{}", entry.name().unwrap_or_default());
+                    if let Some(relative) = path.strip_prefix(&prefix) {
+                        entries.insert(
+                            relative.to_owned(),
+                            Blob {
+                                oid: entry.id(),
+                                mode: entry.filemode() as u32,
+                            },
+                        );
+                    }
+                }
+                TreeWalkResult::Ok
+            })
+            .map_err(unknown)?;
+        }
+        let short = commit_id.to_string().chars().take(10).collect::<String>();
+        drop(commit);
+        Ok(GitRevision {
+            files: GitFiles {
+                repo: Mutex::new(repo),
+                entries,
+                description: format!("revision `{revision}` ({short})"),
+            },
+            commit: commit_id,
+        })
+    }
+
+    /// The commit the revision resolved to.
+    pub fn commit(&self) -> Oid {
+        self.commit
+    }
+}
+
+macro_rules! git_source {
+    ($type:ty) => {
+        impl Source for $type {
+            fn describe(&self) -> String {
+                self.files.description.clone()
+            }
+
+            fn kind(&self, path: &RepoPath) -> Result<Option<EntryKind>, SourceError> {
+                Ok(self.files.kind_of(path.as_str(), 0)?.map(|(kind, _)| kind))
+            }
+
+            fn read_dir(&self, path: &RepoPath) -> Result<Vec<DirEntry>, SourceError> {
+                self.files.read_dir(path)
+            }
+
+            fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError> {
+                self.files.read(path, limit)
+            }
+        }
+    };
+}
+
+git_source!(GitIndex);
+git_source!(GitRevision);
