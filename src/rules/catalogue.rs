@@ -5,7 +5,7 @@
 //! repository extends it in `policy`: `alias "<id>"` (floating), `snapshot "<id>"`
 //! (pinned, optionally `retires="YYYY-MM-DD"`), `floating-tag "<tag>"`.
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use std::sync::OnceLock;
 
 use crate::model::Policy;
@@ -79,7 +79,13 @@ fn forms() -> &'static Forms {
     FORMS.get_or_init(|| {
         // Constant patterns, covered by the tests below: failing to compile one is a
         // bug in modelops, never something a user's input can cause.
-        let re = |pattern: &str| Regex::new(pattern).expect("constant pattern compiles");
+        // The forms are ASCII; without Unicode tables they compile in microseconds.
+        let re = |pattern: &str| {
+            RegexBuilder::new(pattern)
+                .unicode(false)
+                .build()
+                .expect("constant pattern compiles")
+        };
         Forms {
             // gpt-4o-2024-08-06, gpt-4-0613; fine-tunes (ft:…) are immutable.
             openai: re(r"(-\d{4}-\d{2}-\d{2}|-\d{4})$|^ft:"),
