@@ -7,10 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::diag::{Code, Diagnostic, Diagnostics, Files, Span};
+use crate::diag::{Code, Diagnostic, Diagnostics, FileId, Files, Span};
 use crate::load::{self, LoadError, PromptVersion};
+use crate::lock::{self, LockFile, LockKey};
 use crate::model::{self, Date, Model, ModelFile, Project, ResolvedRelease, SpanIndex};
+use crate::resolve::{self, Resolution};
 use crate::rules;
+use crate::rules::lock::BaseLock;
 use crate::schema::{self, FileKind};
 use crate::source::Source;
 
@@ -27,6 +30,12 @@ pub struct Checked {
     /// Resolved releases by model, then version.
     pub releases: BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    /// Hashes, fingerprints and plans; `None` when the project file is invalid.
+    pub resolution: Option<Resolution>,
+    /// What `modelops lock` would write.
+    pub lock_entries: BTreeMap<LockKey, String>,
+    /// `modelops.lock` as found: its file and whether it parsed.
+    pub lock_file: Option<(FileId, Option<LockFile>)>,
 }
 
 impl Checked {
@@ -40,6 +49,9 @@ impl Checked {
 pub struct Options {
     /// The date snapshot retirements are judged against (today, normally).
     pub today: Date,
+    /// The lock at the base revision, for immutability (`None`: no base, as in a
+    /// repository without commits).
+    pub base: Option<BaseLock>,
 }
 
 impl Options {
@@ -50,7 +62,7 @@ impl Options {
             .ok()
             .and_then(|text| Date::parse(&text))
             .unwrap_or_else(Date::today_utc);
-        Options { today }
+        Options { today, base: None }
     }
 }
 
@@ -94,6 +106,18 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         );
     }
 
+    let lock_file = loaded
+        .lock
+        .as_ref()
+        .map(|(file, text)| match lock::parse(*file, text) {
+            Ok(parsed) => (*file, Some(parsed)),
+            Err(problems) => {
+                diagnostics.extend(problems);
+                (*file, None)
+            }
+        });
+    let mut resolution = None;
+    let mut lock_entries = BTreeMap::new();
     if let Some(project) = &project {
         let context = rules::Context {
             project,
@@ -106,6 +130,26 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
             today: options.today,
         };
         rules::run(&context, &mut diagnostics);
+        let resolved = resolve::resolve(
+            &resolve::Inputs {
+                project,
+                models: &models,
+                releases: &releases,
+                prompts: &loaded.prompts,
+                spans: &spans,
+                files: &loaded.files,
+                source,
+            },
+            &mut diagnostics,
+        );
+        lock_entries = lock::expected_entries(&resolved);
+        let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
+        let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
+        rules::lock::check_lock(&context, &lock_entries, parsed, lock_span, &mut diagnostics);
+        if let Some(base) = &options.base {
+            rules::lock::check_immutability(&context, &lock_entries, base, &mut diagnostics);
+        }
+        resolution = Some(resolved);
     }
 
     let mut sorted = Diagnostics::new();
@@ -119,6 +163,9 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         models,
         releases,
         prompts: loaded.prompts,
+        resolution,
+        lock_entries,
+        lock_file,
     })
 }
 

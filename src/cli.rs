@@ -11,7 +11,7 @@ use crate::check::check;
 use crate::diag::render::{HumanOptions, render_github, render_human, render_json, render_sarif};
 use crate::diag::{Code, did_you_mean};
 use crate::load::PROJECT_FILE_NAME;
-use crate::source::{GitIndex, Source, WorkTree};
+use crate::source::{GitIndex, GitRevision, Source, WorkTree};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -40,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Validate the repository and report every problem.
     Check(CheckArgs),
+    /// Write modelops.lock: the content hashes of prompts, datasets and releases.
+    Lock(LockArgs),
     /// Print the long explanation of a diagnostic code.
     Explain {
         /// A code such as MO101, or its name such as kdl-syntax.
@@ -55,12 +57,29 @@ pub struct CheckArgs {
     /// the working tree.
     #[arg(long)]
     pub staged: bool,
+    /// The revision whose modelops.lock released content is compared against
+    /// (immutability). Default: HEAD, when the repository has commits.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Treat warnings as errors (`--deny warnings`).
     #[arg(long, value_enum, value_name = "LINTS")]
     pub deny: Option<Deny>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Write nothing; exit 1 with a diff when modelops.lock is not current.
+    #[arg(long)]
+    pub check: bool,
+    /// Overwrite a lock file that cannot be read (malformed, or from a newer format).
+    #[arg(long)]
+    pub force: bool,
+    /// The base revision for immutability, as for `check`.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +107,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check(args) => run_check(cli.directory.as_deref(), &args),
+        Command::Lock(args) => run_lock(cli.directory.as_deref(), &args),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print_stdout(crate::schema::SCHEMA_TEXT);
@@ -175,7 +195,11 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
     } else {
         &worktree
     };
-    let checked = match check(source, &crate::check::Options::from_environment()) {
+    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let checked = match check(source, &options) {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
     };
@@ -189,12 +213,18 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             }
         }
         Format::Json => {
+            let deployments = checked
+                .resolution
+                .as_ref()
+                .map(|r| serde_json::to_value(&r.deployments).unwrap_or_default())
+                .unwrap_or_else(|| serde_json::json!([]));
             let report = serde_json::json!({
                 "diagnostics": render_json(&checked.diagnostics, &checked.files),
                 "summary": {
                     "errors": checked.diagnostics.error_count(),
                     "warnings": checked.diagnostics.warning_count(),
                 },
+                "deployments": deployments,
             });
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();
             print_stdout(&text);
@@ -211,6 +241,134 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
         }
     }
     if failed { EXIT_INVALID } else { EXIT_OK }
+}
+
+/// Check options, with the lock at the base revision for immutability. An explicit
+/// `--base` that cannot be read is an error (exit 2); the default `HEAD` is skipped
+/// when there is no repository or no commit yet.
+fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Options, u8> {
+    let mut options = crate::check::Options::from_environment();
+    let (revision, explicit) = match base {
+        Some(revision) => (revision, true),
+        None => ("HEAD", false),
+    };
+    let tree = match GitRevision::open(root, revision) {
+        Ok(tree) => tree,
+        Err(_) if !explicit => return Ok(options),
+        Err(error) => {
+            return Err(fail(
+                &error.to_string(),
+                Some(
+                    "give a revision that exists here (a shallow clone may lack it: fetch more history)",
+                ),
+            ));
+        }
+    };
+    let label = format!("{revision} ({})", &tree.commit().to_string()[..10]);
+    let Ok(lock_path) = crate::source::RepoPath::parse(crate::lock::LOCK_FILE_NAME) else {
+        return Ok(options);
+    };
+    let text = match tree.read(&lock_path, crate::load::MAX_FILE_BYTES) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        // No lock at the base: nothing was released through it yet.
+        Err(crate::source::SourceError::NotFound(_)) => return Ok(options),
+        Err(error) => return Err(fail(&format!("reading the lock at {label}: {error}"), None)),
+    };
+    match crate::lock::parse(crate::diag::FileId(u32::MAX), &text) {
+        Ok(lock) => {
+            options.base = Some(crate::rules::lock::BaseLock {
+                revision: label,
+                lock,
+            })
+        }
+        Err(_) => eprintln!(
+            "warning: modelops.lock at {label} cannot be read; released content is not checked against it"
+        ),
+    }
+    Ok(options)
+}
+
+fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let checked = match check(&worktree, &options) {
+        Ok(checked) => checked,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    // The lock's own findings are what `lock` fixes; anything else must be fixed first.
+    let lock_codes = [Code::MissingLock, Code::StaleLock, Code::InvalidLock];
+    let mut blocking = crate::diag::Diagnostics::new();
+    blocking.extend(
+        checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && !lock_codes.contains(&d.code))
+            .cloned(),
+    );
+    let unreadable = matches!(checked.lock_file, Some((_, None)));
+    if !blocking.is_empty() || checked.resolution.is_none() {
+        let text = render_human(&blocking, &checked.files, human_options());
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        eprintln!("error: the repository has errors; fix them before locking");
+        return EXIT_INVALID;
+    }
+    let path = worktree.root().join(crate::lock::LOCK_FILE_NAME);
+    let new_text = crate::lock::render(&checked.lock_entries);
+    let old_text = checked
+        .lock_file
+        .as_ref()
+        .map(|(file, _)| checked.files.text(*file).to_owned());
+    if args.check {
+        return match &old_text {
+            Some(old) if *old == new_text && !unreadable => EXIT_OK,
+            _ => {
+                let diff = crate::write::unified_diff(
+                    old_text.as_deref().unwrap_or(""),
+                    &new_text,
+                    "modelops.lock (committed)",
+                    "modelops.lock (expected)",
+                );
+                print_stdout(&diff);
+                eprintln!("error: modelops.lock is not current; run `modelops lock`");
+                EXIT_INVALID
+            }
+        };
+    }
+    if unreadable && !args.force {
+        let mut errors = crate::diag::Diagnostics::new();
+        errors.extend(
+            checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.code == Code::InvalidLock)
+                .cloned(),
+        );
+        let text = render_human(&errors, &checked.files, human_options());
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        eprintln!("error: modelops.lock cannot be read, so it is left as it is");
+        eprintln!("  help: fix it by hand, or pass `--force` to replace it");
+        return EXIT_INVALID;
+    }
+    if old_text.as_deref() == Some(new_text.as_str()) {
+        return EXIT_OK;
+    }
+    match crate::write::write_file_atomically(&path, new_text.as_bytes()) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {} ({} entries)",
+                crate::lock::LOCK_FILE_NAME,
+                checked.lock_entries.len()
+            );
+            EXIT_OK
+        }
+        Err(error) => fail(&format!("cannot write `{}`: {error}", path.display()), None),
+    }
 }
 
 fn explain(code: &str) -> u8 {

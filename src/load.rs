@@ -69,6 +69,8 @@ pub struct Loaded {
     pub kdl: Vec<LoadedKdl>,
     /// Prompt versions by prompt name, then version number.
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    /// `modelops.lock`, when present and readable as text.
+    pub lock: Option<(FileId, Arc<str>)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -104,6 +106,15 @@ pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
         }
     }
     load_prompts(source, &mut loaded)?;
+    if let Ok(lock_path) = RepoPath::parse(crate::lock::LOCK_FILE_NAME)
+        && source
+            .kind(&lock_path)
+            .map_err(LoadError::Source)?
+            .is_some()
+        && let (file, Some(text)) = read_text(source, &lock_path, &mut loaded)?
+    {
+        loaded.lock = Some((file, text));
+    }
     Ok(loaded)
 }
 

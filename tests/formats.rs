@@ -72,7 +72,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
 
 #[test]
 fn sarif_output_of_a_clean_repository_is_valid_and_empty() {
-    let repo = TempRepo::new();
+    let repo = TempRepo::locked();
     let run = repo.modelops(&["check", "--format", "sarif"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let log: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

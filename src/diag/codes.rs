@@ -129,6 +129,10 @@ codes! {
     UnusedVariable = "MO602", "unused-variable", Warning, Prompts, "a defined variable that no prompt uses";
     EmptyPrompt = "MO603", "empty-prompt", Error, Prompts, "a prompt version file is empty";
     TemplateSyntax = "MO604", "template-syntax", Error, Prompts, "a prompt is not a valid handlebars template";
+    MissingLock = "MO701", "missing-lock", Warning, Lock, "the repository has no modelops.lock yet";
+    StaleLock = "MO702", "stale-lock", Error, Lock, "modelops.lock does not match the repository's content";
+    InvalidLock = "MO703", "invalid-lock", Error, Lock, "modelops.lock cannot be read";
+    ReleasedContentChanged = "MO704", "released-content-changed", Error, Lock, "a released prompt version or release was edited in place";
     CredentialLiteral = "MO801", "credential-literal", Error, Secrets, "a credential written as a literal in config or a prompt";
 }
 

@@ -6,6 +6,7 @@
 //! have looked at the base).
 
 pub mod catalogue;
+pub mod lock;
 mod params;
 mod pinning;
 mod prompts;

@@ -18,6 +18,8 @@ pub use worktree::WorkTree;
 
 use std::fmt;
 
+use rayon::prelude::*;
+
 /// What a path is, as seen through a source (symlinks inside the repository are
 /// followed; those that lead outside are reported as [`SourceError::Escapes`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,4 +90,19 @@ pub trait Source: Sync {
 
     /// The bytes of a file, refusing files larger than `limit`.
     fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError>;
+
+    /// The BLAKE3 hash of a file's exact bytes, whatever its size (datasets can be
+    /// gigabytes). Sources that can stream or map files override this.
+    fn hash(&self, path: &RepoPath) -> Result<blake3::Hash, SourceError> {
+        Ok(blake3::hash(&self.read(path, u64::MAX)?))
+    }
+}
+
+/// Hashes many files at once, spread over every core (each through
+/// [`Source::hash`], so large files are also hashed in parallel internally).
+pub fn hash_files(
+    source: &dyn Source,
+    paths: &[RepoPath],
+) -> Vec<Result<blake3::Hash, SourceError>> {
+    paths.par_iter().map(|path| source.hash(path)).collect()
 }

@@ -130,6 +130,25 @@ impl Source for WorkTree {
         Ok(out)
     }
 
+    /// Memory-maps the file and hashes it on every core (as `b3sum` does); small
+    /// files are simply read.
+    fn hash(&self, path: &RepoPath) -> Result<blake3::Hash, SourceError> {
+        let Some(real) = self.resolve(path)? else {
+            return Err(SourceError::NotFound(path.clone()));
+        };
+        if !fs::metadata(&real)
+            .map_err(|e| io_error(path, &e))?
+            .is_file()
+        {
+            return Err(SourceError::NotAFile(path.clone()));
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_mmap_rayon(&real)
+            .map_err(|e| io_error(path, &e))?;
+        Ok(hasher.finalize())
+    }
+
     fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError> {
         let Some(real) = self.resolve(path)? else {
             return Err(SourceError::NotFound(path.clone()));

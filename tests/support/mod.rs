@@ -44,6 +44,14 @@ impl TempRepo {
         repo
     }
 
+    /// The minimal repository with its lock written: `check` finds nothing at all.
+    pub fn locked() -> Self {
+        let repo = TempRepo::new();
+        let run = repo.modelops(&["lock"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -1,0 +1,332 @@
+//! `modelops.lock`: the content hashes of every prompt version, local dataset and
+//! release, one entry a line, sorted, so merges are easy and diffs readable.
+//!
+//! # Format 1
+//!
+//! ```kdl
+//! // modelops.lock: content hashes of prompts, datasets and releases.
+//! // Written by `modelops lock`; do not edit by hand.
+//! lock-format 1
+//! dataset "datasets/support-golden.jsonl" blake3="<64 hex>"
+//! prompt "support-system" version=4 blake3="<64 hex>"
+//! release "support-bot" version="1.5.0" blake3="<64 hex>"
+//! ```
+//!
+//! - A KDL v2 document. The first node is `lock-format <N>`.
+//! - `dataset PATH blake3=H`: BLAKE3 of the exact bytes of a local gate dataset.
+//! - `prompt NAME version=N blake3=H`: BLAKE3 of the exact bytes of
+//!   `prompts/NAME/vN.md` (or `.txt`).
+//! - `release MODEL version=V blake3=H`: BLAKE3 of the release's canonical form after
+//!   inheritance (`crate::resolve::canonical`).
+//! - Entries are sorted: datasets, prompts, releases; then by path or name; prompt
+//!   versions numerically.
+//!
+//! # Compatibility
+//!
+//! A reader accepts every format up to its own and refuses newer ones with a message
+//! naming both; `modelops lock` then refuses to overwrite the file unless `--force`d.
+//! Adding an entry kind or a property raises the format. Files are rewritten in the
+//! newest format the next time `modelops lock` runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use kdl::{KdlEntry, KdlNode, KdlValue};
+
+use crate::diag::{Code, Diagnostic, FileId, Span};
+use crate::resolve::Resolution;
+
+/// The lock file's name, at the repository root.
+pub const LOCK_FILE_NAME: &str = "modelops.lock";
+
+/// The newest format this version reads and the one it writes.
+pub const FORMAT: u32 = 1;
+
+/// What an entry is about. The derived order is the file's order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockKey {
+    Dataset(String),
+    Prompt(String, u32),
+    Release(String, String),
+}
+
+impl fmt::Display for LockKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockKey::Dataset(path) => write!(f, "dataset `{path}`"),
+            LockKey::Prompt(name, version) => write!(f, "prompt `{name}` v{version}"),
+            LockKey::Release(model, version) => write!(f, "release \"{version}\" of `{model}`"),
+        }
+    }
+}
+
+/// A parsed lock file: each entry's hash and the span of its line.
+#[derive(Clone, Debug, Default)]
+pub struct LockFile {
+    pub format: u32,
+    pub entries: BTreeMap<LockKey, (String, Span)>,
+}
+
+impl LockFile {
+    pub fn hash(&self, key: &LockKey) -> Option<&str> {
+        self.entries.get(key).map(|(hash, _)| hash.as_str())
+    }
+}
+
+/// The entries `modelops lock` writes for a resolution.
+pub fn expected_entries(resolution: &Resolution) -> BTreeMap<LockKey, String> {
+    let mut entries = BTreeMap::new();
+    for (path, hash) in &resolution.datasets {
+        entries.insert(LockKey::Dataset(path.clone()), hash.clone());
+    }
+    for ((name, version), hash) in &resolution.prompts {
+        entries.insert(LockKey::Prompt(name.clone(), *version), hash.clone());
+    }
+    for ((model, version), hash) in &resolution.releases {
+        entries.insert(
+            LockKey::Release(model.clone(), version.clone()),
+            hash.clone(),
+        );
+    }
+    entries
+}
+
+/// A KDL v2 quoted string: always quoted, so every line reads the same whatever the
+/// value looks like.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+                ) =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn entry_line(key: &LockKey, hash: &str) -> String {
+    match key {
+        LockKey::Dataset(path) => format!("dataset {} blake3={}", quote(path), quote(hash)),
+        LockKey::Prompt(name, version) => {
+            format!(
+                "prompt {} version={version} blake3={}",
+                quote(name),
+                quote(hash)
+            )
+        }
+        LockKey::Release(model, version) => format!(
+            "release {} version={} blake3={}",
+            quote(model),
+            quote(version),
+            quote(hash)
+        ),
+    }
+}
+
+/// The lock file's text: a header, the format, one line per entry, sorted.
+pub fn render(entries: &BTreeMap<LockKey, String>) -> String {
+    let mut out = String::from(
+        "// modelops.lock: content hashes of prompts, datasets and releases.\n\
+         // Written by `modelops lock`; do not edit by hand.\n",
+    );
+    out.push_str(&format!("lock-format {FORMAT}\n"));
+    for (key, hash) in entries {
+        out.push_str(&entry_line(key, hash));
+        out.push('\n');
+    }
+    out
+}
+
+fn is_hash(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Parses a lock file. Problems are `MO703` diagnostics at the offending line.
+pub fn parse(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
+    let document = crate::syntax::parse(file, text).map_err(|diagnostics| {
+        diagnostics
+            .into_iter()
+            .map(|d| {
+                Diagnostic::new(
+                    Code::InvalidLock,
+                    format!("modelops.lock is not valid KDL: {}", d.message),
+                )
+                .with_label_opt(d.primary_span(), "here")
+                .with_help("regenerate it with `modelops lock --force`")
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let mut lock = LockFile::default();
+    let mut problems = Vec::new();
+    let span_of = |node: &KdlNode| {
+        let s = node.span();
+        let node_text = text
+            .get(s.offset()..s.offset() + s.len())
+            .unwrap_or_default();
+        let start = s.offset() + (node_text.len() - node_text.trim_start().len());
+        let end = s.offset() + node_text.trim_end().len();
+        Span::new(file, start, end.max(start))
+    };
+    let bad = |span: Span, message: String| {
+        Diagnostic::new(Code::InvalidLock, message)
+            .with_label(span, "cannot be read")
+            .with_help("regenerate the file with `modelops lock --force`")
+    };
+    for (index, node) in document.nodes().iter().enumerate() {
+        let span = span_of(node);
+        let argument = node
+            .entries()
+            .iter()
+            .find(|e| e.name().is_none())
+            .map(KdlEntry::value);
+        let property = |key: &str| node.entry(key).map(KdlEntry::value);
+        let name = node.name().value();
+        if index == 0 && name != "lock-format" {
+            problems.push(bad(
+                span,
+                "modelops.lock does not start with `lock-format`".to_owned(),
+            ));
+            break;
+        }
+        match name {
+            "lock-format" => match argument.and_then(KdlValue::as_integer) {
+                Some(format) if format >= 1 && format <= i128::from(FORMAT) => {
+                    lock.format = format as u32
+                }
+                Some(format) if format > i128::from(FORMAT) => {
+                    return Err(vec![
+                        Diagnostic::new(
+                            Code::InvalidLock,
+                            format!(
+                                "modelops.lock is in format {format}, written by a newer modelops; this one reads up to format {FORMAT}"
+                            ),
+                        )
+                        .with_label(span, "newer format")
+                        .with_help("upgrade modelops, or regenerate the lock with this version using `modelops lock --force`"),
+                    ]);
+                }
+                _ => problems.push(bad(span, "`lock-format` needs a format number".to_owned())),
+            },
+            "dataset" | "prompt" | "release" => {
+                let hash = property("blake3").and_then(KdlValue::as_string);
+                let key = match (
+                    name,
+                    argument.and_then(KdlValue::as_string),
+                    property("version"),
+                ) {
+                    ("dataset", Some(path), None) => Some(LockKey::Dataset(path.to_owned())),
+                    ("prompt", Some(prompt), Some(KdlValue::Integer(v))) => u32::try_from(*v)
+                        .ok()
+                        .map(|v| LockKey::Prompt(prompt.to_owned(), v)),
+                    ("release", Some(model), Some(KdlValue::String(v))) => {
+                        Some(LockKey::Release(model.to_owned(), v.clone()))
+                    }
+                    _ => None,
+                };
+                match (key, hash) {
+                    (Some(key), Some(hash)) if is_hash(hash) => {
+                        if let std::collections::btree_map::Entry::Vacant(slot) =
+                            lock.entries.entry(key.clone())
+                        {
+                            slot.insert((hash.to_owned(), span));
+                        } else {
+                            problems.push(bad(span, format!("{key} is listed twice")));
+                        }
+                    }
+                    _ => problems.push(bad(span, format!("a malformed `{name}` entry"))),
+                }
+            }
+            other => problems.push(bad(span, format!("unknown entry `{other}`"))),
+        }
+    }
+    if lock.format == 0 && problems.is_empty() {
+        problems.push(
+            Diagnostic::new(Code::InvalidLock, "modelops.lock is empty".to_owned())
+                .with_label(Span::new(file, 0, 0), "no `lock-format`")
+                .with_help("regenerate the file with `modelops lock --force`"),
+        );
+    }
+    if problems.is_empty() {
+        Ok(lock)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BTreeMap<LockKey, String> {
+        let mut entries = BTreeMap::new();
+        entries.insert(
+            LockKey::Release("bot".into(), "1.0.0".into()),
+            "a".repeat(64),
+        );
+        entries.insert(LockKey::Prompt("sys".into(), 10), "b".repeat(64));
+        entries.insert(LockKey::Prompt("sys".into(), 2), "c".repeat(64));
+        entries.insert(
+            LockKey::Dataset("data/x \"q\" \\ \t é.jsonl".into()),
+            "d".repeat(64),
+        );
+        entries
+    }
+
+    #[test]
+    fn renders_one_sorted_line_per_entry_and_parses_back() {
+        let text = render(&sample());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "lock-format 1");
+        assert!(
+            lines[3].starts_with("dataset \"data/x \\\"q\\\" \\\\ \\t é.jsonl\" blake3=\""),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with("prompt \"sys\" version=2 blake3=\""),
+            "{text}"
+        );
+        assert!(lines[5].contains("version=10"), "{text}");
+        assert!(lines[6].starts_with("release"), "{text}");
+        let parsed = parse(FileId(0), &text).unwrap();
+        let hashes: BTreeMap<LockKey, String> = parsed
+            .entries
+            .into_iter()
+            .map(|(k, (h, _))| (k, h))
+            .collect();
+        assert_eq!(hashes, sample());
+    }
+
+    #[test]
+    fn refuses_newer_formats_and_malformed_entries() {
+        let newer = parse(FileId(0), "lock-format 2\n").unwrap_err();
+        assert!(
+            newer[0].message.contains("format 2"),
+            "{}",
+            newer[0].message
+        );
+        let malformed = parse(
+            FileId(0),
+            "lock-format 1\nprompt \"x\" blake3=\"zz\"\nfrobnicate\n",
+        )
+        .unwrap_err();
+        assert_eq!(malformed.len(), 2);
+        assert!(parse(FileId(0), "").is_err());
+    }
+}

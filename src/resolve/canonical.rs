@@ -1,0 +1,128 @@
+//! Canonical forms: the exact bytes that release hashes and fingerprints are computed
+//! over, so that another tool can reproduce them.
+//!
+//! # Format 1
+//!
+//! Each form is a JSON object serialised compactly (no whitespace), keys sorted by
+//! their UTF-8 bytes, strings escaped as JSON requires, numbers as written by the
+//! shortest round-trip representation (integers without a fraction: `800`; floats
+//! with one: `0.3`, `1.0`). Absent values are `null`. The hash is BLAKE3 over those
+//! UTF-8 bytes, written as 64 lower-case hex characters.
+//!
+//! **Release** (after `from=` inheritance):
+//!
+//! ```json
+//! {"base":{"id":"openai/gpt-4o-2024-08-06","revision":null},
+//!  "format":1,"image":"ghcr.io/acme/llm-gateway@sha256:…","model":"support-bot",
+//!  "params":{"temperature":0.2,"top-p":0.9},
+//!  "prompt":{"blake3":"<hash of the prompt file's bytes>","name":"support-system","version":4},
+//!  "secrets":{"OPENAI_API_KEY":{"from":"llm-keys","key":"openai"}},
+//!  "vars":{"product":"Acme Cloud"},"version":"1.5.0"}
+//! ```
+//!
+//! **Track fingerprint** (what reaches one track's pods in one environment): the
+//! rendered prompt, not its template, so an environment variable change rolls the pods.
+//!
+//! ```json
+//! {"base":{…},"format":1,"image":"…","params":{…},"prompt":"<rendered text>",
+//!  "secrets":["OPENAI_API_KEY"]}
+//! ```
+//!
+//! **Deployment fingerprint**: BLAKE3 over the track fingerprints' hex strings, each
+//! followed by `\n`, in track order (stable first).
+//!
+//! Compatibility: the format number is part of every form. A change to any form
+//! raises it, and the lock file's format with it (see `crate::lock`).
+
+use serde_json::{Value, json};
+
+use crate::model::ResolvedRelease;
+
+/// The version of the canonical forms.
+pub const FORMAT: u64 = 1;
+
+fn hash_json(value: &Value) -> String {
+    // serde_json's maps are BTreeMaps (no `preserve_order`): keys come out sorted.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    blake3::hash(&bytes).to_hex().to_string()
+}
+
+fn base(release: &ResolvedRelease) -> Value {
+    release.base.as_ref().map_or(
+        Value::Null,
+        |b| json!({ "id": b.id, "revision": b.revision }),
+    )
+}
+
+fn params(release: &ResolvedRelease) -> Value {
+    Value::Object(
+        release
+            .params
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+/// The canonical form of a resolved release.
+pub fn release_form(release: &ResolvedRelease, prompt_hash: Option<&str>) -> Value {
+    json!({
+        "format": FORMAT,
+        "model": release.model,
+        "version": release.version,
+        "base": base(release),
+        "image": release.image.as_ref().map(|(image, _)| image),
+        "prompt": release.prompt.as_ref().map(|p| json!({
+            "name": p.name,
+            "version": p.version,
+            "blake3": prompt_hash,
+        })),
+        "params": params(release),
+        "vars": Value::Object(release.vars.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect()),
+        "secrets": Value::Object(release.secrets.values().map(|s| {
+            (s.name.clone(), json!({ "from": s.from, "key": s.key }))
+        }).collect()),
+    })
+}
+
+/// The hash of a resolved release's canonical form.
+pub fn release_hash(release: &ResolvedRelease, prompt_hash: Option<&str>) -> String {
+    hash_json(&release_form(release, prompt_hash))
+}
+
+/// The fingerprint of one track: what its pods receive.
+pub fn fingerprint(release: &ResolvedRelease, rendered_prompt: &str) -> String {
+    hash_json(&json!({
+        "format": FORMAT,
+        "base": base(release),
+        "image": release.image.as_ref().map(|(image, _)| image),
+        "params": params(release),
+        "prompt": rendered_prompt,
+        "secrets": release.secrets.keys().collect::<Vec<_>>(),
+    }))
+}
+
+/// The fingerprint of a deployment, over its tracks' fingerprints.
+pub fn deployment_fingerprint(tracks: &[String]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for track in tracks {
+        hasher.update(track.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_is_compact_and_sorted() {
+        let value = json!({"b": 1, "a": {"d": 0.3, "c": 1.0}, "e": 800});
+        assert_eq!(
+            serde_json::to_string(&value).unwrap(),
+            r#"{"a":{"c":1.0,"d":0.3},"b":1,"e":800}"#
+        );
+        assert_eq!(hash_json(&value).len(), 64);
+    }
+}

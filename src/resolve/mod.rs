@@ -1,0 +1,289 @@
+//! Resolution: from the validated configuration to what runs — content hashes,
+//! rendered prompts, fingerprints and the files each deployment depends on.
+//!
+//! Everything here is a pure function of the repository's content; the emitters and
+//! the lock file are built from a [`Resolution`].
+
+pub mod canonical;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use crate::diag::{Code, Diagnostic, Files};
+use crate::load::{PROJECT_FILE_NAME, PromptVersion};
+use crate::model::{Deploy, Environment, Model, Project, ResolvedRelease, SpanIndex};
+use crate::source::{RepoPath, Source, SourceError};
+
+/// A BLAKE3 hash as 64 lower-case hex characters.
+pub type HashHex = String;
+
+/// What a deployment runs on one track.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Track {
+    /// `stable`, `canary` (a canary candidate) or `preview` (a blue-green candidate).
+    pub track: &'static str,
+    pub release: String,
+    /// The release's hash (its canonical form, see [`canonical`]).
+    pub release_hash: Option<HashHex>,
+    pub prompt_hash: Option<HashHex>,
+    /// The prompt as the pods receive it, when it renders.
+    #[serde(skip)]
+    pub rendered_prompt: Option<String>,
+    /// BLAKE3 over everything that reaches the pods (see [`canonical::fingerprint`]).
+    pub fingerprint: Option<HashHex>,
+}
+
+/// One model in one environment.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeploymentPlan {
+    pub model: String,
+    pub environment: String,
+    pub tracks: Vec<Track>,
+    /// BLAKE3 over the tracks' fingerprints, in track order.
+    pub fingerprint: Option<HashHex>,
+    /// Repository files whose change can change this deployment, sorted.
+    pub dependencies: Vec<String>,
+}
+
+/// Hashes and plans of a whole repository.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    /// Prompt hashes by (name, version).
+    pub prompts: BTreeMap<(String, u32), HashHex>,
+    /// Local dataset hashes by repository path.
+    pub datasets: BTreeMap<String, HashHex>,
+    /// Release hashes by (model, version).
+    pub releases: BTreeMap<(String, String), HashHex>,
+    pub deployments: Vec<DeploymentPlan>,
+}
+
+/// Inputs to resolution (the parts of a check's outcome it reads).
+pub struct Inputs<'a> {
+    pub project: &'a Project,
+    pub models: &'a [Model],
+    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    pub spans: &'a SpanIndex,
+    pub files: &'a Files,
+    pub source: &'a dyn Source,
+}
+
+/// Hashes every prompt version, local dataset and release, and plans every
+/// deployment. Datasets that cannot be read are reported (the reference rules have
+/// already said why when the path is wrong; this covers I/O failures).
+pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolution {
+    let mut resolution = Resolution::default();
+    for (name, versions) in inputs.prompts {
+        for (version, prompt) in versions {
+            if let Some(text) = &prompt.text {
+                resolution.prompts.insert(
+                    (name.clone(), *version),
+                    blake3::hash(text.as_bytes()).to_hex().to_string(),
+                );
+            }
+        }
+    }
+    hash_datasets(inputs, &mut resolution, diagnostics);
+    for (model, releases) in inputs.releases {
+        for (version, release) in releases {
+            let prompt_hash = prompt_hash_of(&resolution, release);
+            let hash = canonical::release_hash(release, prompt_hash.as_deref());
+            resolution
+                .releases
+                .insert((model.clone(), version.clone()), hash);
+        }
+    }
+    let renderer = Renderer::new(inputs.prompts);
+    for model in inputs.models {
+        for deploy in model.deploy.values() {
+            let Some(environment) = inputs.project.environment.get(&deploy.environment) else {
+                continue;
+            };
+            let plan = plan(inputs, &resolution, &renderer, model, deploy, environment);
+            resolution.deployments.push(plan);
+        }
+    }
+    resolution
+}
+
+fn prompt_hash_of(resolution: &Resolution, release: &ResolvedRelease) -> Option<HashHex> {
+    let prompt = release.prompt.as_ref()?;
+    resolution
+        .prompts
+        .get(&(prompt.name.clone(), prompt.version?))
+        .cloned()
+}
+
+fn local_datasets(models: &[Model]) -> BTreeSet<String> {
+    models
+        .iter()
+        .flat_map(|m| m.deploy.values())
+        .flat_map(|d| d.gate.values())
+        .filter_map(|g| g.dataset.as_ref())
+        .filter(|d| !d.is_remote())
+        .filter_map(|d| RepoPath::parse(&d.path).ok())
+        .map(|p| p.as_str().to_owned())
+        .collect()
+}
+
+fn hash_datasets(
+    inputs: &Inputs<'_>,
+    resolution: &mut Resolution,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let paths: Vec<RepoPath> = local_datasets(inputs.models)
+        .iter()
+        .filter_map(|p| RepoPath::parse(p).ok())
+        .collect();
+    let hashes = crate::source::hash_files(inputs.source, &paths);
+    for (repo_path, hashed) in paths.iter().zip(hashes) {
+        let path = repo_path.as_str().to_owned();
+        match hashed {
+            Ok(hash) => {
+                resolution.datasets.insert(path, hash.to_hex().to_string());
+            }
+            // Missing, escaping or not a file: the reference rules report these.
+            Err(
+                SourceError::NotFound(_) | SourceError::Escapes { .. } | SourceError::NotAFile(_),
+            ) => {}
+            Err(error) => {
+                let at = inputs
+                    .models
+                    .iter()
+                    .flat_map(|m| m.deploy.values())
+                    .flat_map(|d| d.gate.values())
+                    .filter_map(|g| g.dataset.as_ref())
+                    .find(|d| RepoPath::parse(&d.path).is_ok_and(|p| p.as_str() == path))
+                    .map(|d| inputs.spans.field(&d.at, "path"));
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::MissingFile,
+                        format!("the dataset `{path}` cannot be hashed: {error}"),
+                    )
+                    .with_label_opt(at, "this dataset")
+                    .with_help("check that the file is readable"),
+                );
+            }
+        }
+    }
+}
+
+/// Renders prompt versions (handlebars, strict, no escaping: prompts are plain text).
+struct Renderer {
+    registry: Handlebars<'static>,
+}
+
+impl Renderer {
+    fn template_name(name: &str, version: u32) -> String {
+        format!("{name}/v{version}")
+    }
+
+    fn new(prompts: &BTreeMap<String, BTreeMap<u32, PromptVersion>>) -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        for (name, versions) in prompts {
+            for (version, prompt) in versions {
+                if let Some(text) = &prompt.text {
+                    // Templates that do not compile are reported by the prompt rules.
+                    let _ = registry.register_template_string(
+                        &Self::template_name(name, *version),
+                        text.as_ref(),
+                    );
+                }
+            }
+        }
+        Renderer { registry }
+    }
+
+    /// The prompt of `release` in `environment`: environment vars overlaid by the
+    /// release's own.
+    fn render(&self, release: &ResolvedRelease, environment: &Environment) -> Option<String> {
+        let prompt = release.prompt.as_ref()?;
+        let name = Self::template_name(&prompt.name, prompt.version?);
+        let mut vars: serde_json::Map<String, Value> = environment
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, (value, _)) in &release.vars {
+            vars.insert(key.clone(), value.clone());
+        }
+        self.registry.render(&name, &Value::Object(vars)).ok()
+    }
+}
+
+fn plan(
+    inputs: &Inputs<'_>,
+    resolution: &Resolution,
+    renderer: &Renderer,
+    model: &Model,
+    deploy: &Deploy,
+    environment: &Environment,
+) -> DeploymentPlan {
+    let mut tracks = Vec::new();
+    if let Some(stable) = &deploy.stable {
+        tracks.push(("stable", stable.clone()));
+    }
+    if let Some(canary) = &deploy.canary {
+        tracks.push(("canary", canary.release.clone()));
+    } else if let Some(blue_green) = &deploy.blue_green {
+        tracks.push(("preview", blue_green.release.clone()));
+    }
+    let mut dependencies: BTreeSet<String> = BTreeSet::new();
+    dependencies.insert(PROJECT_FILE_NAME.to_owned());
+    dependencies.insert(inputs.files.path(model.at.file_id()).to_owned());
+    let tracks: Vec<Track> = tracks
+        .into_iter()
+        .map(|(track, version)| {
+            let release = inputs
+                .releases
+                .get(&model.name)
+                .and_then(|r| r.get(&version));
+            let prompt_file = release.and_then(|r| {
+                let prompt = r.prompt.as_ref()?;
+                inputs.prompts.get(&prompt.name)?.get(&prompt.version?)
+            });
+            if let Some(prompt) = prompt_file {
+                dependencies.insert(prompt.path.as_str().to_owned());
+            }
+            let rendered = release.and_then(|r| renderer.render(r, environment));
+            let fingerprint = match (release, &rendered) {
+                (Some(release), Some(text)) => Some(canonical::fingerprint(release, text)),
+                _ => None,
+            };
+            Track {
+                track,
+                release_hash: resolution
+                    .releases
+                    .get(&(model.name.clone(), version.clone()))
+                    .cloned(),
+                prompt_hash: release.and_then(|r| prompt_hash_of(resolution, r)),
+                release: version,
+                rendered_prompt: rendered,
+                fingerprint,
+            }
+        })
+        .collect();
+    for gate in deploy.gate.values() {
+        if let Some(dataset) = gate.dataset.as_ref().filter(|d| !d.is_remote())
+            && let Ok(path) = RepoPath::parse(&dataset.path)
+        {
+            dependencies.insert(path.as_str().to_owned());
+        }
+    }
+    let fingerprint = tracks
+        .iter()
+        .map(|t| t.fingerprint.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|prints| canonical::deployment_fingerprint(&prints));
+    DeploymentPlan {
+        model: model.name.clone(),
+        environment: environment.name.clone(),
+        tracks,
+        fingerprint,
+        dependencies: dependencies.into_iter().collect(),
+    }
+}

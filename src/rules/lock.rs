@@ -1,0 +1,175 @@
+//! The lock file against the repository: missing, stale, and — against the lock at
+//! the base revision — released content edited in place.
+//!
+//! Runs after resolution, on the hashes it computed.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Code, Diagnostic, Span};
+use crate::lock::{LockFile, LockKey};
+use crate::rules::Context;
+
+/// The lock as committed at the base revision, for immutability.
+#[derive(Clone, Debug)]
+pub struct BaseLock {
+    /// How to name the revision in messages, e.g. "HEAD (3f2c1a9b0e)".
+    pub revision: String,
+    pub lock: LockFile,
+}
+
+/// Where an entry's content is defined, for labels.
+fn definition(cx: &Context<'_>, key: &LockKey) -> Option<Span> {
+    match key {
+        LockKey::Prompt(name, version) => {
+            let prompt = cx.prompts.get(name)?.get(version)?;
+            let file = cx.files.get(prompt.file)?;
+            let end = file.text.find('\n').unwrap_or(file.text.len());
+            Some(Span::new(prompt.file, 0, end))
+        }
+        LockKey::Release(model, version) => {
+            let release = cx
+                .models
+                .iter()
+                .find(|m| &m.name == model)?
+                .release
+                .get(version)?;
+            Some(cx.spans.name(&release.at))
+        }
+        LockKey::Dataset(path) => cx
+            .models
+            .iter()
+            .flat_map(|m| m.deploy.values())
+            .flat_map(|d| d.gate.values())
+            .filter_map(|g| g.dataset.as_ref())
+            .find(|d| crate::source::RepoPath::parse(&d.path).is_ok_and(|p| p.as_str() == path))
+            .map(|d| cx.spans.field(&d.at, "path")),
+    }
+}
+
+/// Compares the working lock with the expected entries.
+pub fn check_lock(
+    cx: &Context<'_>,
+    expected: &BTreeMap<LockKey, String>,
+    lock: Option<&LockFile>,
+    lock_span: Option<Span>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(lock) = lock else {
+        if lock_span.is_none() {
+            out.push(
+                Diagnostic::new(Code::MissingLock, "the repository has no modelops.lock yet")
+                    .with_label(cx.spans.field(&cx.project.at, "project"), "prompts and releases are not locked")
+                    .with_help("run `modelops lock` and commit modelops.lock, so released content cannot change unnoticed"),
+            );
+        }
+        return;
+    };
+    for (key, hash) in expected {
+        let here = definition(cx, key);
+        match lock.entries.get(key) {
+            None => out.push(
+                Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
+                    .with_label_opt(here, "not locked")
+                    .with_help("run `modelops lock` and commit the result"),
+            ),
+            Some((locked, line)) if locked != hash => out.push(
+                Diagnostic::new(
+                    Code::StaleLock,
+                    format!("{key} does not match its hash in modelops.lock"),
+                )
+                .with_label_opt(here, "content changed since `modelops lock`")
+                .with_label(*line, "locked hash")
+                .with_help("run `modelops lock` and commit the result"),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (key, (_, line)) in &lock.entries {
+        if !expected.contains_key(key) {
+            out.push(
+                Diagnostic::new(
+                    Code::StaleLock,
+                    format!("modelops.lock lists {key}, which no longer exists"),
+                )
+                .with_label(*line, "stale entry")
+                .with_help("run `modelops lock` and commit the result"),
+            );
+        }
+    }
+}
+
+/// Released content (prompt versions, releases) whose hash differs from the lock at
+/// the base revision. Datasets may be curated over time and are not frozen.
+pub fn check_immutability(
+    cx: &Context<'_>,
+    expected: &BTreeMap<LockKey, String>,
+    base: &BaseLock,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut changed_prompts: Vec<(&str, u32)> = Vec::new();
+    for (key, hash) in expected {
+        let LockKey::Prompt(name, version) = key else {
+            continue;
+        };
+        let Some(released) = base.lock.hash(key) else {
+            continue;
+        };
+        if released == hash {
+            continue;
+        }
+        changed_prompts.push((name, *version));
+        let next = cx
+            .prompts
+            .get(name)
+            .and_then(|v| v.keys().max())
+            .map_or(version + 1, |max| max + 1);
+        let path = cx
+            .prompts
+            .get(name)
+            .and_then(|v| v.get(version))
+            .map(|p| p.path.as_str().to_owned())
+            .unwrap_or_default();
+        out.push(
+            Diagnostic::new(
+                Code::ReleasedContentChanged,
+                format!("prompt `{name}` v{version} was edited after it was released at {}", base.revision),
+            )
+            .with_label_opt(definition(cx, key), "differs from the content locked at the base revision")
+            .with_help(format!(
+                "released prompts are never edited in place: restore v{version} (`git checkout {} -- {path}`) and add your change as v{next}",
+                base.revision.split_whitespace().next().unwrap_or("HEAD"),
+            )),
+        );
+    }
+    for (key, hash) in expected {
+        let LockKey::Release(model, version) = key else {
+            continue;
+        };
+        let Some(released) = base.lock.hash(key) else {
+            continue;
+        };
+        if released == hash {
+            continue;
+        }
+        // A release whose prompt was edited in place changes with it; the prompt is
+        // the change to report.
+        let prompt_changed = cx
+            .release(model, version)
+            .and_then(|r| r.prompt.as_ref())
+            .is_some_and(|p| {
+                p.version
+                    .is_some_and(|v| changed_prompts.contains(&(p.name.as_str(), v)))
+            });
+        if prompt_changed {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::ReleasedContentChanged,
+                format!("release \"{version}\" of `{model}` was changed after it was released at {}", base.revision),
+            )
+            .with_label_opt(definition(cx, key), "its resolved content differs from the locked hash")
+            .with_help("a released version never changes: restore it and put the change in a new release (`release \"<next version>\" from=\"…\"`)"),
+        );
+    }
+}

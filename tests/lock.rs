@@ -1,0 +1,274 @@
+//! The lock file, immutability of released content against the base revision, and
+//! fingerprints — on real git repositories in temporary folders.
+
+mod support;
+
+use support::{Git, TempRepo, external_tool, run_tool};
+
+/// A repository with four versions of a prompt, v4 deployed, locked and committed.
+fn released_repo() -> (TempRepo, Git) {
+    let repo = TempRepo::new();
+    for version in 1..=4 {
+        repo.write(
+            &format!("prompts/assistant/v{version}.md"),
+            format!("You are a helpful assistant.\nRevision {version} of the rules.\nBe brief.\n"),
+        );
+    }
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace("version=1", "version=4"),
+    );
+    let locked = repo.modelops(&["lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    let git = Git::init(repo.path());
+    git.add_all();
+    git.commit("release v4");
+    (repo, git)
+}
+
+#[test]
+fn lock_writes_a_current_file_and_check_passes() {
+    let (repo, _git) = released_repo();
+    let text = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    assert!(text.contains("lock-format 1\n"), "{text}");
+    assert!(
+        text.contains("prompt \"assistant\" version=3 blake3=\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("release \"assistant\" version=\"1.0.0\" blake3=\""),
+        "{text}"
+    );
+    assert_eq!(repo.modelops(&["lock", "--check"]).code, 0);
+    let check = repo.modelops(&["check"]);
+    assert_eq!((check.code, check.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn no_lock_is_a_warning_and_a_stale_lock_an_error() {
+    let repo = TempRepo::new();
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.contains("MO701"), "{}", run.stderr);
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    repo.write("prompts/assistant/v2.md", "A new version.\n");
+    let stale = repo.modelops(&["check"]);
+    assert_eq!(stale.code, 1);
+    assert!(stale.stderr.contains("MO702"), "{}", stale.stderr);
+    assert!(stale.stderr.contains("modelops lock"), "{}", stale.stderr);
+    let lock_check = repo.modelops(&["lock", "--check"]);
+    assert_eq!(lock_check.code, 1);
+    assert!(
+        lock_check
+            .stdout
+            .contains("+prompt \"assistant\" version=2"),
+        "{}",
+        lock_check.stdout
+    );
+}
+
+#[test]
+fn editing_a_released_prompt_in_place_is_an_error_naming_the_fix() {
+    let (repo, _git) = released_repo();
+    repo.write(
+        "prompts/assistant/v3.md",
+        "You are a helpful assistant.\nRevision 3, quietly changed.\nBe brief.\n",
+    );
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("MO704"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("prompt `assistant` v3 was edited after it was released at HEAD ("),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("add your change as v5"),
+        "{}",
+        run.stderr
+    );
+    // `lock` refuses to record the edit.
+    let lock = repo.modelops(&["lock"]);
+    assert_eq!(lock.code, 1, "{}", lock.stderr);
+}
+
+#[test]
+fn editing_the_working_lock_to_match_does_not_help() {
+    let (repo, _git) = released_repo();
+    repo.write("prompts/assistant/v3.md", "Changed in place.\n");
+    // Forge a lock that matches the edited content (as a hand edit would).
+    let tree = modelops::source::WorkTree::new(repo.path()).unwrap();
+    let options = modelops::check::Options::from_environment();
+    let checked = modelops::check::check(&tree, &options).unwrap();
+    repo.write(
+        "modelops.lock",
+        modelops::lock::render(&checked.lock_entries),
+    );
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("MO704"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("MO702"),
+        "the forged lock is current:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn adding_a_new_version_is_fine() {
+    let (repo, _git) = released_repo();
+    repo.write(
+        "prompts/assistant/v5.md",
+        "You are a helpful assistant.\nRevision 5.\nBe brief.\n",
+    );
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace("version=4", "version=5"),
+    );
+    // The release changed (it is the one deployed), so it needs a new version too.
+    let stale = repo.modelops(&["check"]);
+    assert!(
+        stale
+            .stderr
+            .contains("release \"1.0.0\" of `assistant` was changed"),
+        "{}",
+        stale.stderr
+    );
+    repo.write(
+        "models/assistant.kdl",
+        model
+            .replace("    deploy \"prod\" {\n        stable \"1.0.0\"", "    release \"1.1.0\" from=\"1.0.0\" {\n        prompt \"assistant\" version=5\n    }\n    deploy \"prod\" {\n        stable \"1.1.0\""),
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    let run = repo.modelops(&["check"]);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{}", run.stderr);
+}
+
+#[test]
+fn a_repository_without_commits_has_no_base() {
+    let repo = TempRepo::new();
+    Git::init(repo.path());
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    repo.write(
+        "prompts/assistant/v1.md",
+        "Edited before the first commit.\n",
+    );
+    let run = repo.modelops(&["check"]);
+    assert!(!run.stderr.contains("MO704"), "{}", run.stderr);
+    assert!(run.stderr.contains("MO702"), "{}", run.stderr);
+}
+
+#[test]
+fn a_base_that_does_not_resolve_is_exit_two_naming_it() {
+    let (repo, _git) = released_repo();
+    let run = repo.modelops(&["check", "--base", "mian"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("revision `mian` cannot be resolved"),
+        "{}",
+        run.stderr
+    );
+    let outside = TempRepo::new();
+    let run = outside.modelops(&["check", "--base", "HEAD"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_shallow_clone_lacks_the_base_history() {
+    let Some(git_bin) = external_tool("git") else {
+        return;
+    };
+    let (repo, git) = released_repo();
+    repo.write("prompts/assistant/v5.md", "Another version.\n");
+    git.add_all();
+    git.commit("second");
+    let clones = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    let clone = run_tool(
+        clones.path(),
+        &git_bin,
+        &["clone", "--quiet", "--depth", "1", &url, "shallow"],
+        &[],
+    );
+    assert_eq!(clone.code, 0, "{}", clone.stderr);
+    let run = support::modelops_in(
+        &clones.path().join("shallow"),
+        &["check", "--base", "HEAD~1"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("HEAD~1"), "{}", run.stderr);
+}
+
+#[test]
+fn a_malformed_lock_is_reported_and_not_overwritten_without_force() {
+    let repo = TempRepo::new();
+    repo.write(
+        "modelops.lock",
+        "lock-format 1\nprompt \"assistant\" version=1 blake3=\"nothex\"\n",
+    );
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("MO703"), "{}", run.stderr);
+    let refused = repo.modelops(&["lock"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let kept = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    assert!(kept.contains("nothex"));
+    assert_eq!(repo.modelops(&["lock", "--force"]).code, 0);
+    assert_eq!(repo.modelops(&["check"]).code, 0);
+}
+
+#[test]
+fn a_lock_from_a_future_format_names_the_upgrade() {
+    let repo = TempRepo::new();
+    repo.write("modelops.lock", "lock-format 9\n");
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("format 9, written by a newer modelops"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 1);
+}
+
+fn fingerprints(repo: &TempRepo) -> serde_json::Value {
+    let run = repo.modelops(&["check", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    report["deployments"].clone()
+}
+
+#[test]
+fn fingerprints_follow_what_reaches_the_pods() {
+    let repo = TempRepo::new();
+    let before = fingerprints(&repo);
+    let deployment = &before[0];
+    assert_eq!(deployment["model"], "assistant");
+    assert_eq!(deployment["environment"], "prod");
+    assert_eq!(deployment["tracks"][0]["track"], "stable");
+    assert_eq!(
+        deployment["dependencies"],
+        serde_json::json!([
+            "modelops.kdl",
+            "models/assistant.kdl",
+            "prompts/assistant/v1.md"
+        ])
+    );
+    let print = |v: &serde_json::Value| v[0]["fingerprint"].as_str().unwrap().to_owned();
+    // A comment changes no pod: same fingerprint.
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        format!("// owned by the assistants team\n{model}"),
+    );
+    assert_eq!(print(&fingerprints(&repo)), print(&before));
+    // The prompt alone changes it.
+    repo.write(
+        "prompts/assistant/v1.md",
+        "You are a helpful, careful assistant.\n",
+    );
+    assert_ne!(print(&fingerprints(&repo)), print(&before));
+}
