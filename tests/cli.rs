@@ -74,7 +74,11 @@ fn invalid_input_exits_one_with_every_error_on_stderr() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("2 errors and 1 warning found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 errors and 1 warning found"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
