@@ -40,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Validate the repository and report every problem.
     Check(CheckArgs),
+    /// Generate the deployment artefacts into generated/.
+    Compile(CompileArgs),
     /// Write modelops.lock: the content hashes of prompts, datasets and releases.
     Lock(LockArgs),
     /// Print the long explanation of a diagnostic code.
@@ -67,6 +69,25 @@ pub struct CheckArgs {
     /// Treat warnings as errors (`--deny warnings`).
     #[arg(long, value_enum, value_name = "LINTS")]
     pub deny: Option<Deny>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// Write nothing; exit 1 with a diff when the output folder is not current.
+    #[arg(long)]
+    pub check: bool,
+    /// The output folder (default: generated/ in the repository).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only this environment's files.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Only this target's files.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The base revision for immutability, as for `check`.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +129,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check(args) => run_check(cli.directory.as_deref(), &args),
         Command::Lock(args) => run_lock(cli.directory.as_deref(), &args),
+        Command::Compile(args) => run_compile(cli.directory.as_deref(), &args),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print_stdout(crate::schema::SCHEMA_TEXT);
@@ -368,6 +390,109 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
             EXIT_OK
         }
         Err(error) => fail(&format!("cannot write `{}`: {error}", path.display()), None),
+    }
+}
+
+fn print_diagnostics(diagnostics: &crate::diag::Diagnostics, files: &crate::diag::Files) {
+    let text = render_human(diagnostics, files, human_options());
+    if !text.is_empty() {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}
+
+fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let checked = match check(&worktree, &options) {
+        Ok(checked) => checked,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    let context = crate::emit::EmitContext::from_checked(&checked);
+    let (Some(context), false) = (context, checked.has_errors()) else {
+        print_diagnostics(&checked.diagnostics, &checked.files);
+        eprintln!("error: the repository has errors; nothing was written");
+        return EXIT_INVALID;
+    };
+    if let Some(environment) = &args.environment
+        && !context.project.environment.contains_key(environment)
+    {
+        let known: Vec<&str> = context
+            .project
+            .environment
+            .keys()
+            .map(String::as_str)
+            .collect();
+        return fail(
+            &format!("no environment `{environment}` in modelops.kdl"),
+            Some(&format!("environments: {}", known.join(", "))),
+        );
+    }
+    if let Some(target) = &args.target
+        && !context.project.target.contains_key(target)
+    {
+        let known: Vec<&str> = context.project.target.keys().map(String::as_str).collect();
+        return fail(
+            &format!("no target `{target}` in modelops.kdl"),
+            Some(&format!("targets: {}", known.join(", "))),
+        );
+    }
+    let (files, emit_diagnostics) = crate::emit::emit(
+        &context,
+        args.target.as_deref(),
+        args.environment.as_deref(),
+    );
+    let mut warnings = crate::diag::Diagnostics::new();
+    warnings.extend(checked.diagnostics.iter().cloned());
+    warnings.extend(emit_diagnostics);
+    warnings.sort(&checked.files);
+    print_diagnostics(&warnings, &checked.files);
+
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => worktree.root().join("generated"),
+    };
+    let scope = crate::compile::Scope {
+        target: args.target.clone(),
+        environment: args.environment.clone(),
+    };
+    let old = match crate::compile::read_tree(&out) {
+        Ok(old) => old,
+        Err(error) => return fail(&format!("cannot read `{}`: {error}", out.display()), None),
+    };
+    let next = crate::compile::next_tree(&old, &files, &scope);
+    if args.check {
+        let diff = crate::compile::diff_trees(&old, &next, "generated");
+        if diff.is_empty() {
+            return EXIT_OK;
+        }
+        print_stdout(&diff);
+        eprintln!(
+            "error: `{}` is not current; run `modelops compile` and commit the result",
+            out.display()
+        );
+        return EXIT_INVALID;
+    }
+    if old == next {
+        return EXIT_OK;
+    }
+    match crate::compile::write_tree(&out, &next) {
+        Ok(()) => {
+            eprintln!("wrote {} files to {}", next.len(), out.display());
+            EXIT_OK
+        }
+        Err(error) => fail(
+            &format!(
+                "cannot write `{}`: {error}; the previous output is unchanged",
+                out.display()
+            ),
+            None,
+        ),
     }
 }
 

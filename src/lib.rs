@@ -6,7 +6,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod diag;
+pub mod emit;
 pub mod load;
 pub mod lock;
 pub mod model;

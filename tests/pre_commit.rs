@@ -21,24 +21,11 @@ fn hook_repository(into: &Path) -> String {
         std::fs::copy(root.join(file), into.join(file)).unwrap();
     }
     for dir in ["src", "schema"] {
-        copy_dir(&root.join(dir), &into.join(dir));
+        support::copy_dir(&root.join(dir), &into.join(dir));
     }
     let git = Git::init(into);
     git.add_all();
     git.commit("hook snapshot").to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Build caches kept between runs, under this crate's target folder.

@@ -70,7 +70,7 @@ fn the_config_may_live_in_a_subfolder_of_the_git_repository() {
     let repo = TempRepo::new();
     let config = outer.path().join("deploy/llm");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    copy_dir(repo.path(), &config);
+    support::copy_dir(repo.path(), &config);
     git.add_all();
     let run = support::modelops_in(&config, &["check", "--staged"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -112,17 +112,4 @@ fn a_staged_symlink_out_of_the_repository_is_reported() {
     let run = repo.modelops(&["check", "--staged"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("MO207"), "{}", run.stderr);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

@@ -134,6 +134,8 @@ codes! {
     InvalidLock = "MO703", "invalid-lock", Error, Lock, "modelops.lock cannot be read";
     ReleasedContentChanged = "MO704", "released-content-changed", Error, Lock, "a released prompt version or release was edited in place";
     CredentialLiteral = "MO801", "credential-literal", Error, Secrets, "a credential written as a literal in config or a prompt";
+    TargetLimitation = "MO901", "target-limitation", Warning, Targets, "a target cannot express part of a deployment's rollout";
+    TargetNotEmitted = "MO902", "target-not-emitted", Warning, Targets, "a target this version of modelops does not emit yet";
 }
 
 impl Code {

@@ -181,6 +181,8 @@ pub struct Target {
     pub upstream: Option<String>,
     pub template: Option<String>,
     pub output: Option<String>,
+    /// The Prometheus server guards are evaluated against (kubernetes target).
+    pub prometheus: Option<String>,
 }
 
 /// `models/<name>.kdl` as the schema sees it.

@@ -186,3 +186,58 @@ pub fn run_tool(dir: &Path, program: &Path, args: &[&str], env: &[(&str, &Path)]
     }
     command.output().expect("run external tool").into()
 }
+
+/// Copies the example repository (config, prompts, datasets, lock) into a new
+/// temporary folder.
+pub fn copy_example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = example_repo();
+    for file in ["modelops.kdl", "modelops.lock"] {
+        std::fs::copy(root.join(file), dir.path().join(file)).expect("copy");
+    }
+    for folder in ["models", "prompts", "datasets"] {
+        copy_dir(&root.join(folder), &dir.path().join(folder));
+    }
+    dir
+}
+
+/// Copies a folder recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// The JSON Schema for a Kubernetes object's apiVersion and kind, from the vendor
+/// schemas copied into the tests (`None` for kinds without a published schema).
+pub fn vendor_schema(api_version: &str, kind: &str) -> Option<serde_json::Value> {
+    let file = match (api_version, kind) {
+        ("v1", "ConfigMap") => "kubernetes/configmap-v1.json",
+        ("v1", "Service") => "kubernetes/service-v1.json",
+        ("apps/v1", "Deployment") => "kubernetes/deployment-apps-v1.json",
+        ("argoproj.io/v1alpha1", "Rollout") => "argo-rollouts/rollout-v1alpha1.json",
+        ("argoproj.io/v1alpha1", "AnalysisTemplate") => {
+            "argo-rollouts/analysistemplate-v1alpha1.json"
+        }
+        ("flagger.app/v1beta1", "Canary") => "flagger/canary-v1beta1.json",
+        ("networking.istio.io/v1", "VirtualService") => "istio/virtualservice-v1.json",
+        ("networking.istio.io/v1", "DestinationRule") => "istio/destinationrule-v1.json",
+        _ => return None,
+    };
+    let path = example_repo()
+        .join("tests/fixtures/vendor-schemas")
+        .join(file);
+    Some(serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json"))
+}
+
+/// Every file under `dir`, by relative path.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    modelops::compile::read_tree(dir).expect("read tree")
+}

@@ -1,0 +1,194 @@
+//! `modelops compile`: from a valid repository to the files in `generated/`.
+//!
+//! The whole output is built in memory first (a [`FileSet`]). Writing builds the new
+//! tree in a sibling folder and swaps it in with two renames, so `generated/` is
+//! always either the old complete tree or the new one, never a mix; files of
+//! deployments that no longer exist disappear with the old tree. With `--env` or
+//! `--target`, files outside that scope are carried over unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::emit::FileSet;
+
+/// Which part of the output a compile produces.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub target: Option<String>,
+    pub environment: Option<String>,
+}
+
+impl Scope {
+    /// Whether a generated file (relative path) belongs to this compile. Files are laid
+    /// out as `<target>/<environment>/…`; files at the top (`plan.json`) are always in.
+    pub fn contains(&self, path: &str) -> bool {
+        let mut parts = path.split('/');
+        let (Some(target), Some(environment), Some(_)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return true;
+        };
+        self.target.as_deref().is_none_or(|t| t == target)
+            && self.environment.as_deref().is_none_or(|e| e == environment)
+    }
+}
+
+/// The files currently under `dir`, by relative path (empty when it does not exist).
+pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(files);
+    }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let relative = entry
+            .path()
+            .strip_prefix(dir)
+            .map_err(std::io::Error::other)?
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        files.insert(relative, std::fs::read(entry.path())?);
+    }
+    Ok(files)
+}
+
+/// The complete tree a compile leaves behind: the new files in scope, the old ones
+/// outside it.
+pub fn next_tree(
+    old: &BTreeMap<String, Vec<u8>>,
+    new: &FileSet,
+    scope: &Scope,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut tree: BTreeMap<String, Vec<u8>> = old
+        .iter()
+        .filter(|(path, _)| !scope.contains(path))
+        .map(|(path, bytes)| (path.clone(), bytes.clone()))
+        .collect();
+    for (path, bytes) in &new.files {
+        tree.insert(path.clone(), bytes.clone());
+    }
+    tree
+}
+
+/// A unified diff of two trees; empty when they are equal.
+pub fn diff_trees(
+    old: &BTreeMap<String, Vec<u8>>,
+    new: &BTreeMap<String, Vec<u8>>,
+    label: &str,
+) -> String {
+    let mut out = String::new();
+    let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for path in paths {
+        let (before, after) = (old.get(path), new.get(path));
+        if before == after {
+            continue;
+        }
+        let text = |bytes: Option<&Vec<u8>>| {
+            bytes
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let old_label = if before.is_some() {
+            format!("{label}/{path}")
+        } else {
+            "/dev/null".to_owned()
+        };
+        let new_label = if after.is_some() {
+            format!("{label}/{path} (compiled)")
+        } else {
+            "/dev/null".to_owned()
+        };
+        out.push_str(&crate::write::unified_diff(
+            &text(before),
+            &text(after),
+            &old_label,
+            &new_label,
+        ));
+    }
+    out
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "generated".to_owned());
+    dir.with_file_name(format!(".{name}.{suffix}-{}", std::process::id()))
+}
+
+/// Replaces `dir` with exactly `tree`, atomically as seen by readers of whole trees.
+pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let staging = sibling(dir, "new");
+    let retired = sibling(dir, "old");
+    let build = || -> std::io::Result<()> {
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        std::fs::create_dir_all(&staging)?;
+        for (path, bytes) in tree {
+            let target = staging.join(path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&target, bytes)?;
+        }
+        Ok(())
+    };
+    if let Err(error) = build() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error);
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &retired)?;
+        if let Err(error) = std::fs::rename(&staging, dir) {
+            // Put the old tree back: the output stays as it was.
+            let _ = std::fs::rename(&retired, dir);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+        let _ = std::fs::remove_dir_all(&retired);
+    } else {
+        std::fs::rename(&staging, dir)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_keeps_files_outside_the_filter() {
+        let scope = Scope {
+            target: Some("kubernetes".into()),
+            environment: Some("prod".into()),
+        };
+        assert!(scope.contains("kubernetes/prod/bot.yaml"));
+        assert!(!scope.contains("kubernetes/staging/bot.yaml"));
+        assert!(!scope.contains("istio/prod/bot.yaml"));
+        assert!(scope.contains("plan.json"));
+    }
+
+    #[test]
+    fn writes_and_replaces_a_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("generated");
+        let mut tree = BTreeMap::new();
+        tree.insert("a/b.yaml".to_owned(), b"one".to_vec());
+        tree.insert("gone.yaml".to_owned(), b"x".to_vec());
+        write_tree(&out, &tree).unwrap();
+        tree.remove("gone.yaml");
+        tree.insert("a/b.yaml".to_owned(), b"two".to_vec());
+        write_tree(&out, &tree).unwrap();
+        assert_eq!(read_tree(&out).unwrap(), tree);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no staging folders are left behind");
+    }
+}

@@ -1,0 +1,166 @@
+//! Emitters: one module per target, each turning the resolved configuration into
+//! files. Emitters build data (`serde_json::Value`, serialised to YAML or JSON); they
+//! never paste strings into a structured format, never read the file system, and
+//! produce bytes that depend only on their input.
+
+pub mod kubernetes;
+pub mod plan;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::check::Checked;
+use crate::diag::{Code, Diagnostic};
+use crate::model::{Deploy, Environment, Model, Project, ResolvedRelease, SpanIndex, Target};
+use crate::resolve::{DeploymentPlan, Resolution};
+
+/// Output files by path relative to the output folder (`/`-separated).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileSet {
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl FileSet {
+    pub fn insert(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        self.files.insert(path.into(), bytes.into());
+    }
+}
+
+/// Everything an emitter may read.
+pub struct EmitContext<'a> {
+    pub project: &'a Project,
+    pub models: &'a [Model],
+    pub resolution: &'a Resolution,
+    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub spans: &'a SpanIndex,
+}
+
+impl<'a> EmitContext<'a> {
+    /// Builds the context from a check without errors.
+    pub fn from_checked(checked: &'a Checked) -> Option<Self> {
+        Some(EmitContext {
+            project: checked.project.as_ref()?,
+            models: &checked.models,
+            resolution: checked.resolution.as_ref()?,
+            releases: &checked.releases,
+            spans: &checked.spans,
+        })
+    }
+
+    /// A release of a model after inheritance.
+    pub fn resolved_release(&self, model: &str, version: &str) -> Option<&'a ResolvedRelease> {
+        self.releases.get(model)?.get(version)
+    }
+
+    /// Every deployment with its model, environment and plan, in a stable order.
+    pub fn deployments(&self) -> Vec<Deployment<'a>> {
+        let mut out = Vec::new();
+        for plan in &self.resolution.deployments {
+            let Some(model) = self.models.iter().find(|m| m.name == plan.model) else {
+                continue;
+            };
+            let (Some(deploy), Some(environment)) = (
+                model.deploy.get(&plan.environment),
+                self.project.environment.get(&plan.environment),
+            ) else {
+                continue;
+            };
+            out.push(Deployment {
+                model,
+                deploy,
+                environment,
+                plan,
+            });
+        }
+        out.sort_by(|a, b| {
+            (&a.environment.name, &a.model.name).cmp(&(&b.environment.name, &b.model.name))
+        });
+        out
+    }
+}
+
+/// One model in one environment, with everything resolved about it.
+#[derive(Clone, Copy)]
+pub struct Deployment<'a> {
+    pub model: &'a Model,
+    pub deploy: &'a Deploy,
+    pub environment: &'a Environment,
+    pub plan: &'a DeploymentPlan,
+}
+
+impl Deployment<'_> {
+    /// The Kubernetes namespace: the environment's, or the environment's name.
+    pub fn namespace(&self) -> &str {
+        self.environment
+            .namespace
+            .as_deref()
+            .unwrap_or(&self.environment.name)
+    }
+}
+
+/// Serialises data as YAML: literal block scalars for multi-line text, long single
+/// lines kept on one line, strings quoted wherever a YAML 1.1 reader could misread
+/// them (serde-saphyr's default).
+pub fn to_yaml(value: &Value) -> String {
+    to_yaml_documents(std::slice::from_ref(value))
+}
+
+/// Several YAML documents, separated by `---`.
+pub fn to_yaml_documents(values: &[Value]) -> String {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX / 2;
+    // Serialising a `serde_json::Value` cannot fail: it has no non-string keys and
+    // no types YAML lacks.
+    serde_saphyr::to_string_multiple_with_options(values, options).unwrap_or_default()
+}
+
+/// Pretty JSON with a trailing newline (keys sorted: serde_json's maps are ordered).
+pub fn to_json(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The targets the compile produces, filtered by name.
+pub fn selected_targets<'a>(project: &'a Project, only: Option<&str>) -> Vec<&'a Target> {
+    project
+        .target
+        .values()
+        .filter(|t| only.is_none_or(|name| t.name == name))
+        .collect()
+}
+
+/// Runs every emitter for the selected targets and environments.
+pub fn emit(
+    cx: &EmitContext<'_>,
+    target: Option<&str>,
+    environment: Option<&str>,
+) -> (FileSet, Vec<Diagnostic>) {
+    let mut files = FileSet::default();
+    let mut diagnostics = Vec::new();
+    let deployments: Vec<Deployment<'_>> = cx
+        .deployments()
+        .into_iter()
+        .filter(|d| environment.is_none_or(|e| d.environment.name == e))
+        .collect();
+    for selected in selected_targets(cx.project, target) {
+        match selected.name.as_str() {
+            "kubernetes" => {
+                kubernetes::emit(cx, selected, &deployments, &mut files, &mut diagnostics)
+            }
+            // Other targets are emitted by their own modules as they are added; a
+            // known target without an emitter yet is said, not skipped silently.
+            other => diagnostics.push(
+                Diagnostic::new(
+                    Code::TargetNotEmitted,
+                    format!("this version of modelops does not emit the `{other}` target yet"),
+                )
+                .with_label(cx.spans.name(&selected.at), "no files for this target yet")
+                .with_help("its files are not generated; the other targets are"),
+            ),
+        }
+    }
+    files.insert("plan.json", to_json(&plan::plan(cx)));
+    (files, diagnostics)
+}

@@ -1,0 +1,81 @@
+//! `plan.json`: a machine-readable summary of every deployment — its releases and
+//! fingerprints, the stages its rollout walks through, and the repository files it
+//! depends on (the paths a pipeline triggers on).
+
+use serde_json::{Value, json};
+
+use crate::emit::{Deployment, EmitContext};
+use crate::model::Candidate;
+
+/// The stages a deployment's rollout passes through, in order.
+pub fn stages(d: &Deployment<'_>) -> Vec<Value> {
+    let mut stages = Vec::new();
+    let Some(candidate) = d.deploy.candidate() else {
+        return stages;
+    };
+    if let Some(smoke) = &d.deploy.smoke {
+        stages.push(json!({"stage": "smoke", "requests": smoke.request.len()}));
+    }
+    for gate in d.deploy.gate.values() {
+        stages.push(json!({
+            "stage": "gate",
+            "name": gate.name,
+            "metric": gate.metric.name,
+            "better": match gate.metric.better { crate::model::Better::Higher => "higher", crate::model::Better::Lower => "lower" },
+            "max_regression": gate.max_regression.or(d.environment.max_regression).map(|r| r.to_string()),
+        }));
+    }
+    if let Some(shadow) = candidate.shadow() {
+        stages.push(json!({"stage": "shadow", "duration": shadow.duration.to_string(), "percent": shadow.percent()}));
+    }
+    match candidate {
+        Candidate::Canary(canary) => {
+            for step in &canary.step {
+                stages.push(json!({
+                    "stage": "step",
+                    "weight": step.weight,
+                    "pause": step.pause.map(|p| p.to_string()),
+                }));
+            }
+        }
+        Candidate::BlueGreen(blue_green) => {
+            stages.push(json!({
+                "stage": "preview",
+                "duration": blue_green.preview.map(|p| p.to_string()),
+            }));
+            stages.push(json!({
+                "stage": "switch",
+                "promote": match blue_green.promote.unwrap_or_default() { crate::model::Promote::Auto => "auto", crate::model::Promote::Manual => "manual" },
+                "keep_old": blue_green.keep_old.map(|k| k.to_string()),
+            }));
+        }
+    }
+    stages.push(json!({"stage": "promoted"}));
+    stages
+}
+
+/// The whole plan.
+pub fn plan(cx: &EmitContext<'_>) -> Value {
+    let deployments: Vec<Value> = cx
+        .deployments()
+        .iter()
+        .map(|d| {
+            json!({
+                "model": d.model.name,
+                "environment": d.environment.name,
+                "namespace": d.namespace(),
+                "strategy": d.deploy.candidate().map_or("none", |c| c.kind()),
+                "fingerprint": d.plan.fingerprint,
+                "tracks": d.plan.tracks,
+                "stages": stages(d),
+                "guards": d.deploy.guard.keys().collect::<Vec<_>>(),
+                "dependencies": d.plan.dependencies,
+            })
+        })
+        .collect();
+    json!({
+        "project": cx.project.project,
+        "format": 1,
+        "deployments": deployments,
+    })
+}

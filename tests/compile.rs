@@ -1,0 +1,415 @@
+//! `modelops compile`: outputs validated against the published schemas of their
+//! kinds, deterministic bytes, `--check`, atomic writes, scoping, and prompts full of
+//! YAML-hostile text.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use modelops::source::MemorySource;
+use serde_json::Value;
+use support::{TempRepo, copy_example, example_repo, modelops_in, tree, vendor_schema};
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml).expect("generated YAML parses")
+}
+
+/// Validates every document of every YAML file under `dir`; returns the kinds seen.
+fn validate_tree(dir: &Path) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for (path, bytes) in tree(dir) {
+        if !path.ends_with(".yaml") {
+            continue;
+        }
+        let text = String::from_utf8(bytes).unwrap();
+        for doc in documents(&text) {
+            let api = doc["apiVersion"].as_str().unwrap_or_default().to_owned();
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            kinds.push(kind.clone());
+            match vendor_schema(&api, &kind) {
+                Some(schema) => {
+                    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+                    let errors: Vec<String> = validator
+                        .iter_errors(&doc)
+                        .map(|e| format!("{} at {}", e, e.instance_path()))
+                        .collect();
+                    assert!(errors.is_empty(), "{path}: {kind} is invalid:\n{errors:#?}");
+                }
+                // Flagger publishes no schema for MetricTemplate: check its shape.
+                None if kind == "MetricTemplate" => {
+                    assert_eq!(api, "flagger.app/v1beta1");
+                    assert_eq!(doc["spec"]["provider"]["type"], "prometheus");
+                    assert!(doc["spec"]["query"].as_str().is_some_and(|q| !q.is_empty()));
+                }
+                None => panic!("{path}: no schema for {api} {kind}"),
+            }
+        }
+    }
+    kinds
+}
+
+fn set_flavor(repo: &Path, flavor: &str) {
+    let path = repo.join("modelops.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("flavor=\"argo-rollouts\"", &format!("flavor=\"{flavor}\"")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn every_manifest_validates_against_its_published_schema_in_every_flavor() {
+    for (flavor, expected) in [
+        (
+            "argo-rollouts",
+            &["Rollout", "AnalysisTemplate", "ConfigMap", "Service"][..],
+        ),
+        (
+            "flagger",
+            &["Deployment", "Canary", "MetricTemplate", "ConfigMap"][..],
+        ),
+        ("deployment", &["Deployment", "ConfigMap", "Service"][..]),
+    ] {
+        let repo = copy_example();
+        set_flavor(repo.path(), flavor);
+        let run = modelops_in(repo.path(), &["compile"]);
+        assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
+        let kinds = validate_tree(&repo.path().join("generated"));
+        for kind in expected {
+            assert!(
+                kinds.iter().any(|k| k == kind),
+                "{flavor}: no {kind} in {kinds:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_committed_example_output_is_current_and_valid() {
+    let run = modelops_in(&example_repo(), &["compile", "--check"]);
+    assert_eq!(
+        run.code, 0,
+        "generated/ is stale:\n{}{}",
+        run.stdout, run.stderr
+    );
+    validate_tree(&example_repo().join("generated"));
+}
+
+#[test]
+fn output_bytes_do_not_depend_on_where_or_when_compile_runs() {
+    let (first, second) = (copy_example(), copy_example());
+    for repo in [&first, &second] {
+        let run = modelops_in(repo.path(), &["compile"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let (a, b) = (
+        tree(&first.path().join("generated")),
+        tree(&second.path().join("generated")),
+    );
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    let again = modelops_in(first.path(), &["compile", "--out", "again"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(tree(&first.path().join("again")), a);
+    let text: String = a
+        .values()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        !text.contains(&*first.path().to_string_lossy()),
+        "no absolute paths in the output"
+    );
+}
+
+#[test]
+fn check_mode_writes_nothing_and_shows_a_diff() {
+    let repo = copy_example();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+    let file = repo
+        .path()
+        .join("generated/kubernetes/prod/support-bot.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, original.replace("replicas: 6", "replicas: 2")).unwrap();
+    std::fs::write(repo.path().join("generated/leftover.yaml"), "kind: Old\n").unwrap();
+    let run = modelops_in(repo.path(), &["compile", "--check"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("-  replicas: 2\n+  replicas: 6"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("--- generated/leftover.yaml"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        original.replace("replicas: 6", "replicas: 2")
+    );
+}
+
+#[test]
+fn a_failed_compile_leaves_the_output_untouched() {
+    let repo = copy_example();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    let before = tree(&repo.path().join("generated"));
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replace("replicas 6", "replicas \"six\"")).unwrap();
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert_eq!(tree(&repo.path().join("generated")), before);
+}
+
+#[test]
+fn files_of_removed_deployments_disappear_and_filters_keep_the_rest() {
+    let repo = copy_example();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    let out = repo.path().join("generated");
+    assert!(out.join("kubernetes/staging/triage.yaml").exists());
+    // A compile of prod only keeps staging's files as they are.
+    std::fs::write(out.join("kubernetes/staging/triage.yaml"), "edited: true\n").unwrap();
+    assert_eq!(
+        modelops_in(repo.path(), &["compile", "--env", "prod"]).code,
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("kubernetes/staging/triage.yaml")).unwrap(),
+        "edited: true\n"
+    );
+    // Removing a model removes its files on the next full compile.
+    std::fs::remove_file(repo.path().join("models/triage.kdl")).unwrap();
+    let lock = modelops_in(repo.path(), &["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!out.join("kubernetes/staging/triage.yaml").exists());
+    assert!(!out.join("kubernetes/prod/triage.yaml").exists());
+    assert!(out.join("kubernetes/staging/support-bot.yaml").exists());
+    let unknown = modelops_in(repo.path(), &["compile", "--env", "qa"]);
+    assert_eq!(unknown.code, 2);
+}
+
+/// Deterministic fragments of text that YAML readers are known to trip over.
+const HOSTILE: &[&str] = &[
+    "---",
+    "...",
+    ": ",
+    " #",
+    "# comment",
+    "'",
+    "\"",
+    "\\",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "~",
+    "null",
+    "12:30:00",
+    "2024-01-01",
+    "1_000",
+    "0x1F",
+    "&anchor",
+    "*alias",
+    "!tag",
+    "%YAML 1.2",
+    "? ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "|",
+    ">",
+    "  leading",
+    "trailing  ",
+    "\t",
+    "\n",
+    "\n\n",
+    "\r\n",
+    "${HOME}",
+    "$\\{{ secrets.X }}",
+    "\\{{escaped}}",
+    "émoji 🚀",
+    "日本語",
+    "\u{200b}",
+    "=",
+    "<<",
+    "key: value",
+];
+
+/// A small deterministic generator (xorshift) so failures are reproducible by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn hostile_prompt(seed: u64) -> String {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let pieces = 1 + (rng.next() % 24) as usize;
+    let mut text = String::from("You are a careful assistant.");
+    for _ in 0..pieces {
+        let piece = HOSTILE[(rng.next() % HOSTILE.len() as u64) as usize];
+        // Keep fragments from joining into template syntax: `\` + `\{{` is handlebars'
+        // "literal backslash, then a live expression", and `{` + `{` opens one.
+        if (text.ends_with('\\') || text.ends_with('{'))
+            && (piece.starts_with('\\') || piece.starts_with('{'))
+        {
+            text.push(' ');
+        }
+        text.push_str(piece);
+        if rng.next().is_multiple_of(3) {
+            text.push(' ');
+        }
+    }
+    text
+}
+
+fn memory_repo(prompt: &str) -> MemorySource {
+    MemorySource::new()
+        .with_file(
+            "modelops.kdl",
+            "project \"t\"\nenvironment \"prod\" namespace=\"llm-prod\"\ntarget \"kubernetes\" flavor=\"argo-rollouts\"\n",
+        )
+        .with_file(
+            "models/assistant.kdl",
+            "model \"assistant\" {\n    release \"1.0.0\" {\n        base \"openai/gpt-4o-2024-08-06\"\n        image \"ghcr.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n        prompt \"assistant\" version=1\n    }\n    deploy \"prod\" {\n        stable \"1.0.0\"\n    }\n}\n",
+        )
+        .with_file("prompts/assistant/v1.md", prompt)
+}
+
+#[test]
+fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
+    let options = modelops::check::Options::from_environment();
+    for seed in 1..=300u64 {
+        let template = hostile_prompt(seed);
+        // `\{{` is handlebars' escape for a literal `{{`; nothing else is interpreted.
+        let expected = template.replace("\\{{", "{{");
+        let source = memory_repo(&template);
+        let checked = modelops::check::check(&source, &options).expect("loads");
+        assert!(
+            !checked.has_errors(),
+            "seed {seed}: {:?}",
+            checked.diagnostics
+        );
+        let cx = modelops::emit::EmitContext::from_checked(&checked).expect("context");
+        let (files, _) = modelops::emit::emit(&cx, Some("kubernetes"), None);
+        let yaml =
+            String::from_utf8(files.files["kubernetes/prod/assistant.yaml"].clone()).unwrap();
+        let docs = documents(&yaml);
+        let kinds: Vec<&str> = docs
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["ConfigMap", "Service", "Rollout"],
+            "seed {seed}: extra or missing objects\n{yaml}"
+        );
+        assert_eq!(
+            docs[0]["data"]["system-prompt.txt"].as_str(),
+            Some(expected.as_str()),
+            "seed {seed}: the prompt did not survive\n{yaml}"
+        );
+    }
+}
+
+#[test]
+fn plan_json_summarises_every_deployment() {
+    let plan: Value =
+        serde_json::from_slice(&std::fs::read(example_repo().join("generated/plan.json")).unwrap())
+            .unwrap();
+    let deployments = plan["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 4);
+    let prod = deployments
+        .iter()
+        .find(|d| d["model"] == "support-bot" && d["environment"] == "prod")
+        .unwrap();
+    assert_eq!(prod["strategy"], "canary");
+    let stages: Vec<&str> = prod["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "smoke", "gate", "shadow", "step", "step", "step", "step", "promoted"
+        ]
+    );
+    assert!(
+        prod["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "datasets/support-golden.jsonl")
+    );
+    let tracks: BTreeMap<String, String> = prod["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["track"].as_str().unwrap().to_owned(),
+                t["release"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(tracks["stable"], "1.4.2");
+    assert_eq!(tracks["canary"], "1.5.0");
+    let _ = TempRepo::new;
+}
+
+#[test]
+fn compile_reports_what_a_target_cannot_express() {
+    let repo = copy_example();
+    let path = repo.path().join("modelops.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Without the istio target, Argo Rollouts cannot mirror the canary's shadow stage.
+    std::fs::write(&path, text.replace("target \"istio\"\n", "")).unwrap();
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("MO901"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("without an `istio` target, Argo Rollouts cannot mirror traffic"),
+        "{}",
+        run.stderr
+    );
+    let rollout = std::fs::read_to_string(
+        repo.path()
+            .join("generated/kubernetes/prod/support-bot.yaml"),
+    )
+    .unwrap();
+    assert!(!rollout.contains("setMirrorRoute"), "{rollout}");
+    assert!(
+        !rollout.contains("trafficRouting"),
+        "replica-based canary without a router:\n{rollout}"
+    );
+}
+
+#[test]
+fn targets_without_an_emitter_are_reported_not_skipped() {
+    let run = modelops_in(&example_repo(), &["compile", "--check"]);
+    assert!(run.stderr.contains("MO902"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("does not emit the `gitlab-ci` target yet"),
+        "{}",
+        run.stderr
+    );
+}
