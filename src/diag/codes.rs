@@ -136,6 +136,7 @@ codes! {
     CredentialLiteral = "MO801", "credential-literal", Error, Secrets, "a credential written as a literal in config or a prompt";
     TargetLimitation = "MO901", "target-limitation", Warning, Targets, "a target cannot express part of a deployment's rollout";
     TargetNotEmitted = "MO902", "target-not-emitted", Warning, Targets, "a target this version of modelops does not emit yet";
+    InvalidUpstream = "MO903", "invalid-upstream", Error, Targets, "a proxy target's upstream or listen address is not a valid address";
 }
 
 impl Code {

@@ -49,7 +49,7 @@ fn flavor(target: &Target) -> Flavor {
 }
 
 /// A label value: at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends.
-fn label_value(text: &str) -> String {
+pub fn label_value(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| {
@@ -260,6 +260,19 @@ fn track_objects(
     }
 }
 
+/// The Service every track's pods are behind: the host clients and the Istio routes use.
+fn model_service(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cx, d, &d.model.name),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": d.model.name},
+            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    })
+}
+
 fn service(
     cx: &EmitContext<'_>,
     d: &Deployment<'_>,
@@ -412,11 +425,15 @@ pub fn emit(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     for d in deployments {
-        let documents = match flavor(target) {
+        let mut documents = match flavor(target) {
             Flavor::ArgoRollouts => argo(cx, target, d, diagnostics),
             Flavor::Flagger => flagger(cx, target, d, diagnostics),
             Flavor::Deployment => plain(cx, d),
         };
+        // Flagger creates the Services of its target itself.
+        if flavor(target) != Flavor::Flagger {
+            documents.insert(0, model_service(cx, d));
+        }
         files.insert(
             format!("kubernetes/{}/{}.yaml", d.environment.name, d.model.name),
             to_yaml_documents(&documents),
@@ -527,8 +544,10 @@ fn argo(
                 "steps": steps,
             });
             if istio {
-                let mut routing =
-                    json!({"istio": {"virtualService": {"name": name, "routes": ["primary"]}}});
+                let mut routing = json!({"istio": {
+                    "virtualService": {"name": name, "routes": ["primary"]},
+                    "destinationRule": {"name": name, "stableSubsetName": "stable", "canarySubsetName": "canary"},
+                }});
                 if canary.shadow.is_some() {
                     routing["managedRoutes"] = json!([{"name": "shadow"}]);
                 }

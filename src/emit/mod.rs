@@ -3,8 +3,13 @@
 //! never paste strings into a structured format, never read the file system, and
 //! produce bytes that depend only on their input.
 
+pub mod envoy;
+pub mod istio;
 pub mod kubernetes;
+pub mod litellm;
+pub mod nginx;
 pub mod plan;
+pub mod traffic;
 
 use std::collections::BTreeMap;
 
@@ -149,6 +154,10 @@ pub fn emit(
             "kubernetes" => {
                 kubernetes::emit(cx, selected, &deployments, &mut files, &mut diagnostics)
             }
+            "istio" => istio::emit(cx, selected, &deployments, &mut files),
+            "envoy" => envoy::emit(selected, &deployments, &mut files),
+            "nginx" => nginx::emit(cx, selected, &deployments, &mut files, &mut diagnostics),
+            "litellm" => litellm::emit(cx, selected, &deployments, &mut files),
             // Other targets are emitted by their own modules as they are added; a
             // known target without an emitter yet is said, not skipped silently.
             other => diagnostics.push(

@@ -183,6 +183,8 @@ pub struct Target {
     pub output: Option<String>,
     /// The Prometheus server guards are evaluated against (kubernetes target).
     pub prometheus: Option<String>,
+    /// The address a proxy listens on (envoy, nginx).
+    pub listen: Option<String>,
 }
 
 /// `models/<name>.kdl` as the schema sees it.

@@ -13,6 +13,7 @@ mod prompts;
 mod references;
 mod rollout;
 mod secrets;
+mod targets;
 
 use std::collections::BTreeMap;
 
@@ -69,4 +70,5 @@ pub fn run(context: &Context<'_>, diagnostics: &mut Vec<Diagnostic>) {
     pinning::check(context, diagnostics);
     rollout::check(context, diagnostics);
     secrets::check(context, diagnostics);
+    targets::check(context, diagnostics);
 }
