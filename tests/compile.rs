@@ -318,11 +318,11 @@ fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
             .collect();
         assert_eq!(
             kinds,
-            ["ConfigMap", "Service", "Rollout"],
+            ["Service", "ConfigMap", "Service", "Rollout"],
             "seed {seed}: extra or missing objects\n{yaml}"
         );
         assert_eq!(
-            docs[0]["data"]["system-prompt.txt"].as_str(),
+            docs[1]["data"]["system-prompt.txt"].as_str(),
             Some(expected.as_str()),
             "seed {seed}: the prompt did not survive\n{yaml}"
         );
