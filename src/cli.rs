@@ -42,6 +42,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Generate the deployment artefacts into generated/.
     Compile(CompileArgs),
+    /// Compare a candidate's evaluation scores with the baseline's; exit 1 on regression.
+    Gate(GateArgs),
+    /// Evaluate a deployment's guards against metrics; exit 1 on a breach.
+    Guard(GuardArgs),
     /// Write modelops.lock: the content hashes of prompts, datasets and releases.
     Lock(LockArgs),
     /// Print the long explanation of a diagnostic code.
@@ -91,6 +95,62 @@ pub struct CompileArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// Read the threshold and direction from this model's gate (with `--env`).
+    pub model: Option<String>,
+    /// The environment of the deployment whose gate applies.
+    #[arg(long = "env", value_name = "ENV", requires = "model")]
+    pub environment: Option<String>,
+    /// Which gate, when the deployment has several.
+    #[arg(long = "gate", value_name = "NAME", requires = "model")]
+    pub gate: Option<String>,
+    /// Per-item scores of the current production model (JSON array or JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Per-item scores of the candidate, on the same dataset and judge.
+    #[arg(long, value_name = "FILE")]
+    pub candidate: PathBuf,
+    /// The largest allowed relative regression, e.g. `1%` (default: the gate's, or 1%).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_regression: Option<String>,
+    /// Whether higher or lower scores are better (default: the gate's, or higher).
+    #[arg(long, value_enum)]
+    pub better: Option<BetterArg>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BetterArg {
+    Higher,
+    Lower,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["metrics", "prometheus"])))]
+pub struct GuardArgs {
+    /// The model whose deployment is guarded.
+    pub model: String,
+    /// The environment of the deployment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// A metrics snapshot: a JSON object from guard name to value.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// A Prometheus server (`http://host:port`), queried with the guards' PromQL.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct LockArgs {
     /// Write nothing; exit 1 with a diff when modelops.lock is not current.
     #[arg(long)]
@@ -130,6 +190,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => run_check(cli.directory.as_deref(), &args),
         Command::Lock(args) => run_lock(cli.directory.as_deref(), &args),
         Command::Compile(args) => run_compile(cli.directory.as_deref(), &args),
+        Command::Gate(args) => run_gate(cli.directory.as_deref(), &args),
+        Command::Guard(args) => run_guard(cli.directory.as_deref(), &args),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print_stdout(crate::schema::SCHEMA_TEXT);
@@ -493,6 +555,194 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
             ),
             None,
         ),
+    }
+}
+
+/// Loads the repository and finds a model's deployment in an environment.
+fn load_deployment(
+    directory: Option<&Path>,
+    model: &str,
+    environment: &str,
+) -> Result<(crate::check::Checked, String), u8> {
+    let worktree = open_worktree(directory)?;
+    let checked = check(&worktree, &crate::check::Options::from_environment())
+        .map_err(|error| fail(&error.to_string(), None))?;
+    let Some(found) = checked.models.iter().find(|m| m.name == model) else {
+        let known: Vec<&str> = checked.models.iter().map(|m| m.name.as_str()).collect();
+        return Err(fail(
+            &format!("no model `{model}` in the repository"),
+            Some(&format!("models: {}", known.join(", "))),
+        ));
+    };
+    if !found.deploy.contains_key(environment) {
+        let known: Vec<&str> = found.deploy.keys().map(String::as_str).collect();
+        return Err(fail(
+            &format!("model `{model}` has no deployment in `{environment}`"),
+            Some(&format!("it is deployed in: {}", known.join(", "))),
+        ));
+    }
+    Ok((checked, model.to_owned()))
+}
+
+fn run_gate(directory: Option<&Path>, args: &GateArgs) -> u8 {
+    use crate::model::{Better, Regression};
+    let mut max_regression = Regression { fraction: 0.01 };
+    let mut better = Better::Higher;
+    if let Some(model) = &args.model {
+        let Some(environment) = &args.environment else {
+            return fail("`gate MODEL` needs `--env ENV`", None);
+        };
+        let (checked, _) = match load_deployment(directory, model, environment) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let deploy = checked
+            .models
+            .iter()
+            .find(|m| &m.name == model)
+            .and_then(|m| m.deploy.get(environment));
+        let gates: Vec<&crate::model::Gate> = deploy
+            .map(|d| d.gate.values().collect())
+            .unwrap_or_default();
+        let gate = match (&args.gate, gates.as_slice()) {
+            (Some(name), _) => gates.iter().find(|g| &g.name == name).copied(),
+            (None, [only]) => Some(*only),
+            (None, []) => {
+                return fail(
+                    &format!("deploy \"{environment}\" of `{model}` has no gate"),
+                    None,
+                );
+            }
+            (None, _) => {
+                let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
+                return fail(
+                    "the deployment has several gates",
+                    Some(&format!("name one with `--gate`: {}", names.join(", "))),
+                );
+            }
+        };
+        let Some(gate) = gate else {
+            return fail(
+                &format!("deploy \"{environment}\" of `{model}` has no such gate"),
+                None,
+            );
+        };
+        let env_limit = checked
+            .project
+            .as_ref()
+            .and_then(|p| p.environment.get(environment))
+            .and_then(|e| e.max_regression);
+        if let Some(limit) = gate.max_regression.or(env_limit) {
+            max_regression = limit;
+        }
+        better = gate.metric.better;
+    }
+    if let Some(text) = &args.max_regression {
+        match Regression::parse(text) {
+            Some(r) => max_regression = r,
+            None => return fail(&format!("`{text}` is not a regression such as `1%`"), None),
+        }
+    }
+    if let Some(arg) = args.better {
+        better = match arg {
+            BetterArg::Higher => Better::Higher,
+            BetterArg::Lower => Better::Lower,
+        };
+    }
+    let scores = crate::gate::read_scores(&args.baseline)
+        .and_then(|base| Ok((base, crate::gate::read_scores(&args.candidate)?)))
+        .and_then(|(base, cand)| crate::gate::evaluate(&base, &cand, max_regression, better));
+    let report = match scores {
+        Ok(report) => report,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    match args.format {
+        ReportFormat::Human => print_stdout(&report.human()),
+        ReportFormat::Json => {
+            print_stdout(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
+        }
+    }
+    if report.passed { EXIT_OK } else { EXIT_INVALID }
+}
+
+fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
+    let (checked, model) = match load_deployment(directory, &args.model, &args.environment) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let Some(deploy) = checked
+        .models
+        .iter()
+        .find(|m| m.name == model)
+        .and_then(|m| m.deploy.get(&args.environment))
+    else {
+        return EXIT_ERROR;
+    };
+    if deploy.guard.is_empty() {
+        return fail(
+            &format!("deploy \"{}\" of `{model}` has no guards", args.environment),
+            None,
+        );
+    }
+    // The guards watch the release receiving new traffic: the candidate, else stable.
+    let release = deploy
+        .candidate()
+        .map(|c| c.release().to_owned())
+        .or_else(|| deploy.stable.clone())
+        .unwrap_or_default();
+    let source = match (&args.metrics, &args.prometheus) {
+        (Some(path), _) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => return fail(&format!("cannot read `{}`: {e}", path.display()), None),
+            };
+            match serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(
+                &text,
+            ) {
+                Ok(values) => crate::guard::MetricSource::Snapshot(values),
+                Err(e) => {
+                    return fail(
+                        &format!(
+                            "`{}` is not a JSON object of guard values: {e}",
+                            path.display()
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+        (None, Some(url)) => match crate::http::Url::parse(url) {
+            Ok(url) => crate::guard::MetricSource::Prometheus(url),
+            Err(e) => return fail(&e, None),
+        },
+        (None, None) => return fail("give `--metrics FILE` or `--prometheus URL`", None),
+    };
+    let results = match crate::guard::evaluate(&model, &release, &deploy.guard, &source) {
+        Ok(results) => results,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    match args.format {
+        ReportFormat::Human => print_stdout(&crate::guard::human(&results, &deploy.guard)),
+        ReportFormat::Json => print_stdout(
+            &serde_json::to_string_pretty(&crate::guard::json(&results)).unwrap_or_default(),
+        ),
+    }
+    let breaches: Vec<&crate::guard::GuardResult> = results.iter().filter(|r| r.breached).collect();
+    if breaches.is_empty() {
+        EXIT_OK
+    } else {
+        for breach in breaches {
+            let limit = breach
+                .max
+                .map(|m| format!("max {m}"))
+                .or_else(|| breach.min.map(|m| format!("min {m}")))
+                .unwrap_or_default();
+            eprintln!(
+                "error: guard `{}` breached: {} (threshold {limit})",
+                breach.guard, breach.value
+            );
+        }
+        EXIT_INVALID
     }
 }
 

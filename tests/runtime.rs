@@ -1,0 +1,352 @@
+//! The commands generated pipelines run: `modelops gate` and `modelops guard`,
+//! including `guard` against a real Prometheus (Debian's `prometheus`, started on
+//! loopback scraping a tiny exporter; CI installs it).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{example_repo, external_tool, modelops_in};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn gate_passes_fails_and_refuses_by_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(
+        dir.path(),
+        "base.jsonl",
+        "{\"id\": \"q1\", \"score\": 0.90}\n{\"id\": \"q2\", \"score\": 0.80}\n",
+    );
+    let same = write(
+        dir.path(),
+        "same.json",
+        "[{\"id\": \"q2\", \"score\": 0.80}, {\"id\": \"q1\", \"score\": 0.895}]",
+    );
+    let worse = write(
+        dir.path(),
+        "worse.jsonl",
+        "{\"id\": \"q1\", \"score\": 0.70}\n{\"id\": \"q2\", \"score\": 0.80}\n",
+    );
+    let gate = |cand: &str, extra: &[&str]| {
+        let mut args = vec!["gate", "--baseline", &base, "--candidate", cand];
+        args.extend_from_slice(extra);
+        modelops_in(dir.path(), &args)
+    };
+    assert_eq!(gate(&same, &[]).code, 0);
+    let failed = gate(&worse, &[]);
+    assert_eq!(failed.code, 1);
+    assert!(failed.stdout.contains("gate FAILED"), "{}", failed.stdout);
+    assert!(failed.stdout.contains("q1: 0.9 → 0.7"), "{}", failed.stdout);
+    assert_eq!(gate(&worse, &["--max-regression", "20%"]).code, 0);
+    // Lower is better: the same numbers are an improvement.
+    assert_eq!(gate(&worse, &["--better", "lower"]).code, 0);
+    let json = gate(&worse, &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["worst"][0]["id"], "q1");
+
+    for (name, text, message) in [
+        ("empty.jsonl", "", "has no scores"),
+        (
+            "dup.jsonl",
+            "{\"id\":\"q1\",\"score\":1}\n{\"id\":\"q1\",\"score\":1}\n",
+            "scores item `q1` twice",
+        ),
+        (
+            "text.jsonl",
+            "{\"id\":\"q1\",\"score\":\"good\"}\n",
+            "line 1: the score of item `q1` is not a number",
+        ),
+        (
+            "other.jsonl",
+            "{\"id\":\"q1\",\"score\":1}\n{\"id\":\"q3\",\"score\":1}\n",
+            "only in the baseline: q2; only in the candidate: q3",
+        ),
+        ("broken.jsonl", "{\"id\": \n", "line 1"),
+    ] {
+        let file = write(dir.path(), name, text);
+        let run = gate(&file, &[]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{name}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn gate_reads_threshold_and_direction_from_the_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.jsonl", "{\"id\": 1, \"score\": 1.0}\n");
+    // 0.8 % worse: inside support-bot's 1 %, outside triage's 0.5 %.
+    let cand = write(dir.path(), "cand.jsonl", "{\"id\": 1, \"score\": 0.992}\n");
+    let root = example_repo();
+    let run = |model: &str| {
+        modelops_in(
+            &root,
+            &[
+                "gate",
+                model,
+                "--env",
+                "prod",
+                "--baseline",
+                &base,
+                "--candidate",
+                &cand,
+            ],
+        )
+    };
+    assert_eq!(run("support-bot").code, 0, "{}", run("support-bot").stdout);
+    assert_eq!(run("triage").code, 1);
+    let unknown = modelops_in(
+        &root,
+        &[
+            "gate",
+            "nope",
+            "--env",
+            "prod",
+            "--baseline",
+            &base,
+            "--candidate",
+            &cand,
+        ],
+    );
+    assert_eq!(unknown.code, 2);
+}
+
+#[test]
+fn guard_judges_a_metrics_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = example_repo();
+    let guard = |metrics: &str| {
+        let file = write(dir.path(), "metrics.json", metrics);
+        modelops_in(
+            &root,
+            &["guard", "support-bot", "--env", "prod", "--metrics", &file],
+        )
+    };
+    let ok = guard("{\"error-rate\": 0.01, \"latency-p99\": \"1500ms\", \"rude-rate\": 0.001}");
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let breach = guard("{\"error-rate\": 0.05, \"latency-p99\": 1.2, \"rude-rate\": 0.001}");
+    assert_eq!(breach.code, 1);
+    assert!(
+        breach
+            .stderr
+            .contains("guard `error-rate` breached: 0.05 (threshold max 0.02)"),
+        "{}",
+        breach.stderr
+    );
+    let missing = guard("{\"error-rate\": 0.01}");
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no value for guard `latency-p99`"),
+        "{}",
+        missing.stderr
+    );
+    let unreachable = modelops_in(
+        &root,
+        &[
+            "guard",
+            "support-bot",
+            "--env",
+            "prod",
+            "--prometheus",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(unreachable.code, 2);
+    assert!(
+        unreachable.stderr.contains("cannot be reached"),
+        "{}",
+        unreachable.stderr
+    );
+}
+
+/// A Prometheus exporter on loopback whose counters grow on every scrape, so that
+/// rates are: error rate `errors_per_scrape` / 100, p99 latency about 1 s, rude rate 0.1 %.
+struct Exporter {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Exporter {
+    fn start(errors_per_scrape: u64) -> Exporter {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let scrapes = Arc::new(AtomicU64::new(0));
+        std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).ok();
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+                let labels = "model=\"support-bot\",release=\"1.5.0\"";
+                let body = format!(
+                    "modelops_requests_total{{{labels},code=\"200\"}} {ok}\n\
+                     modelops_requests_total{{{labels},code=\"500\"}} {err}\n\
+                     modelops_request_duration_seconds_bucket{{{labels},le=\"0.5\"}} {b05}\n\
+                     modelops_request_duration_seconds_bucket{{{labels},le=\"1\"}} {b1}\n\
+                     modelops_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {binf}\n\
+                     feedback_total{{verdict=\"rude\",app=\"support-bot\"}} {rude}\n\
+                     responses_total{{app=\"support-bot\"}} {responses}\n",
+                    ok = n * (100 - errors_per_scrape),
+                    err = n * errors_per_scrape,
+                    b05 = n * 90,
+                    b1 = n * 100,
+                    binf = n * 100,
+                    rude = n,
+                    responses = n * 1000,
+                );
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        Exporter { port, stop }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts Prometheus scraping `exporter` every second; returns once a query has data.
+fn prometheus(
+    binary: &std::path::Path,
+    exporter: &Exporter,
+    dir: &std::path::Path,
+) -> (Running, u16) {
+    let port = free_port();
+    let config = write(
+        dir,
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: model\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            exporter.port
+        ),
+    );
+    let child = Command::new(binary)
+        .arg(format!("--config.file={config}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let query = "/api/v1/query?query=rate%28modelops_requests_total%5B5m%5D%29";
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not get data in time"
+        );
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(
+                format!("GET {query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.contains("\"value\"") {
+                return (running, port);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn guard_queries_a_real_prometheus() {
+    let Some(binary) = external_tool("prometheus") else {
+        return;
+    };
+    let root = example_repo();
+    for (errors, expected) in [(1, 0), (10, 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let exporter = Exporter::start(errors);
+        let (_server, port) = prometheus(&binary, &exporter, dir.path());
+        let url = format!("http://127.0.0.1:{port}");
+        let run = modelops_in(
+            &root,
+            &[
+                "guard",
+                "support-bot",
+                "--env",
+                "prod",
+                "--prometheus",
+                &url,
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(
+            run.code, expected,
+            "errors {errors}: {}{}",
+            run.stdout, run.stderr
+        );
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let guards = report["guards"].as_array().unwrap();
+        let value = |name: &str| {
+            guards.iter().find(|g| g["guard"] == name).unwrap()["value"]
+                .as_f64()
+                .unwrap()
+        };
+        let error_rate = value("error-rate");
+        assert!(
+            (error_rate - errors as f64 / 100.0).abs() < 1e-6,
+            "error-rate {error_rate}"
+        );
+        assert!(
+            value("latency-p99") > 0.5 && value("latency-p99") <= 1.0,
+            "p99 {}",
+            value("latency-p99")
+        );
+        assert!((value("rude-rate") - 0.001).abs() < 1e-6);
+        if expected == 1 {
+            assert!(
+                run.stderr.contains("guard `error-rate` breached"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
