@@ -329,6 +329,25 @@ fn render_query(query: &str, model: &str, release: &str) -> String {
         .unwrap_or_else(|_| query.to_owned())
 }
 
+/// Replaces a gate command's `{{endpoint}}`, `{{scores}}`, `{{dataset}}` and
+/// `{{judge}}` placeholders with quoted shell variables (`"$MODELOPS_ENDPOINT"`, …),
+/// so that pipelines pass values through the environment, never into the script.
+pub fn render_placeholders(command: &str) -> String {
+    let mut registry = handlebars::Handlebars::new();
+    registry.register_escape_fn(handlebars::no_escape);
+    registry
+        .render_template(
+            command,
+            &json!({
+                "endpoint": "\"$MODELOPS_ENDPOINT\"",
+                "scores": "\"$MODELOPS_SCORES\"",
+                "dataset": "\"$MODELOPS_DATASET\"",
+                "judge": "\"$MODELOPS_JUDGE\"",
+            }),
+        )
+        .unwrap_or_else(|_| command.to_owned())
+}
+
 /// A guard's threshold as the number its query returns (durations in seconds).
 pub fn threshold_value(threshold: Threshold) -> f64 {
     match threshold {

