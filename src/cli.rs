@@ -46,6 +46,14 @@ pub enum Command {
     Gate(GateArgs),
     /// Evaluate a deployment's guards against metrics; exit 1 on a breach.
     Guard(GuardArgs),
+    /// What changed between two revisions, semantically, and what it triggers.
+    Diff(DiffArgs),
+    /// Who wrote each line of a prompt, across its version files.
+    Blame(BlameArgs),
+    /// The versions of a prompt, or the deployment timeline of a model.
+    History(HistoryArgs),
+    /// Edit a model so an environment runs its last known-good release.
+    Rollback(RollbackArgs),
     /// Write modelops.lock: the content hashes of prompts, datasets and releases.
     Lock(LockArgs),
     /// Print the long explanation of a diagnostic code.
@@ -151,6 +159,54 @@ pub struct GuardArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The old side (default HEAD).
+    pub from: Option<String>,
+    /// The new side (default: the working tree).
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BlameArgs {
+    /// The prompt's name (its folder under prompts/).
+    pub prompt: String,
+    /// Which version (default: the highest).
+    #[arg(long)]
+    pub version: Option<u32>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// A model's or a prompt's name.
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The model to roll back.
+    pub model: String,
+    /// The environment to roll back.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Print the change without writing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct LockArgs {
     /// Write nothing; exit 1 with a diff when modelops.lock is not current.
     #[arg(long)]
@@ -191,6 +247,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Lock(args) => run_lock(cli.directory.as_deref(), &args),
         Command::Compile(args) => run_compile(cli.directory.as_deref(), &args),
         Command::Gate(args) => run_gate(cli.directory.as_deref(), &args),
+        Command::Diff(args) => run_diff(cli.directory.as_deref(), &args),
+        Command::Blame(args) => run_blame(cli.directory.as_deref(), &args),
+        Command::History(args) => run_history(cli.directory.as_deref(), &args),
+        Command::Rollback(args) => run_rollback(cli.directory.as_deref(), &args),
         Command::Guard(args) => run_guard(cli.directory.as_deref(), &args),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
@@ -744,6 +804,203 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         }
         EXIT_INVALID
     }
+}
+
+fn audit_failed(error: &crate::audit::AuditError) -> u8 {
+    fail(&error.to_string(), None)
+}
+
+fn run_diff(directory: Option<&Path>, args: &DiffArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let options = crate::check::Options::from_environment();
+    let from_name = args.from.clone().unwrap_or_else(|| "HEAD".to_owned());
+    let load = |revision: Option<&str>| -> Result<crate::check::Checked, u8> {
+        let result = match revision {
+            Some(revision) => {
+                let tree = GitRevision::open(worktree.root(), revision).map_err(|e| {
+                    fail(
+                        &e.to_string(),
+                        Some("name a commit, branch or tag that exists here"),
+                    )
+                })?;
+                check(&tree, &options)
+            }
+            None => check(&worktree, &options),
+        };
+        result.map_err(|e| fail(&e.to_string(), None))
+    };
+    let old = match load(Some(&from_name)) {
+        Ok(old) => old,
+        Err(code) => return code,
+    };
+    let new = match load(args.to.as_deref()) {
+        Ok(new) => new,
+        Err(code) => return code,
+    };
+    let to_name = args.to.clone().unwrap_or_else(|| "working tree".to_owned());
+    let report = crate::audit::diff::diff(&old, &new, &from_name, &to_name);
+    match args.format {
+        DiffFormat::Human => print_stdout(&report.human()),
+        DiffFormat::Markdown => print_stdout(&report.markdown()),
+        DiffFormat::Json => {
+            print_stdout(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
+        }
+    }
+    EXIT_OK
+}
+
+/// The version files of a prompt in the working tree, by version.
+fn prompt_files(worktree: &WorkTree, name: &str) -> std::collections::BTreeMap<u32, String> {
+    crate::load::prompt_paths(worktree, name)
+        .map(|paths| {
+            paths
+                .into_iter()
+                .map(|(version, path)| (version, path.as_str().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn run_blame(directory: Option<&Path>, args: &BlameArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let files = prompt_files(&worktree, &args.prompt);
+    let Some(latest) = files.keys().max().copied() else {
+        return fail(
+            &format!(
+                "there is no prompt `{}` (no prompts/{}/v<N>.md)",
+                args.prompt, args.prompt
+            ),
+            None,
+        );
+    };
+    let version = args.version.unwrap_or(latest);
+    if !files.contains_key(&version) {
+        let known: Vec<String> = files.keys().map(|v| format!("v{v}")).collect();
+        return fail(
+            &format!("prompt `{}` has no version {version}", args.prompt),
+            Some(&format!("versions: {}", known.join(", "))),
+        );
+    }
+    if let Err(error) = crate::audit::open_history(worktree.root()) {
+        return audit_failed(&error);
+    }
+    match crate::audit::blame::blame(worktree.root(), &files, version) {
+        Ok(lines) => {
+            match args.format {
+                ReportFormat::Human => print_stdout(&crate::audit::blame::human(&lines)),
+                ReportFormat::Json => {
+                    print_stdout(&serde_json::to_string_pretty(&lines).unwrap_or_default())
+                }
+            }
+            EXIT_OK
+        }
+        Err(error) => audit_failed(&error),
+    }
+}
+
+fn run_history(directory: Option<&Path>, args: &HistoryArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let root = worktree.root();
+    if root
+        .join("models")
+        .join(format!("{}.kdl", args.name))
+        .is_file()
+    {
+        return match crate::audit::history::model_timeline(root, &args.name) {
+            Ok(events) => {
+                match args.format {
+                    ReportFormat::Human => {
+                        print_stdout(&crate::audit::history::human_timeline(&args.name, &events))
+                    }
+                    ReportFormat::Json => {
+                        print_stdout(&serde_json::to_string_pretty(&events).unwrap_or_default())
+                    }
+                }
+                EXIT_OK
+            }
+            Err(error) => audit_failed(&error),
+        };
+    }
+    let files = prompt_files(&worktree, &args.name);
+    if files.is_empty() {
+        return fail(
+            &format!("`{}` is neither a model nor a prompt here", args.name),
+            None,
+        );
+    }
+    match crate::audit::history::prompt_history(root, &files) {
+        Ok(versions) => {
+            match args.format {
+                ReportFormat::Human => {
+                    print_stdout(&crate::audit::history::human_prompt(&args.name, &versions))
+                }
+                ReportFormat::Json => {
+                    print_stdout(&serde_json::to_string_pretty(&versions).unwrap_or_default())
+                }
+            }
+            EXIT_OK
+        }
+        Err(error) => audit_failed(&error),
+    }
+}
+
+fn run_rollback(directory: Option<&Path>, args: &RollbackArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let path = worktree
+        .root()
+        .join("models")
+        .join(format!("{}.kdl", args.model));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return fail(&format!("cannot read `{}`: {e}", path.display()), None),
+    };
+    let plan = match crate::audit::rollback::plan(
+        worktree.root(),
+        &args.model,
+        &args.environment,
+        &text,
+    ) {
+        Ok(plan) => plan,
+        Err(error) => return audit_failed(&error),
+    };
+    let relative = format!("models/{}.kdl", args.model);
+    print_stdout(&crate::write::unified_diff(
+        &text,
+        &plan.new_text,
+        &relative,
+        &relative,
+    ));
+    if args.dry_run {
+        eprintln!("dry run: nothing was written");
+        return EXIT_OK;
+    }
+    if let Err(e) = crate::write::write_file_atomically(&path, plan.new_text.as_bytes()) {
+        return fail(&format!("cannot write `{}`: {e}", path.display()), None);
+    }
+    let dropped = plan
+        .dropped_candidate
+        .map(|(kind, release)| format!(", {kind} {release} removed"))
+        .unwrap_or_default();
+    eprintln!(
+        "rolled `{}` in `{}` back to {}{dropped}",
+        args.model, args.environment, plan.to_stable
+    );
+    eprintln!(
+        "next: `modelops compile`, review, commit; the pipeline applies the `stable` traffic state"
+    );
+    EXIT_OK
 }
 
 fn explain(code: &str) -> u8 {

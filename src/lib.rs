@@ -4,6 +4,7 @@
 //! [`syntax`] (KDL → spanned JSON view) → [`schema`] → [`model`] (typed, resolved) →
 //! [`rules`] → outputs. [`diag`] is the one diagnostics facade.
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod compile;

@@ -232,6 +232,23 @@ fn prompt_version(file_name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// The version files of one prompt (`prompts/<name>/v<N>.md|txt`), without reading
+/// them.
+pub fn prompt_paths(source: &dyn Source, name: &str) -> Result<BTreeMap<u32, RepoPath>, LoadError> {
+    let Ok(dir) = RepoPath::parse(&format!("prompts/{name}")) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut paths = BTreeMap::new();
+    for entry in source.read_dir(&dir).map_err(LoadError::Source)? {
+        if let Some(version) = prompt_version(&entry.name) {
+            paths
+                .entry(version)
+                .or_insert_with(|| dir.join(&entry.name));
+        }
+    }
+    Ok(paths)
+}
+
 fn load_prompts(source: &dyn Source, loaded: &mut Loaded) -> Result<(), LoadError> {
     let Ok(prompts_dir) = RepoPath::parse("prompts") else {
         return Ok(());

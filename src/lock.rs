@@ -93,7 +93,7 @@ pub fn expected_entries(resolution: &Resolution) -> BTreeMap<LockKey, String> {
 
 /// A KDL v2 quoted string: always quoted, so every line reads the same whatever the
 /// value looks like.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

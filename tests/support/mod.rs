@@ -241,3 +241,32 @@ pub fn vendor_schema(api_version: &str, kind: &str) -> Option<serde_json::Value>
 pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     modelops::compile::read_tree(dir).expect("read tree")
 }
+
+impl Git {
+    /// Commits the index as `author` (name and email derived from it).
+    pub fn commit_as(&self, author: &str, message: &str) -> git2::Oid {
+        let email = format!("{}@example.com", author.to_ascii_lowercase());
+        let signature = git2::Signature::now(author, &email).expect("signature");
+        let mut index = self.repo.index().expect("index");
+        let tree_id = index.write_tree().expect("tree");
+        let tree = self.repo.find_tree(tree_id).expect("find tree");
+        let parents: Vec<git2::Commit> = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        self.repo
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parents,
+            )
+            .expect("commit")
+    }
+}
