@@ -14,7 +14,7 @@ use crate::model::{self, Date, Model, ModelFile, Project, ResolvedRelease, SpanI
 use crate::resolve::{self, Resolution};
 use crate::rules;
 use crate::rules::lock::BaseLock;
-use crate::schema::{self, FileKind};
+use crate::schema::FileKind;
 use crate::source::Source;
 
 /// The outcome of validating a repository.
@@ -76,9 +76,8 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
     let mut models = Vec::new();
 
     for kdl in loaded.kdl {
-        let schema_errors = schema::validate(&kdl.view, kdl.kind);
-        let valid = schema_errors.is_empty();
-        diagnostics.extend(schema_errors);
+        let valid = kdl.schema_errors.is_empty();
+        diagnostics.extend(kdl.schema_errors);
         spans.insert(kdl.view.spans.clone());
         if !valid {
             continue;

@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::diag::{Code, Diagnostic, FileId, Files, Span};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
+use crate::syntax::template::{TemplateAnalysis, analyze};
 use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, View};
 
 /// The project file's name, at the repository root.
@@ -19,6 +22,9 @@ pub const PROJECT_FILE_NAME: &str = "modelops.kdl";
 
 /// The largest KDL or prompt file read (1 MiB); real ones are a few KiB.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The largest lock file read: about 100 bytes an entry, so room for 500,000 entries.
+pub const MAX_LOCK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A failure that stops loading altogether (exit code 2).
 #[derive(Debug)]
@@ -49,6 +55,8 @@ pub struct LoadedKdl {
     pub view: View,
     /// True when parsing or lowering reported an error for this file.
     pub has_errors: bool,
+    /// What the schema says of the view (empty when it is valid).
+    pub schema_errors: Vec<Diagnostic>,
 }
 
 /// One prompt version file.
@@ -60,6 +68,8 @@ pub struct PromptVersion {
     pub file: FileId,
     /// The text, when the file is readable UTF-8.
     pub text: Option<Arc<str>>,
+    /// The parsed template, when the text is readable.
+    pub analysis: Option<TemplateAnalysis>,
 }
 
 /// Everything read from a repository, before schema validation.
@@ -90,28 +100,52 @@ pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
         }
         Err(e) => return Err(LoadError::Source(e)),
     }
-    load_kdl(source, &project_path, FileKind::Project, &mut loaded)?;
+    let mut jobs = Vec::new();
+    read_kdl(source, &project_path, FileKind::Project, &mut loaded, &mut jobs)?;
 
     let models_dir = RepoPath::parse("models").map_err(|_| LoadError::NoProjectFile {
         source: source.describe(),
     })?;
     for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
         if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
-            load_kdl(
-                source,
-                &models_dir.join(&entry.name),
-                FileKind::Model,
-                &mut loaded,
-            )?;
+            read_kdl(source, &models_dir.join(&entry.name), FileKind::Model, &mut loaded, &mut jobs)?;
         }
     }
     load_prompts(source, &mut loaded)?;
+    // Files are independent of each other: analyse them on every core. Results come
+    // back in input order, so output stays deterministic.
+    let (analyzed, templates) = rayon::join(
+        || jobs.par_iter().map(analyze_kdl).collect::<Vec<_>>(),
+        || {
+            loaded
+                .prompts
+                .values()
+                .flat_map(|versions| versions.values())
+                .map(|p| p.text.clone())
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|text| text.map(|t| analyze(&t)))
+                .collect::<Vec<_>>()
+        },
+    );
+    for (kdl, diagnostics) in analyzed {
+        loaded.diagnostics.extend(diagnostics);
+        loaded.kdl.extend(kdl);
+    }
+    for (prompt, analysis) in loaded
+        .prompts
+        .values_mut()
+        .flat_map(|versions| versions.values_mut())
+        .zip(templates)
+    {
+        prompt.analysis = analysis;
+    }
     if let Ok(lock_path) = RepoPath::parse(crate::lock::LOCK_FILE_NAME)
         && source
             .kind(&lock_path)
             .map_err(LoadError::Source)?
             .is_some()
-        && let (file, Some(text)) = read_text(source, &lock_path, &mut loaded)?
+        && let (file, Some(text)) = read_text_limited(source, &lock_path, MAX_LOCK_BYTES, &mut loaded)?
     {
         loaded.lock = Some((file, text));
     }
@@ -125,7 +159,16 @@ fn read_text(
     path: &RepoPath,
     loaded: &mut Loaded,
 ) -> Result<(FileId, Option<Arc<str>>), LoadError> {
-    let bytes = match source.read(path, MAX_FILE_BYTES) {
+    read_text_limited(source, path, MAX_FILE_BYTES, loaded)
+}
+
+fn read_text_limited(
+    source: &dyn Source,
+    path: &RepoPath,
+    limit: u64,
+    loaded: &mut Loaded,
+) -> Result<(FileId, Option<Arc<str>>), LoadError> {
+    let bytes = match source.read(path, limit) {
         Ok(bytes) => bytes,
         // The file vanished or cannot be read: an environment problem, not bad config.
         Err(error @ (SourceError::Io { .. } | SourceError::NotFound(_))) => {
@@ -190,34 +233,57 @@ fn file_problem(file: FileId, error: &SourceError) -> Diagnostic {
     }
 }
 
-fn load_kdl(
+/// A KDL file read but not yet analysed.
+struct KdlJob {
+    kind: FileKind,
+    file: FileId,
+    path: RepoPath,
+    text: Arc<str>,
+}
+
+fn read_kdl(
     source: &dyn Source,
     path: &RepoPath,
     kind: FileKind,
     loaded: &mut Loaded,
+    jobs: &mut Vec<KdlJob>,
 ) -> Result<(), LoadError> {
     let (file, text) = read_text(source, path, loaded)?;
-    let Some(text) = text else { return Ok(()) };
-    let grammar = match kind {
+    if let Some(text) = text {
+        jobs.push(KdlJob {
+            kind,
+            file,
+            path: path.clone(),
+            text,
+        });
+    }
+    Ok(())
+}
+
+/// Parses, lowers and validates one KDL file: everything about it that depends only
+/// on its own bytes.
+fn analyze_kdl(job: &KdlJob) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
+    let grammar = match job.kind {
         FileKind::Project => &PROJECT_FILE,
         FileKind::Model => &MODEL_FILE,
     };
-    match syntax::parse(file, &text) {
+    match syntax::parse(job.file, &job.text) {
         Ok(doc) => {
-            let (view, diagnostics) = syntax::lower(&doc, &text, file, grammar);
+            let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
             let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-            loaded.diagnostics.extend(diagnostics);
-            loaded.kdl.push(LoadedKdl {
-                kind,
-                file,
-                path: path.clone(),
+            let schema_errors = crate::schema::validate(&view, job.kind);
+            let loaded = LoadedKdl {
+                kind: job.kind,
+                file: job.file,
+                path: job.path.clone(),
                 view,
                 has_errors,
-            });
+                schema_errors,
+            };
+            (Some(loaded), diagnostics)
         }
-        Err(diagnostics) => loaded.diagnostics.extend(diagnostics),
+        Err(diagnostics) => (None, diagnostics),
     }
-    Ok(())
 }
 
 /// Parses `v<N>.md` / `v<N>.txt` into N.
@@ -286,6 +352,7 @@ fn load_prompts(source: &dyn Source, loaded: &mut Loaded) -> Result<(), LoadErro
                     path,
                     file,
                     text,
+                    analysis: None,
                 },
             );
         }

@@ -63,9 +63,11 @@ impl<'a> EmitContext<'a> {
 
     /// Every deployment with its model, environment and plan, in a stable order.
     pub fn deployments(&self) -> Vec<Deployment<'a>> {
+        let by_name: BTreeMap<&str, &'a Model> =
+            self.models.iter().map(|m| (m.name.as_str(), m)).collect();
         let mut out = Vec::new();
         for plan in &self.resolution.deployments {
-            let Some(model) = self.models.iter().find(|m| m.name == plan.model) else {
+            let Some(model) = by_name.get(plan.model.as_str()).copied() else {
                 continue;
             };
             let (Some(deploy), Some(environment)) = (

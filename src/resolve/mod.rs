@@ -170,39 +170,40 @@ fn hash_datasets(
     }
 }
 
-/// Renders prompt versions (handlebars, strict, no escaping: prompts are plain text).
-struct Renderer {
+/// Renders prompt versions: plain-text splicing for templates that only insert
+/// variables (from their analysis, no second parse); handlebars (strict, no escaping:
+/// prompts are plain text) for the templates that use helpers.
+struct Renderer<'a> {
+    prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     registry: Handlebars<'static>,
 }
 
-impl Renderer {
+impl<'a> Renderer<'a> {
     fn template_name(name: &str, version: u32) -> String {
         format!("{name}/v{version}")
     }
 
-    fn new(prompts: &BTreeMap<String, BTreeMap<u32, PromptVersion>>) -> Self {
+    fn new(prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>) -> Self {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         for (name, versions) in prompts {
             for (version, prompt) in versions {
-                if let Some(text) = &prompt.text {
+                let simple = prompt.analysis.as_ref().is_some_and(|a| a.segments.is_some());
+                if let (false, Some(text)) = (simple, &prompt.text) {
                     // Templates that do not compile are reported by the prompt rules.
-                    let _ = registry.register_template_string(
-                        &Self::template_name(name, *version),
-                        text.as_ref(),
-                    );
+                    let _ = registry.register_template_string(&Self::template_name(name, *version), text.as_ref());
                 }
             }
         }
-        Renderer { registry }
+        Renderer { prompts, registry }
     }
 
     /// The prompt of `release` in `environment`: environment vars overlaid by the
     /// release's own.
     fn render(&self, release: &ResolvedRelease, environment: &Environment) -> Option<String> {
         let prompt = release.prompt.as_ref()?;
-        let name = Self::template_name(&prompt.name, prompt.version?);
+        let version = prompt.version?;
         let mut vars: serde_json::Map<String, Value> = environment
             .vars
             .iter()
@@ -211,7 +212,19 @@ impl Renderer {
         for (key, (value, _)) in &release.vars {
             vars.insert(key.clone(), value.clone());
         }
-        self.registry.render(&name, &Value::Object(vars)).ok()
+        let segments = self
+            .prompts
+            .get(&prompt.name)
+            .and_then(|v| v.get(&version))
+            .and_then(|p| p.analysis.as_ref())
+            .and_then(|a| a.segments.as_ref());
+        match segments {
+            Some(segments) => crate::syntax::template::render_segments(segments, &vars),
+            None => self
+                .registry
+                .render(&Self::template_name(&prompt.name, version), &Value::Object(vars))
+                .ok(),
+        }
     }
 }
 

@@ -64,12 +64,12 @@ pub fn check_lock(
         }
         return;
     };
+    // Definitions are looked up only for the entries that need a label.
     for (key, hash) in expected {
-        let here = definition(cx, key);
         match lock.entries.get(key) {
             None => out.push(
                 Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
-                    .with_label_opt(here, "not locked")
+                    .with_label_opt(definition(cx, key), "not locked")
                     .with_help("run `modelops lock` and commit the result"),
             ),
             Some((locked, line)) if locked != hash => out.push(
@@ -77,7 +77,7 @@ pub fn check_lock(
                     Code::StaleLock,
                     format!("{key} does not match its hash in modelops.lock"),
                 )
-                .with_label_opt(here, "content changed since `modelops lock`")
+                .with_label_opt(definition(cx, key), "content changed since `modelops lock`")
                 .with_label(*line, "locked hash")
                 .with_help("run `modelops lock` and commit the result"),
             ),

@@ -6,97 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
-use handlebars::{Path, PathSeg};
-
 use crate::diag::{Code, Diagnostic, Span};
 use crate::load::PromptVersion;
 use crate::rules::Context;
+pub use crate::syntax::template::VariableUse;
+use crate::syntax::template::{TemplateProblem, analyze};
 
-/// One use of a variable in a template: its name and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VariableUse {
-    pub name: String,
-    pub line: usize,
-    pub column: usize,
-}
-
-/// Helpers handlebars provides; their arguments are variables, their names are not.
-const BUILTIN_HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len",
-];
-
-/// The variables a template uses, in order of appearance, or the syntax error.
-pub fn template_variables(text: &str) -> Result<Vec<VariableUse>, handlebars::TemplateError> {
-    let template = Template::compile(text)?;
-    let mut uses = Vec::new();
-    collect(&template, &mut uses);
-    Ok(uses)
-}
-
-fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
-    for (index, element) in template.elements.iter().enumerate() {
-        let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
-        let mut add = |name: String| uses.push(VariableUse { name, line, column });
-        match element {
-            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
-                expression(helper, &mut add);
-            }
-            TemplateElement::HelperBlock(helper) => {
-                for param in &helper.params {
-                    parameter(param, &mut add);
-                }
-                // Inside `each` and `with`, names refer to the item, not to vars.
-                let scoped =
-                    matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
-                if !scoped && let Some(inner) = &helper.template {
-                    collect(inner, uses);
-                }
-                if let Some(inverse) = &helper.inverse {
-                    collect(inverse, uses);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn expression(helper: &HelperTemplate, add: &mut impl FnMut(String)) {
-    match &helper.name {
-        Parameter::Name(name) if helper.params.is_empty() && helper.hash.is_empty() => {
-            if !BUILTIN_HELPERS.contains(&name.as_str()) {
-                add(name.clone());
-            }
-        }
-        Parameter::Path(path) => path_variable(path, add),
-        _ => {
-            for param in &helper.params {
-                parameter(param, add);
-            }
-        }
-    }
-}
-
-fn parameter(param: &Parameter, add: &mut impl FnMut(String)) {
-    match param {
-        Parameter::Path(path) => path_variable(path, add),
-        Parameter::Name(name) => add(name.clone()),
-        Parameter::Subexpression(sub) => {
-            for inner in sub.params().into_iter().flatten() {
-                parameter(inner, add);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn path_variable(path: &Path, add: &mut impl FnMut(String)) {
-    if let Path::Relative((segments, _)) = path
-        && let Some(PathSeg::Named(first)) = segments.first()
-        && first != "this"
-    {
-        add(first.clone());
+/// The variables a template uses, in order of appearance, or why it does not parse.
+pub fn template_variables(text: &str) -> Result<Vec<VariableUse>, TemplateProblem> {
+    let analysis = analyze(text);
+    match analysis.problem {
+        Some(problem) => Err(problem),
+        None => Ok(analysis.uses),
     }
 }
 
@@ -119,11 +40,12 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 );
                 continue;
             }
-            match template_variables(text) {
-                Ok(uses) => {
-                    used.insert((name.as_str(), *version), uses);
+            let Some(analysis) = &prompt.analysis else { continue };
+            match &analysis.problem {
+                None => {
+                    used.insert((name.as_str(), *version), analysis.uses.clone());
                 }
-                Err(error) => out.push(syntax_error(cx, prompt, &error)),
+                Some(problem) => out.push(syntax_error(cx, prompt, problem)),
             }
         }
     }
@@ -134,7 +56,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
 fn syntax_error(
     cx: &Context<'_>,
     prompt: &PromptVersion,
-    error: &handlebars::TemplateError,
+    error: &TemplateProblem,
 ) -> Diagnostic {
     let text = prompt.text.as_deref().unwrap_or_default();
     let title = format!(
@@ -153,7 +75,7 @@ fn syntax_error(
     }
     let file = cx.files.get(prompt.file);
     let span = error
-        .pos()
+        .position
         .and_then(|(line, column)| {
             let file = file?;
             let start = file.offset_of(line, column)?;
@@ -161,7 +83,7 @@ fn syntax_error(
             Some(Span::new(prompt.file, start, line_end.max(start)))
         })
         .unwrap_or_else(|| Span::new(prompt.file, 0, 0));
-    let reason = error.reason().to_string();
+    let reason = error.reason.clone();
     // The grammar's list of expected rules means nothing to a prompt author.
     let reason = if reason.contains("expected ") && reason.contains("expression") {
         "a `{{` does not start a valid expression".to_owned()
@@ -377,28 +299,8 @@ fn unused_variables(
 mod tests {
     use super::*;
 
-    fn names(text: &str) -> Vec<String> {
-        template_variables(text)
-            .unwrap()
-            .into_iter()
-            .map(|u| u.name)
-            .collect()
-    }
-
     #[test]
-    fn finds_variables_and_helper_arguments() {
-        assert_eq!(
-            names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"),
-            ["product", "vip", "tier"]
-        );
-        assert_eq!(names("{{#each items}}{{name}}{{/each}}"), ["items"]);
-        assert_eq!(names("plain text, no braces"), Vec::<String>::new());
-        let uses = template_variables("a\n  {{x}}").unwrap();
-        assert_eq!((uses[0].line, uses[0].column), (2, 3));
-    }
-
-    #[test]
-    fn reports_syntax_errors() {
+    fn reports_unclosed_blocks_where_they_open() {
         assert!(template_variables("{{#if x}}unclosed").is_err());
         let (start, _, name) = unclosed_block("a\n{{#if x}}\n{{#each y}}{{/each}}\n").unwrap();
         assert_eq!((start, name.as_str()), (2, "if"));

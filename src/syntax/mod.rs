@@ -8,6 +8,7 @@
 mod grammar;
 mod lower;
 mod spans;
+pub mod template;
 
 pub use grammar::{FREE_MAP_NODES, KEYED_NODES, MODEL_FILE, NodeGrammar, PROJECT_FILE, Shape};
 pub use lower::{View, lower};

@@ -1,0 +1,325 @@
+//! Prompt templates: one handlebars parse per prompt version, kept as an analysis that
+//! later stages reuse — the variables it uses (for the rules), and, for templates
+//! that only insert variables, the literal/variable segments they render from (so
+//! rendering needs no second parse).
+
+use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
+use handlebars::{Path, PathSeg};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One use of a variable: its name and where it stands (1-based).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableUse {
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A piece of a simple template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Segment {
+    Text(String),
+    Variable(String),
+}
+
+/// A template that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateProblem {
+    pub reason: String,
+    pub position: Option<(usize, usize)>,
+}
+
+/// What a prompt template is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateAnalysis {
+    pub uses: Vec<VariableUse>,
+    /// The template as text and variables, when that is all it is.
+    pub segments: Option<Vec<Segment>>,
+    pub problem: Option<TemplateProblem>,
+}
+
+/// Helpers handlebars provides; their arguments are variables, their names are not.
+const BUILTIN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len",
+];
+
+/// Parses a template once.
+pub fn analyze(text: &str) -> TemplateAnalysis {
+    simple_scan(text).unwrap_or_else(|| analyze_with_handlebars(text))
+}
+
+/// The common case without handlebars' parser: text with `{{name}}` insertions only
+/// (name: a letter or `_`, then letters, digits, `_` or `-`; spaces inside the braces
+/// allowed). Anything else — a backslash before `{{`, a `#`, `/`, `!`, `>`, `~`,
+/// `else`, triple braces, paths — returns `None`, and handlebars decides.
+fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
+    let bytes = text.as_bytes();
+    let mut segments = Vec::new();
+    let mut uses = Vec::new();
+    let mut literal_start = 0;
+    let mut i = 0;
+    let (mut line, mut line_start) = (1usize, 0usize);
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'\n' {
+            line += 1;
+            line_start = i + 1;
+            i += 1;
+            continue;
+        }
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'{') {
+            return None;
+        }
+        if bytes[i] != b'{' || bytes[i + 1] != b'{' {
+            i += 1;
+            continue;
+        }
+        let open = i;
+        let mut j = i + 2;
+        while bytes.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        let name_start = j;
+        match bytes.get(j) {
+            Some(b) if b.is_ascii_alphabetic() || *b == b'_' => j += 1,
+            _ => return None,
+        }
+        while bytes.get(j).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-') {
+            j += 1;
+        }
+        let name = &text[name_start..j];
+        while bytes.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if bytes.get(j..j + 2) != Some(b"}}") || bytes.get(j + 2) == Some(&b'}') {
+            return None;
+        }
+        if BUILTIN_HELPERS.contains(&name) || name == "else" || name == "this" {
+            return None;
+        }
+        if literal_start < open {
+            segments.push(Segment::Text(text[literal_start..open].to_owned()));
+        }
+        let column = text[line_start..open].chars().count() + 1;
+        uses.push(VariableUse { name: name.to_owned(), line, column });
+        segments.push(Segment::Variable(name.to_owned()));
+        i = j + 2;
+        literal_start = i;
+    }
+    if literal_start < text.len() {
+        segments.push(Segment::Text(text[literal_start..].to_owned()));
+    }
+    Some(TemplateAnalysis {
+        uses,
+        segments: Some(segments),
+        problem: None,
+    })
+}
+
+fn analyze_with_handlebars(text: &str) -> TemplateAnalysis {
+    match Template::compile(text) {
+        Ok(template) => {
+            let mut uses = Vec::new();
+            collect(&template, &mut uses);
+            TemplateAnalysis {
+                uses,
+                segments: segments(&template),
+                problem: None,
+            }
+        }
+        Err(error) => TemplateAnalysis {
+            uses: Vec::new(),
+            segments: None,
+            problem: Some(TemplateProblem {
+                reason: error.reason().to_string(),
+                position: error.pos(),
+            }),
+        },
+    }
+}
+
+fn simple_variable(helper: &HelperTemplate) -> Option<String> {
+    if !helper.params.is_empty() || !helper.hash.is_empty() || helper.block {
+        return None;
+    }
+    match &helper.name {
+        Parameter::Name(name) if !BUILTIN_HELPERS.contains(&name.as_str()) => Some(name.clone()),
+        Parameter::Path(Path::Relative((segments, _))) => match segments.as_slice() {
+            [PathSeg::Named(name)] if name != "this" => Some(name.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn segments(template: &Template) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    for element in &template.elements {
+        match element {
+            TemplateElement::RawString(text) => out.push(Segment::Text(text.clone())),
+            TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                out.push(Segment::Variable(simple_variable(helper)?));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Renders simple segments with `vars`; `None` when a variable is missing or a value
+/// is not a scalar (the caller then renders with handlebars, or reports).
+pub fn render_segments(segments: &[Segment], vars: &serde_json::Map<String, Value>) -> Option<String> {
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Text(text) => out.push_str(text),
+            Segment::Variable(name) => match vars.get(name)? {
+                Value::String(s) => out.push_str(s),
+                Value::Number(n) => out.push_str(&n.to_string()),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Null => {}
+                _ => return None,
+            },
+        }
+    }
+    Some(out)
+}
+
+fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
+    for (index, element) in template.elements.iter().enumerate() {
+        let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
+        let mut add = |name: String| uses.push(VariableUse { name, line, column });
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                expression(helper, &mut add);
+            }
+            TemplateElement::HelperBlock(helper) => {
+                for param in &helper.params {
+                    parameter(param, &mut add);
+                }
+                // Inside `each` and `with`, names refer to the item, not to vars.
+                let scoped = matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
+                if !scoped && let Some(inner) = &helper.template {
+                    collect(inner, uses);
+                }
+                if let Some(inverse) = &helper.inverse {
+                    collect(inverse, uses);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn expression(helper: &HelperTemplate, add: &mut impl FnMut(String)) {
+    match &helper.name {
+        Parameter::Name(name) if helper.params.is_empty() && helper.hash.is_empty() => {
+            if !BUILTIN_HELPERS.contains(&name.as_str()) {
+                add(name.clone());
+            }
+        }
+        Parameter::Path(path) => path_variable(path, add),
+        _ => {
+            for param in &helper.params {
+                parameter(param, add);
+            }
+        }
+    }
+}
+
+fn parameter(param: &Parameter, add: &mut impl FnMut(String)) {
+    match param {
+        Parameter::Path(path) => path_variable(path, add),
+        Parameter::Name(name) => add(name.clone()),
+        Parameter::Subexpression(sub) => {
+            for inner in sub.params().into_iter().flatten() {
+                parameter(inner, add);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn path_variable(path: &Path, add: &mut impl FnMut(String)) {
+    if let Path::Relative((segments, _)) = path
+        && let Some(PathSeg::Named(first)) = segments.first()
+        && first != "this"
+    {
+        add(first.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        analyze(text).uses.into_iter().map(|u| u.name).collect()
+    }
+
+    #[test]
+    fn finds_variables_and_helper_arguments() {
+        assert_eq!(names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"), ["product", "vip", "tier"]);
+        assert_eq!(names("{{#each items}}{{name}}{{/each}}"), ["items"]);
+        assert_eq!(names("plain text, no braces"), Vec::<String>::new());
+        let uses = analyze("a\n  {{x}}").uses;
+        assert_eq!((uses[0].line, uses[0].column), (2, 3));
+        assert!(analyze("{{#if x}}unclosed").problem.is_some());
+    }
+
+    #[test]
+    fn simple_templates_render_from_segments_like_handlebars() {
+        let vars: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"product": "Acme", "n": 1.0, "ok": true}"#).unwrap();
+        for text in ["Hi {{product}} \\{{literal}} {{n}} {{ok}} {{{product}}} {{!-- note --}}end", "no vars at all"] {
+            let analysis = analyze(text);
+            let ours = render_segments(analysis.segments.as_ref().unwrap(), &vars).unwrap();
+            let mut registry = handlebars::Handlebars::new();
+            registry.set_strict_mode(true);
+            registry.register_escape_fn(handlebars::no_escape);
+            let theirs = registry.render_template(text, &vars).unwrap();
+            assert_eq!(ours, theirs);
+        }
+        assert!(analyze("{{#if x}}y{{/if}}").segments.is_none());
+        assert!(analyze("{{{product}}}").segments.is_some());
+        assert!(analyze("{{a.b}}").segments.is_none());
+        assert_eq!(render_segments(&analyze("{{missing}}").segments.unwrap(), &vars), None);
+    }
+
+    /// Wherever the fast scanner answers, it answers exactly as handlebars does.
+    #[test]
+    fn the_fast_scanner_agrees_with_handlebars() {
+        const PIECES: &[&str] = &[
+            "text ", "{{a}}", "{{ b }}", "{{c-d}}", "{{e_1}}", "{", "}", "}}", "{ {", "\n", "é ",
+            "{{a", "x}}", "{{}}", "{{ }}", "{{1x}}", "{{a b}}", "{{{a}}}", "{{#if a}}y{{/if}}",
+            "\\{{a}}", "{{!c}}", "{{else}}",
+        ];
+        let vars: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"a": "A", "b": "B", "c-d": "CD", "e_1": "E"}"#).unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut agreed = 0;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(state % 9) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            let Some(fast) = simple_scan(&text) else { continue };
+            let slow = analyze_with_handlebars(&text);
+            assert_eq!(slow.problem, None, "{text:?}: the scanner accepted what handlebars rejects");
+            assert_eq!(fast.uses, slow.uses, "{text:?}");
+            let mut registry = handlebars::Handlebars::new();
+            registry.set_strict_mode(true);
+            registry.register_escape_fn(handlebars::no_escape);
+            let theirs = registry.render_template(&text, &vars).ok();
+            let ours = render_segments(fast.segments.as_deref().unwrap_or_default(), &vars);
+            assert_eq!(ours, theirs, "{text:?}");
+            agreed += 1;
+        }
+        assert!(agreed > 1000, "only {agreed} templates took the fast path");
+    }
+}
