@@ -36,9 +36,13 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--models" => args.models = value()?.parse().map_err(|_| "--models takes a number")?,
-            "--releases" => args.releases = value()?.parse().map_err(|_| "--releases takes a number")?,
+            "--releases" => {
+                args.releases = value()?.parse().map_err(|_| "--releases takes a number")?
+            }
             "--prompt-versions" => {
-                args.prompt_versions = value()?.parse().map_err(|_| "--prompt-versions takes a number")?;
+                args.prompt_versions = value()?
+                    .parse()
+                    .map_err(|_| "--prompt-versions takes a number")?;
             }
             "--out" => args.out = PathBuf::from(value()?),
             "--seed" => args.seed = value()?.parse().map_err(|_| "--seed takes a number")?,
@@ -71,14 +75,48 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "customer", "answer", "account", "billing", "careful", "brief", "policy", "refund", "escalate",
-    "ticket", "politely", "explain", "never", "always", "product", "support", "status", "incident",
-    "verify", "identity", "summarise", "context", "language", "clear", "steps", "help", "article",
-    "limits", "privacy", "secure", "request", "agent", "handover", "tone", "friendly", "precise",
+    "customer",
+    "answer",
+    "account",
+    "billing",
+    "careful",
+    "brief",
+    "policy",
+    "refund",
+    "escalate",
+    "ticket",
+    "politely",
+    "explain",
+    "never",
+    "always",
+    "product",
+    "support",
+    "status",
+    "incident",
+    "verify",
+    "identity",
+    "summarise",
+    "context",
+    "language",
+    "clear",
+    "steps",
+    "help",
+    "article",
+    "limits",
+    "privacy",
+    "secure",
+    "request",
+    "agent",
+    "handover",
+    "tone",
+    "friendly",
+    "precise",
 ];
 
 fn prompt(rng: &mut Rng, model: usize, version: usize) -> String {
-    let mut text = format!("# Assistant {model}, prompt version {version}\n\nYou help customers of {{{{product}}}}.\n\n");
+    let mut text = format!(
+        "# Assistant {model}, prompt version {version}\n\nYou help customers of {{{{product}}}}.\n\n"
+    );
     while text.len() < 4096 {
         let words = 8 + rng.below(10);
         let sentence: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
@@ -118,10 +156,13 @@ fn model_file(rng: &mut Rng, index: usize, releases: usize, versions: usize) -> 
     }
     let latest = format!("1.{}.0", releases - 1);
     let previous = format!("1.{}.0", releases.saturating_sub(2));
-    let _ = write!(out, "    deploy \"staging\" {{\n        stable \"{latest}\"\n    }}\n\n");
+    let _ = write!(
+        out,
+        "    deploy \"staging\" {{\n        stable \"{latest}\"\n    }}\n\n"
+    );
     let candidate = if releases < 2 {
         String::new()
-    } else if index % 2 == 0 {
+    } else if index.is_multiple_of(2) {
         format!(
             "        canary \"{latest}\" {{\n            shadow \"1h\" percent=100\n            step 10 pause=\"1h\"\n            step 50 pause=\"1h\"\n            step 100\n        }}\n"
         )
@@ -130,7 +171,11 @@ fn model_file(rng: &mut Rng, index: usize, releases: usize, versions: usize) -> 
             "        blue-green \"{latest}\" {{\n            preview \"30m\"\n            promote \"manual\"\n            keep-old \"10m\"\n        }}\n"
         )
     };
-    let stable = if releases < 2 { latest.clone() } else { previous };
+    let stable = if releases < 2 {
+        latest.clone()
+    } else {
+        previous
+    };
     let _ = write!(
         out,
         "    deploy \"prod\" {{\n        replicas 3\n        stable \"{stable}\"\n{candidate}        smoke {{\n            request \"Hello\" expect-status=200\n        }}\n        gate \"eval\" {{\n            run \"python evals/run.py --endpoint {{{{endpoint}}}} --out {{{{scores}}}}\"\n            dataset \"datasets/golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"\n            metric \"judge-score\"\n            max-regression \"1%\"\n        }}\n        guard \"error-rate\" max=0.02\n        guard \"latency-p99\" max=\"2s\"\n        rollback on=\"guard-breach\"\n    }}\n}}\n"
@@ -183,7 +228,10 @@ fn main() -> std::process::ExitCode {
         write(&args.out.join("modelops.kdl"), PROJECT)?;
         let mut dataset = String::new();
         for i in 0..200 {
-            let _ = writeln!(dataset, "{{\"id\": \"q{i}\", \"input\": \"question {i}\", \"expected\": \"answer {i}\"}}");
+            let _ = writeln!(
+                dataset,
+                "{{\"id\": \"q{i}\", \"input\": \"question {i}\", \"expected\": \"answer {i}\"}}"
+            );
         }
         write(&args.out.join("datasets/golden.jsonl"), &dataset)?;
         for index in 1..=args.models {

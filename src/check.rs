@@ -45,13 +45,15 @@ impl Checked {
 }
 
 /// What a check needs besides the repository.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// The date snapshot retirements are judged against (today, normally).
     pub today: Date,
     /// The lock at the base revision, for immutability (`None`: no base, as in a
     /// repository without commits).
     pub base: Option<BaseLock>,
+    /// Where analyses of unchanged files are reused from (`None`: analyse everything).
+    pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache + Send>>,
 }
 
 impl Options {
@@ -62,14 +64,24 @@ impl Options {
             .ok()
             .and_then(|text| Date::parse(&text))
             .unwrap_or_else(Date::today_utc);
-        Options { today, base: None }
+        Options {
+            today,
+            base: None,
+            cache: None,
+        }
     }
 }
 
 /// Validates the repository behind `source`. Only a missing project file or an I/O
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
 pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
-    let loaded = load::load(source)?;
+    let loaded = load::load_with_cache(
+        source,
+        options
+            .cache
+            .as_deref()
+            .map(|c| c as &dyn crate::cache::AnalysisCache),
+    )?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
     let mut spans = SpanIndex::default();
     let mut project = None;

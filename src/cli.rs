@@ -387,11 +387,25 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
     if failed { EXIT_INVALID } else { EXIT_OK }
 }
 
+/// Options for a repository: today's date, and the analysis cache
+/// (`.modelops-cache/` in the repository; `MODELOPS_CACHE_DIR` moves it,
+/// `MODELOPS_NO_CACHE=1` turns it off).
+fn options_for(root: &Path) -> crate::check::Options {
+    let mut options = crate::check::Options::from_environment();
+    if std::env::var_os("MODELOPS_NO_CACHE").is_none_or(|v| v.is_empty() || v == "0") {
+        let dir = std::env::var_os("MODELOPS_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".modelops-cache"));
+        options.cache = Some(std::sync::Arc::new(crate::cache::DirCache::new(dir)));
+    }
+    options
+}
+
 /// Check options, with the lock at the base revision for immutability. An explicit
 /// `--base` that cannot be read is an error (exit 2); the default `HEAD` is skipped
 /// when there is no repository or no commit yet.
 fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Options, u8> {
-    let mut options = crate::check::Options::from_environment();
+    let mut options = options_for(root);
     let (revision, explicit) = match base {
         Some(revision) => (revision, true),
         None => ("HEAD", false),
@@ -587,7 +601,7 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(old) => old,
         Err(error) => return fail(&format!("cannot read `{}`: {error}", out.display()), None),
     };
-    let next = crate::compile::next_tree(&old, &files, &scope);
+    let next = crate::compile::next_tree(&old, files, &scope);
     if args.check {
         let diff = crate::compile::diff_trees(&old, &next, "generated");
         if diff.is_empty() {
@@ -625,7 +639,7 @@ fn load_deployment(
     environment: &str,
 ) -> Result<(crate::check::Checked, String), u8> {
     let worktree = open_worktree(directory)?;
-    let checked = check(&worktree, &crate::check::Options::from_environment())
+    let checked = check(&worktree, &options_for(worktree.root()))
         .map_err(|error| fail(&error.to_string(), None))?;
     let Some(found) = checked.models.iter().find(|m| m.name == model) else {
         let known: Vec<&str> = checked.models.iter().map(|m| m.name.as_str()).collect();
@@ -815,7 +829,7 @@ fn run_diff(directory: Option<&Path>, args: &DiffArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let options = crate::check::Options::from_environment();
+    let options = options_for(worktree.root());
     let from_name = args.from.clone().unwrap_or_else(|| "HEAD".to_owned());
     let load = |revision: Option<&str>| -> Result<crate::check::Checked, u8> {
         let result = match revision {

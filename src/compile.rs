@@ -60,16 +60,14 @@ pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
 /// outside it.
 pub fn next_tree(
     old: &BTreeMap<String, Vec<u8>>,
-    new: &FileSet,
+    new: FileSet,
     scope: &Scope,
 ) -> BTreeMap<String, Vec<u8>> {
-    let mut tree: BTreeMap<String, Vec<u8>> = old
-        .iter()
-        .filter(|(path, _)| !scope.contains(path))
-        .map(|(path, bytes)| (path.clone(), bytes.clone()))
-        .collect();
-    for (path, bytes) in &new.files {
-        tree.insert(path.clone(), bytes.clone());
+    let mut tree = new.files;
+    for (path, bytes) in old {
+        if !scope.contains(path) {
+            tree.entry(path.clone()).or_insert_with(|| bytes.clone());
+        }
     }
     tree
 }
@@ -132,14 +130,17 @@ pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Resu
             std::fs::remove_dir_all(&staging)?;
         }
         std::fs::create_dir_all(&staging)?;
-        for (path, bytes) in tree {
-            let target = staging.join(path);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&target, bytes)?;
+        let folders: std::collections::BTreeSet<PathBuf> = tree
+            .keys()
+            .filter_map(|path| staging.join(path).parent().map(Path::to_path_buf))
+            .collect();
+        for folder in folders {
+            std::fs::create_dir_all(folder)?;
         }
-        Ok(())
+        // Thousands of small files: write them on every core.
+        use rayon::prelude::*;
+        tree.par_iter()
+            .try_for_each(|(path, bytes)| std::fs::write(staging.join(path), bytes))
     };
     if let Err(error) = build() {
         let _ = std::fs::remove_dir_all(&staging);

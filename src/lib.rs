@@ -5,6 +5,7 @@
 //! [`rules`] → outputs. [`diag`] is the one diagnostics facade.
 
 pub mod audit;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod compile;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::cache::AnalysisCache;
 use crate::diag::{Code, Diagnostic, FileId, Files, Span};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
@@ -86,6 +87,14 @@ pub struct Loaded {
 
 /// Reads the repository behind `source`.
 pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
+    load_with_cache(source, None)
+}
+
+/// Reads the repository behind `source`, reusing cached analyses of unchanged files.
+pub fn load_with_cache(
+    source: &dyn Source,
+    cache: Option<&dyn AnalysisCache>,
+) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     let project_path =
         RepoPath::parse(PROJECT_FILE_NAME).map_err(|_| LoadError::NoProjectFile {
@@ -101,21 +110,37 @@ pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
         Err(e) => return Err(LoadError::Source(e)),
     }
     let mut jobs = Vec::new();
-    read_kdl(source, &project_path, FileKind::Project, &mut loaded, &mut jobs)?;
+    read_kdl(
+        source,
+        &project_path,
+        FileKind::Project,
+        &mut loaded,
+        &mut jobs,
+    )?;
 
     let models_dir = RepoPath::parse("models").map_err(|_| LoadError::NoProjectFile {
         source: source.describe(),
     })?;
     for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
         if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
-            read_kdl(source, &models_dir.join(&entry.name), FileKind::Model, &mut loaded, &mut jobs)?;
+            read_kdl(
+                source,
+                &models_dir.join(&entry.name),
+                FileKind::Model,
+                &mut loaded,
+                &mut jobs,
+            )?;
         }
     }
     load_prompts(source, &mut loaded)?;
     // Files are independent of each other: analyse them on every core. Results come
     // back in input order, so output stays deterministic.
     let (analyzed, templates) = rayon::join(
-        || jobs.par_iter().map(analyze_kdl).collect::<Vec<_>>(),
+        || {
+            jobs.par_iter()
+                .map(|job| analyze_kdl_cached(job, cache))
+                .collect::<Vec<_>>()
+        },
         || {
             loaded
                 .prompts
@@ -145,7 +170,8 @@ pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
             .kind(&lock_path)
             .map_err(LoadError::Source)?
             .is_some()
-        && let (file, Some(text)) = read_text_limited(source, &lock_path, MAX_LOCK_BYTES, &mut loaded)?
+        && let (file, Some(text)) =
+            read_text_limited(source, &lock_path, MAX_LOCK_BYTES, &mut loaded)?
     {
         loaded.lock = Some((file, text));
     }
@@ -258,6 +284,70 @@ fn read_kdl(
         });
     }
     Ok(())
+}
+
+/// What the cache keeps of one KDL file: everything that depends only on its bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedKdl {
+    view: Option<View>,
+    has_errors: bool,
+    schema_errors: Vec<Diagnostic>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Analyses one KDL file, through the cache when there is one.
+fn analyze_kdl_cached(
+    job: &KdlJob,
+    cache: Option<&dyn AnalysisCache>,
+) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
+    let kind = match job.kind {
+        FileKind::Project => "project",
+        FileKind::Model => "model",
+    };
+    let Some(cache) = cache else {
+        return analyze_kdl(job);
+    };
+    let key = crate::cache::key(kind, job.text.as_bytes());
+    if let Some(cached) = cache
+        .get(&key)
+        .and_then(|bytes| serde_json::from_slice::<CachedKdl>(&bytes).ok())
+    {
+        let loaded = cached.view.map(|view| LoadedKdl {
+            kind: job.kind,
+            file: job.file,
+            path: job.path.clone(),
+            view: View {
+                value: view.value,
+                spans: view.spans.in_file(job.file),
+            },
+            has_errors: cached.has_errors,
+            schema_errors: cached
+                .schema_errors
+                .into_iter()
+                .map(|d| d.in_file(job.file))
+                .collect(),
+        });
+        let diagnostics = cached
+            .diagnostics
+            .into_iter()
+            .map(|d| d.in_file(job.file))
+            .collect();
+        return (loaded, diagnostics);
+    }
+    let (loaded, diagnostics) = analyze_kdl(job);
+    let entry = CachedKdl {
+        view: loaded.as_ref().map(|l| l.view.clone()),
+        has_errors: loaded.as_ref().is_some_and(|l| l.has_errors),
+        schema_errors: loaded
+            .as_ref()
+            .map(|l| l.schema_errors.clone())
+            .unwrap_or_default(),
+        diagnostics: diagnostics.clone(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&entry) {
+        cache.put(&key, &bytes);
+    }
+    (loaded, diagnostics)
 }
 
 /// Parses, lowers and validates one KDL file: everything about it that depends only

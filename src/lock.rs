@@ -158,8 +158,90 @@ fn is_hash(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Reads one quoted string written by [`quote`] at the start of `text`; returns it
+/// and the rest. Escapes other than the ones `quote` writes are refused (the caller
+/// then falls back to the full KDL parser).
+fn unquote(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('"')?.char_indices();
+    let mut out = String::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &text[i + 2..])),
+            '\\' => match chars.next()?.1 {
+                '"' => out.push('"'),
+                '\\' => out.push('\\'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                _ => return None,
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// Parses a line in exactly the form [`entry_line`] writes.
+fn fast_line(line: &str) -> Option<(LockKey, String)> {
+    let (kind, rest) = line.split_once(' ')?;
+    let (name, rest) = unquote(rest)?;
+    let (key, rest) = match kind {
+        "dataset" => (LockKey::Dataset(name), rest),
+        "prompt" => {
+            let rest = rest.strip_prefix(" version=")?;
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let version = rest[..digits].parse().ok()?;
+            (LockKey::Prompt(name, version), &rest[digits..])
+        }
+        "release" => {
+            let (version, rest) = unquote(rest.strip_prefix(" version=")?)?;
+            (LockKey::Release(name, version), rest)
+        }
+        _ => return None,
+    };
+    let (hash, rest) = unquote(rest.strip_prefix(" blake3=")?)?;
+    (rest.is_empty() && is_hash(&hash)).then_some((key, hash))
+}
+
+/// Parses a lock file as modelops writes it, line by line, without the general KDL
+/// parser (a large lock has tens of thousands of lines); `None` when any line is in
+/// another form.
+fn parse_fast(file: FileId, text: &str) -> Option<LockFile> {
+    let mut lock = LockFile::default();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.is_empty() || content.starts_with("//") {
+            continue;
+        }
+        if lock.format == 0 {
+            lock.format = content
+                .strip_prefix("lock-format ")?
+                .parse()
+                .ok()
+                .filter(|f| *f == FORMAT)?;
+            continue;
+        }
+        let (key, hash) = fast_line(content)?;
+        let span = Span::new(file, start, start + content.len());
+        if lock.entries.insert(key, (hash, span)).is_some() {
+            return None;
+        }
+    }
+    (lock.format != 0).then_some(lock)
+}
+
 /// Parses a lock file. Problems are `MO703` diagnostics at the offending line.
 pub fn parse(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
+    if let Some(lock) = parse_fast(file, text) {
+        return Ok(lock);
+    }
+    parse_kdl(file, text)
+}
+
+fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
     let document = crate::syntax::parse(file, text).map_err(|diagnostics| {
         diagnostics
             .into_iter()
@@ -311,6 +393,10 @@ mod tests {
             .map(|(k, (h, _))| (k, h))
             .collect();
         assert_eq!(hashes, sample());
+        // The fast path and the KDL parser agree, spans included.
+        let fast = parse_fast(FileId(0), &text).expect("the written form takes the fast path");
+        let full = parse_kdl(FileId(0), &text).unwrap();
+        assert_eq!(format!("{:?}", fast.entries), format!("{:?}", full.entries));
     }
 
     #[test]

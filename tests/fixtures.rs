@@ -66,6 +66,7 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
     let options = modelops::check::Options {
         today: modelops::model::Date::parse(FIXTURE_TODAY).expect("date"),
         base: None,
+        cache: None,
     };
     let checked = check(&tree, &options).expect("fixture loads");
     let exit = u8::from(checked.has_errors());

@@ -42,7 +42,7 @@ impl Family {
 macro_rules! codes {
     ($( $variant:ident = $id:literal, $name:literal, $severity:ident, $family:ident, $summary:literal; )*) => {
         /// A stable diagnostic code.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub enum Code {
             $( $variant, )*
         }

@@ -13,7 +13,9 @@ pub use files::{FileId, Files, LineCol, SourceFile, Span};
 
 /// How serious a finding is. Errors fail the command; warnings do not, unless the
 /// caller denies them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -31,14 +33,14 @@ impl Severity {
 
 /// A label: a span and what to say about it. The first label of a diagnostic is its
 /// primary location.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Label {
     pub span: Span,
     pub message: String,
 }
 
 /// One finding, owned by the project (not by miette or any renderer).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     pub code: Code,
     pub severity: Severity,
@@ -108,6 +110,15 @@ impl Diagnostic {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// The same diagnostic with every label moved to `file` (for diagnostics of one
+    /// file, analysed earlier under another id).
+    pub fn in_file(mut self, file: FileId) -> Self {
+        for label in &mut self.labels {
+            label.span.file = file;
+        }
+        self
     }
 }
 

@@ -89,8 +89,10 @@ fn workflow(pipeline: &Pipeline) -> Value {
 }
 
 pub fn emit(cx: &EmitContext<'_>, files: &mut FileSet) {
+    let mut grouped = pipeline::by_model(cx);
     for model in cx.models {
-        let pipeline = pipeline::pipeline(cx, &model.name);
+        let deployments = grouped.remove(&model.name).unwrap_or_default();
+        let pipeline = pipeline::pipeline(cx, &model.name, deployments);
         files.insert(
             format!("github-actions/{}.yml", model.name),
             to_yaml(&workflow(&pipeline)),

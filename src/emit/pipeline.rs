@@ -309,13 +309,20 @@ fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> 
     ordered
 }
 
-/// The pipeline of one model.
-pub fn pipeline(cx: &EmitContext<'_>, model: &str) -> Pipeline {
-    let deployments: Vec<Deployment<'_>> = cx
-        .deployments()
-        .into_iter()
-        .filter(|d| d.model.name == model)
-        .collect();
+/// Every model's deployments, computed once for all pipelines.
+pub fn by_model<'a>(
+    cx: &EmitContext<'a>,
+) -> std::collections::BTreeMap<String, Vec<Deployment<'a>>> {
+    let mut grouped: std::collections::BTreeMap<String, Vec<Deployment<'a>>> =
+        std::collections::BTreeMap::new();
+    for d in cx.deployments() {
+        grouped.entry(d.model.name.clone()).or_default().push(d);
+    }
+    grouped
+}
+
+/// The pipeline of one model, from its deployments.
+pub fn pipeline(cx: &EmitContext<'_>, model: &str, deployments: Vec<Deployment<'_>>) -> Pipeline {
     let mut paths: BTreeSet<String> = BTreeSet::new();
     for d in &deployments {
         paths.extend(d.plan.dependencies.iter().cloned());

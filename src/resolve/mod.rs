@@ -189,10 +189,16 @@ impl<'a> Renderer<'a> {
         registry.register_escape_fn(handlebars::no_escape);
         for (name, versions) in prompts {
             for (version, prompt) in versions {
-                let simple = prompt.analysis.as_ref().is_some_and(|a| a.segments.is_some());
+                let simple = prompt
+                    .analysis
+                    .as_ref()
+                    .is_some_and(|a| a.segments.is_some());
                 if let (false, Some(text)) = (simple, &prompt.text) {
                     // Templates that do not compile are reported by the prompt rules.
-                    let _ = registry.register_template_string(&Self::template_name(name, *version), text.as_ref());
+                    let _ = registry.register_template_string(
+                        &Self::template_name(name, *version),
+                        text.as_ref(),
+                    );
                 }
             }
         }
@@ -222,7 +228,10 @@ impl<'a> Renderer<'a> {
             Some(segments) => crate::syntax::template::render_segments(segments, &vars),
             None => self
                 .registry
-                .render(&Self::template_name(&prompt.name, version), &Value::Object(vars))
+                .render(
+                    &Self::template_name(&prompt.name, version),
+                    &Value::Object(vars),
+                )
                 .ok(),
         }
     }

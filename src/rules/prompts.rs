@@ -40,7 +40,9 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 );
                 continue;
             }
-            let Some(analysis) = &prompt.analysis else { continue };
+            let Some(analysis) = &prompt.analysis else {
+                continue;
+            };
             match &analysis.problem {
                 None => {
                     used.insert((name.as_str(), *version), analysis.uses.clone());
@@ -53,11 +55,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     unused_variables(cx, &used, out);
 }
 
-fn syntax_error(
-    cx: &Context<'_>,
-    prompt: &PromptVersion,
-    error: &TemplateProblem,
-) -> Diagnostic {
+fn syntax_error(cx: &Context<'_>, prompt: &PromptVersion, error: &TemplateProblem) -> Diagnostic {
     let text = prompt.text.as_deref().unwrap_or_default();
     let title = format!(
         "prompt `{}` v{} is not a valid template",

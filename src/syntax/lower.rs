@@ -10,7 +10,7 @@ use super::spans::{Origin, Pointer, SpanEntry, SpanTable};
 use crate::diag::{Code, Diagnostic, FileId, Span};
 
 /// One file's JSON view and where each of its values came from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct View {
     pub value: Value,
     pub spans: SpanTable,

@@ -5,7 +5,18 @@ use std::collections::HashMap;
 use crate::diag::{FileId, Span};
 
 /// A JSON pointer (RFC 6901) into a file's view, e.g. `/deploy/prod/canary/step/2`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Pointer(String);
 
 impl Pointer {
@@ -46,7 +57,7 @@ impl Pointer {
 }
 
 /// What kind of KDL construct a JSON value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Origin {
     Node,
     Property,
@@ -54,7 +65,7 @@ pub enum Origin {
 }
 
 /// Where one JSON value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpanEntry {
     pub origin: Origin,
     /// The value: an argument or property value, or a node's head (name through its
@@ -66,13 +77,52 @@ pub struct SpanEntry {
 }
 
 /// The spans of every value of one file's view.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SpanTable {
     file: FileId,
+    #[serde(with = "entries_as_list")]
     entries: HashMap<Pointer, SpanEntry>,
 }
 
+/// JSON object keys must be strings; the table travels as a list of pairs.
+mod entries_as_list {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Pointer, SpanEntry};
+
+    pub fn serialize<S: Serializer>(
+        map: &HashMap<Pointer, SpanEntry>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut list: Vec<(&Pointer, &SpanEntry)> = map.iter().collect();
+        list.sort_by(|a, b| a.0.cmp(b.0));
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<Pointer, SpanEntry>, D::Error> {
+        Ok(Vec::<(Pointer, SpanEntry)>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
+}
+
 impl SpanTable {
+    /// The same table for a file known under another id.
+    pub fn in_file(mut self, file: FileId) -> Self {
+        self.file = file;
+        for entry in self.entries.values_mut() {
+            entry.value.file = file;
+            if let Some(key) = &mut entry.key {
+                key.file = file;
+            }
+        }
+        self
+    }
+
     pub fn new(file: FileId) -> Self {
         SpanTable {
             file,

@@ -85,7 +85,10 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
             Some(b) if b.is_ascii_alphabetic() || *b == b'_' => j += 1,
             _ => return None,
         }
-        while bytes.get(j).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-') {
+        while bytes
+            .get(j)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        {
             j += 1;
         }
         let name = &text[name_start..j];
@@ -102,7 +105,11 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
             segments.push(Segment::Text(text[literal_start..open].to_owned()));
         }
         let column = text[line_start..open].chars().count() + 1;
-        uses.push(VariableUse { name: name.to_owned(), line, column });
+        uses.push(VariableUse {
+            name: name.to_owned(),
+            line,
+            column,
+        });
         segments.push(Segment::Variable(name.to_owned()));
         i = j + 2;
         literal_start = i;
@@ -170,7 +177,10 @@ fn segments(template: &Template) -> Option<Vec<Segment>> {
 
 /// Renders simple segments with `vars`; `None` when a variable is missing or a value
 /// is not a scalar (the caller then renders with handlebars, or reports).
-pub fn render_segments(segments: &[Segment], vars: &serde_json::Map<String, Value>) -> Option<String> {
+pub fn render_segments(
+    segments: &[Segment],
+    vars: &serde_json::Map<String, Value>,
+) -> Option<String> {
     let mut out = String::new();
     for segment in segments {
         match segment {
@@ -200,7 +210,8 @@ fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
                     parameter(param, &mut add);
                 }
                 // Inside `each` and `with`, names refer to the item, not to vars.
-                let scoped = matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
+                let scoped =
+                    matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
                 if !scoped && let Some(inner) = &helper.template {
                     collect(inner, uses);
                 }
@@ -261,7 +272,10 @@ mod tests {
 
     #[test]
     fn finds_variables_and_helper_arguments() {
-        assert_eq!(names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"), ["product", "vip", "tier"]);
+        assert_eq!(
+            names("Hi {{product}}.\n{{#if vip}}VIP{{else}}{{tier}}{{/if}}"),
+            ["product", "vip", "tier"]
+        );
         assert_eq!(names("{{#each items}}{{name}}{{/each}}"), ["items"]);
         assert_eq!(names("plain text, no braces"), Vec::<String>::new());
         let uses = analyze("a\n  {{x}}").uses;
@@ -273,7 +287,10 @@ mod tests {
     fn simple_templates_render_from_segments_like_handlebars() {
         let vars: serde_json::Map<String, Value> =
             serde_json::from_str(r#"{"product": "Acme", "n": 1.0, "ok": true}"#).unwrap();
-        for text in ["Hi {{product}} \\{{literal}} {{n}} {{ok}} {{{product}}} {{!-- note --}}end", "no vars at all"] {
+        for text in [
+            "Hi {{product}} \\{{literal}} {{n}} {{ok}} {{{product}}} {{!-- note --}}end",
+            "no vars at all",
+        ] {
             let analysis = analyze(text);
             let ours = render_segments(analysis.segments.as_ref().unwrap(), &vars).unwrap();
             let mut registry = handlebars::Handlebars::new();
@@ -285,16 +302,38 @@ mod tests {
         assert!(analyze("{{#if x}}y{{/if}}").segments.is_none());
         assert!(analyze("{{{product}}}").segments.is_some());
         assert!(analyze("{{a.b}}").segments.is_none());
-        assert_eq!(render_segments(&analyze("{{missing}}").segments.unwrap(), &vars), None);
+        assert_eq!(
+            render_segments(&analyze("{{missing}}").segments.unwrap(), &vars),
+            None
+        );
     }
 
     /// Wherever the fast scanner answers, it answers exactly as handlebars does.
     #[test]
     fn the_fast_scanner_agrees_with_handlebars() {
         const PIECES: &[&str] = &[
-            "text ", "{{a}}", "{{ b }}", "{{c-d}}", "{{e_1}}", "{", "}", "}}", "{ {", "\n", "é ",
-            "{{a", "x}}", "{{}}", "{{ }}", "{{1x}}", "{{a b}}", "{{{a}}}", "{{#if a}}y{{/if}}",
-            "\\{{a}}", "{{!c}}", "{{else}}",
+            "text ",
+            "{{a}}",
+            "{{ b }}",
+            "{{c-d}}",
+            "{{e_1}}",
+            "{",
+            "}",
+            "}}",
+            "{ {",
+            "\n",
+            "é ",
+            "{{a",
+            "x}}",
+            "{{}}",
+            "{{ }}",
+            "{{1x}}",
+            "{{a b}}",
+            "{{{a}}}",
+            "{{#if a}}y{{/if}}",
+            "\\{{a}}",
+            "{{!c}}",
+            "{{else}}",
         ];
         let vars: serde_json::Map<String, Value> =
             serde_json::from_str(r#"{"a": "A", "b": "B", "c-d": "CD", "e_1": "E"}"#).unwrap();
@@ -308,9 +347,14 @@ mod tests {
                 state ^= state << 17;
                 text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
             }
-            let Some(fast) = simple_scan(&text) else { continue };
+            let Some(fast) = simple_scan(&text) else {
+                continue;
+            };
             let slow = analyze_with_handlebars(&text);
-            assert_eq!(slow.problem, None, "{text:?}: the scanner accepted what handlebars rejects");
+            assert_eq!(
+                slow.problem, None,
+                "{text:?}: the scanner accepted what handlebars rejects"
+            );
             assert_eq!(fast.uses, slow.uses, "{text:?}");
             let mut registry = handlebars::Handlebars::new();
             registry.set_strict_mode(true);

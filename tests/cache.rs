@@ -1,0 +1,78 @@
+//! The analysis cache changes speed, never results: cold, warm and corrupted-cache
+//! runs report the same thing, and the cache can be turned off.
+
+mod support;
+
+use support::TempRepo;
+
+fn broken_repo() -> TempRepo {
+    let repo = TempRepo::new();
+    repo.write(
+        "models/assistant.kdl",
+        "model \"assistant\" {\n    release \"1.0.0\" {\n        base \"openai/gpt-4o\"\n        image \"x:1\"\n        prompt \"assistant\" version=1\n        params { temprature 0.2 }\n    }\n    deploy \"prod\" { stabel \"1.0.0\" }\n}\n",
+    );
+    repo
+}
+
+#[test]
+fn cold_warm_and_corrupted_cache_runs_agree() {
+    let repo = broken_repo();
+    let cold = repo.modelops(&["check"]);
+    assert_eq!(cold.code, 1);
+    let cache = repo.path().join(".modelops-cache");
+    assert!(
+        cache.join(".gitignore").exists(),
+        "the cache ignores itself in git"
+    );
+    let warm = repo.modelops(&["check"]);
+    assert_eq!((warm.code, &warm.stderr), (cold.code, &cold.stderr));
+    // Corrupt every entry: results must not change.
+    for entry in walk(&cache) {
+        std::fs::write(&entry, b"garbage").unwrap();
+    }
+    let corrupted = repo.modelops(&["check"]);
+    assert_eq!(
+        (corrupted.code, &corrupted.stderr),
+        (cold.code, &cold.stderr)
+    );
+    // An edit is a miss, and is seen.
+    repo.write("models/assistant.kdl", "model \"assistant\" {\n}\n");
+    let edited = repo.modelops(&["check"]);
+    assert!(!edited.stderr.contains("stabel"), "{}", edited.stderr);
+}
+
+#[test]
+fn the_cache_can_be_moved_or_turned_off() {
+    let repo = broken_repo();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"))
+        .arg("check")
+        .current_dir(repo.path())
+        .env("MODELOPS_CACHE_DIR", elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(!repo.path().join(".modelops-cache").exists());
+    assert!(elsewhere.path().join(".gitignore").exists());
+    let off = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"))
+        .arg("check")
+        .current_dir(repo.path())
+        .env("MODELOPS_NO_CACHE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(off.status.code(), Some(1));
+    assert!(!repo.path().join(".modelops-cache").exists());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.file_name().is_some_and(|n| n != ".gitignore") {
+            out.push(path);
+        }
+    }
+    out
+}
