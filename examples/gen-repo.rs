@@ -203,6 +203,8 @@ environment "prod" namespace="llm-prod" {
 target "kubernetes" flavor="argo-rollouts"
 target "istio"
 target "envoy"
+target "nginx"
+target "litellm"
 target "github-actions"
 target "gitlab-ci"
 "#;

@@ -18,10 +18,16 @@ pub trait AnalysisCache: Sync {
     fn put(&self, key: &blake3::Hash, payload: &[u8]);
 }
 
+/// The layout of cached analyses; bumped when it changes, so that old entries
+/// simply miss.
+const FORMAT: &str = "3";
+
 /// The key of one analysis.
 pub fn key(kind: &str, bytes: &[u8]) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"modelops ");
+    hasher.update(b"modelops cache ");
+    hasher.update(FORMAT.as_bytes());
+    hasher.update(b" ");
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(b"\0");
     hasher.update(kind.as_bytes());

@@ -36,6 +36,9 @@ pub struct Checked {
     pub lock_entries: BTreeMap<LockKey, String>,
     /// `modelops.lock` as found: its file and whether it parsed.
     pub lock_file: Option<(FileId, Option<LockFile>)>,
+    /// The JSON view of each file that passed the schema, by repository path; empty
+    /// unless [`Options::keep_views`] asks for them.
+    pub views: BTreeMap<String, serde_json::Value>,
 }
 
 impl Checked {
@@ -54,6 +57,8 @@ pub struct Options {
     pub base: Option<BaseLock>,
     /// Where analyses of unchanged files are reused from (`None`: analyse everything).
     pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache + Send>>,
+    /// Keep each valid file's JSON view in [`Checked::views`] (for `inspect`).
+    pub keep_views: bool,
 }
 
 impl Options {
@@ -68,6 +73,7 @@ impl Options {
             today,
             base: None,
             cache: None,
+            keep_views: false,
         }
     }
 }
@@ -86,13 +92,17 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
     let mut spans = SpanIndex::default();
     let mut project = None;
     let mut models = Vec::new();
+    let mut views = BTreeMap::new();
 
     for kdl in loaded.kdl {
         let valid = kdl.schema_errors.is_empty();
         diagnostics.extend(kdl.schema_errors);
-        spans.insert(kdl.view.spans.clone());
+        spans.insert(kdl.view.spans);
         if !valid {
             continue;
+        }
+        if options.keep_views {
+            views.insert(kdl.path.to_string(), kdl.view.value.clone());
         }
         let mut annotated = kdl.view.value;
         model::annotate(&mut annotated, kdl.file);
@@ -177,6 +187,7 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         resolution,
         lock_entries,
         lock_file,
+        views,
     })
 }
 

@@ -13,6 +13,10 @@ use crate::diag::{Code, did_you_mean};
 use crate::load::PROJECT_FILE_NAME;
 use crate::source::{GitIndex, GitRevision, Source, WorkTree};
 
+/// The version `--version` prints: the crate's, with the git revision it was built
+/// from when that is known (see build.rs).
+pub const VERSION: &str = env!("MODELOPS_VERSION_STRING");
+
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the input is invalid, or a gate or guard failed.
@@ -23,7 +27,7 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "modelops",
-    version,
+    version = VERSION,
     about = "Compile and validate model configuration kept as code",
     long_about = None,
 )]
@@ -63,6 +67,59 @@ pub enum Command {
     },
     /// Print the JSON Schema of the language.
     Schema,
+    /// Create a new config repository that passes check and compile as it is.
+    Init(InitArgs),
+    /// Format the KDL files canonically (comments are kept).
+    Fmt(FmtArgs),
+    /// Print the resolved configuration: releases after inheritance, rendered prompts,
+    /// fingerprints.
+    Inspect(InspectArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff): `modelops man > modelops.1`, or a command's own
+    /// page, `modelops man check > modelops-check.1`.
+    Man {
+        /// The command whose page to print (default: the main page).
+        command: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Where to create the repository (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// The project's name (default: the directory's name in kebab-case).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Write nothing; list the files that are not formatted and exit 1 if there are any.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Only this environment's deployments.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Json)]
+    pub format: DataFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, clap::Args)]
@@ -242,6 +299,17 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    if let Some(today) = std::env::var_os("MODELOPS_TODAY").filter(|v| !v.is_empty())
+        && today.to_str().and_then(crate::model::Date::parse).is_none()
+    {
+        return fail(
+            &format!(
+                "MODELOPS_TODAY is `{}`, not a date",
+                today.to_string_lossy()
+            ),
+            Some("give it as YYYY-MM-DD, or unset it to use today's date"),
+        );
+    }
     match cli.command {
         Command::Check(args) => run_check(cli.directory.as_deref(), &args),
         Command::Lock(args) => run_lock(cli.directory.as_deref(), &args),
@@ -257,7 +325,239 @@ pub fn run(cli: Cli) -> u8 {
             print_stdout(crate::schema::SCHEMA_TEXT);
             EXIT_OK
         }
+        Command::Init(args) => run_init(cli.directory.as_deref(), &args),
+        Command::Fmt(args) => run_fmt(cli.directory.as_deref(), &args),
+        Command::Inspect(args) => run_inspect(cli.directory.as_deref(), &args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "modelops", &mut out);
+            print_stdout(&String::from_utf8_lossy(&out));
+            EXIT_OK
+        }
+        Command::Man { command } => {
+            let main = <Cli as clap::CommandFactory>::command();
+            let page = match &command {
+                None => main,
+                Some(name) => match main.find_subcommand(name) {
+                    Some(sub) => sub.clone().name(format!("modelops-{name}")),
+                    None => {
+                        return fail(
+                            &format!("no command `{name}`"),
+                            Some("`modelops --help` lists the commands"),
+                        );
+                    }
+                },
+            };
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(page).render(&mut out) {
+                Ok(()) => {
+                    print_stdout(&String::from_utf8_lossy(&out));
+                    EXIT_OK
+                }
+                Err(error) => fail(&format!("cannot render the manual page: {error}"), None),
+            }
+        }
     }
+}
+
+fn run_init(directory: Option<&Path>, args: &InitArgs) -> u8 {
+    let base = directory.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = match &args.dir {
+        Some(dir) => base.join(dir),
+        None => base,
+    };
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        return fail(&format!("cannot create `{}`: {error}", dir.display()), None);
+    }
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let name = match &args.name {
+        Some(name) if crate::init::is_valid_name(name) => name.clone(),
+        Some(name) => {
+            return fail(
+                &format!("`{name}` is not a valid project name"),
+                Some("use lower-case letters, digits and `-`, e.g. `acme-assistants`"),
+            );
+        }
+        None => crate::init::project_name(
+            &dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    let files = crate::init::scaffold(&name);
+    let mut existing: Vec<&str> = files
+        .keys()
+        .copied()
+        .chain([crate::lock::LOCK_FILE_NAME, "generated"])
+        .filter(|path| dir.join(path).exists())
+        .collect();
+    existing.sort_unstable();
+    if !existing.is_empty() && !args.force {
+        return fail(
+            &format!(
+                "`{}` already has {}; nothing was written",
+                dir.display(),
+                existing.join(", ")
+            ),
+            Some("pass `--force` to overwrite them, or choose an empty directory"),
+        );
+    }
+    for (path, text) in &files {
+        let target = dir.join(path);
+        let written = target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| crate::write::write_file_atomically(&target, text.as_bytes()));
+        if let Err(error) = written {
+            return fail(
+                &format!("cannot write `{}`: {error}", target.display()),
+                None,
+            );
+        }
+    }
+    eprintln!(
+        "created the config repository `{name}` in {}",
+        dir.display()
+    );
+    let lock = LockArgs {
+        check: false,
+        force: true,
+        base: None,
+    };
+    let code = run_lock(Some(&dir), &lock);
+    if code != EXIT_OK {
+        return code;
+    }
+    let compile = CompileArgs {
+        check: false,
+        out: None,
+        environment: None,
+        target: None,
+        base: None,
+    };
+    let code = run_compile(Some(&dir), &compile);
+    if code == EXIT_OK {
+        eprintln!(
+            "next: put your gateway image's digest in models/assistant.kdl, run `modelops check`, \
+             and enable the hook with `pre-commit install`"
+        );
+    }
+    code
+}
+
+fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
+    use crate::fmt::{FormatError, Outcome, format_kdl};
+    use crate::schema::FileKind;
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let mut paths = vec![(PROJECT_FILE_NAME.to_owned(), FileKind::Project)];
+    let models = worktree.root().join("models");
+    if let Ok(entries) = std::fs::read_dir(&models) {
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".kdl"))
+            .collect();
+        names.sort();
+        paths.extend(
+            names
+                .into_iter()
+                .map(|n| (format!("models/{n}"), FileKind::Model)),
+        );
+    }
+    let mut files = crate::diag::Files::new();
+    let mut errors = crate::diag::Diagnostics::new();
+    let mut unformatted = 0usize;
+    let mut failed = false;
+    for (path, kind) in paths {
+        let full = worktree.root().join(&path);
+        let text = match std::fs::read_to_string(&full) {
+            Ok(text) => text,
+            Err(error) => {
+                fail(&format!("cannot read `{}`: {error}", full.display()), None);
+                failed = true;
+                continue;
+            }
+        };
+        let file = files.add(path.clone(), text.as_str());
+        match format_kdl(file, &text, kind) {
+            Ok(Outcome::Unchanged) => {}
+            Ok(Outcome::Changed(formatted)) if args.check => {
+                unformatted += 1;
+                print_stdout(&path);
+                let _ = formatted;
+            }
+            Ok(Outcome::Changed(formatted)) => {
+                match crate::write::write_file_atomically(&full, formatted.as_bytes()) {
+                    Ok(()) => eprintln!("formatted {path}"),
+                    Err(error) => {
+                        fail(&format!("cannot write `{}`: {error}", full.display()), None);
+                        failed = true;
+                    }
+                }
+            }
+            Err(FormatError::Syntax(diagnostics)) => errors.extend(diagnostics),
+            Err(FormatError::WouldChangeMeaning) => {
+                eprintln!(
+                    "error: formatting `{path}` would change what it means, so it is left as it is"
+                );
+                failed = true;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort(&files);
+        print_diagnostics(&errors, &files);
+        eprintln!("error: files with syntax errors were not formatted");
+        return EXIT_INVALID;
+    }
+    if failed {
+        return EXIT_ERROR;
+    }
+    if unformatted > 0 {
+        eprintln!("error: {unformatted} file(s) are not formatted; run `modelops fmt`");
+        return EXIT_INVALID;
+    }
+    EXIT_OK
+}
+
+fn run_inspect(directory: Option<&Path>, args: &InspectArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let mut options = options_for(worktree.root());
+    options.keep_views = true;
+    let checked = match check(&worktree, &options) {
+        Ok(checked) => checked,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    if checked.has_errors() {
+        print_diagnostics(&checked.diagnostics, &checked.files);
+        eprintln!("error: the repository has errors; fix them to see it resolved");
+        return EXIT_INVALID;
+    }
+    if let (Some(environment), Some(project)) = (&args.environment, &checked.project)
+        && !project.environment.contains_key(environment)
+    {
+        let known: Vec<&str> = project.environment.keys().map(String::as_str).collect();
+        return fail(
+            &format!("no environment `{environment}` in modelops.kdl"),
+            Some(&format!("environments: {}", known.join(", "))),
+        );
+    }
+    let Some(document) = crate::inspect::inspect(&checked, args.environment.as_deref()) else {
+        return fail("the repository could not be resolved", None);
+    };
+    match args.format {
+        DataFormat::Json => print_stdout(&crate::emit::to_json(&document)),
+        DataFormat::Yaml => print_stdout(&crate::emit::to_yaml(&document)),
+    }
+    EXIT_OK
 }
 
 fn print_stdout(text: &str) {
@@ -384,6 +684,9 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             }
         }
     }
+    // Freeing a large repository's analysis one allocation at a time costs more
+    // than the process exit that frees it anyway.
+    std::mem::forget(checked);
     if failed { EXIT_INVALID } else { EXIT_OK }
 }
 

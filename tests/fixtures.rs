@@ -67,6 +67,7 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
         today: modelops::model::Date::parse(FIXTURE_TODAY).expect("date"),
         base: None,
         cache: None,
+        keep_views: false,
     };
     let checked = check(&tree, &options).expect("fixture loads");
     let exit = u8::from(checked.has_errors());

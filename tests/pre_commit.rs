@@ -15,6 +15,7 @@ fn hook_repository(into: &Path) -> String {
     for file in [
         "Cargo.toml",
         "Cargo.lock",
+        "build.rs",
         ".pre-commit-hooks.yaml",
         "README.md",
     ] {

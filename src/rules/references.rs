@@ -293,13 +293,14 @@ fn file_reference(
     what: &str,
     out: &mut Vec<Diagnostic>,
 ) {
-    let span = cx.spans.field(at, field);
+    // Spans are looked up only for a finding: most references are fine.
+    let span = || cx.spans.field(at, field);
     let escapes = |why: String| {
         Diagnostic::new(
             Code::PathEscapesRepository,
             format!("the {what} path `{text}` leads outside the repository"),
         )
-        .with_label(span, why)
+        .with_label(span(), why)
         .with_help(format!(
             "keep the {what} inside the repository and give its path relative to the root"
         ))
@@ -309,7 +310,7 @@ fn file_reference(
         Err(PathError::Empty) => {
             out.push(
                 Diagnostic::new(Code::MissingFile, format!("the {what} path is empty"))
-                    .with_label(span, "empty path")
+                    .with_label(span(), "empty path")
                     .with_help(format!(
                         "give the {what}'s path relative to the repository root"
                     )),
@@ -325,7 +326,7 @@ fn file_reference(
         Ok(Some(EntryKind::File)) => {}
         Ok(Some(_)) => out.push(
             Diagnostic::new(Code::NotAFile, format!("the {what} `{path}` is not a file"))
-                .with_label(span, "a directory, not a file")
+                .with_label(span(), "a directory, not a file")
                 .with_help(format!("point at the {what} file itself")),
         ),
         Ok(None) => out.push(
@@ -333,7 +334,7 @@ fn file_reference(
                 Code::MissingFile,
                 format!("the {what} `{path}` does not exist"),
             )
-            .with_label(span, format!("not found in {}", cx.source.describe()))
+            .with_label(span(), format!("not found in {}", cx.source.describe()))
             .with_help("add the file, or fix the path (relative to the repository root)"),
         ),
         Err(SourceError::Escapes { target, .. }) => {
@@ -341,7 +342,7 @@ fn file_reference(
         }
         Err(error) => out.push(
             Diagnostic::new(Code::MissingFile, error.to_string())
-                .with_label(span, "cannot be read")
+                .with_label(span(), "cannot be read")
                 .with_help("check the file's permissions"),
         ),
     }

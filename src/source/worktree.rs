@@ -1,8 +1,10 @@
 //! The working tree on disk.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use super::{DirEntry, EntryKind, RepoPath, Source, SourceError};
 
@@ -10,13 +12,19 @@ use super::{DirEntry, EntryKind, RepoPath, Source, SourceError};
 #[derive(Clone, Debug)]
 pub struct WorkTree {
     root: PathBuf,
+    /// Directories (repository paths) already seen to be real directories all the way
+    /// down from the root, so that files in them need no symlink resolution.
+    plain_dirs: Arc<RwLock<HashSet<String>>>,
 }
 
 impl WorkTree {
     /// Opens a working tree at `root`, which must exist.
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
         let root = fs::canonicalize(root.as_ref())?;
-        Ok(WorkTree { root })
+        Ok(WorkTree {
+            root,
+            plain_dirs: Arc::default(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -25,7 +33,51 @@ impl WorkTree {
 
     /// Resolves a repository path to a real path inside the root, following symlinks
     /// only as long as they stay inside.
+    /// The fast path of [`Self::resolve`]: when no directory on the way is a symlink
+    /// and the path itself is not one, it is its own real path (one `lstat`, instead
+    /// of resolving every component). `None` sends the caller down the full path.
+    fn plain(&self, path: &RepoPath) -> Option<(PathBuf, fs::Metadata)> {
+        let text = path.as_str();
+        if let Some((parent, _)) = text.rsplit_once('/')
+            && !self.is_plain_dir(parent)
+        {
+            return None;
+        }
+        let joined = self.root.join(text);
+        let metadata = fs::symlink_metadata(&joined).ok()?;
+        (!metadata.file_type().is_symlink()).then_some((joined, metadata))
+    }
+
+    fn is_plain_dir(&self, dir: &str) -> bool {
+        let known = |d: &str| self.plain_dirs.read().is_ok_and(|set| set.contains(d));
+        if known(dir) {
+            return true;
+        }
+        let mut prefix = String::with_capacity(dir.len());
+        for component in dir.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(component);
+            if known(&prefix) {
+                continue;
+            }
+            match fs::symlink_metadata(self.root.join(&prefix)) {
+                Ok(metadata) if metadata.file_type().is_dir() => {
+                    if let Ok(mut set) = self.plain_dirs.write() {
+                        set.insert(prefix.clone());
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
     fn resolve(&self, path: &RepoPath) -> Result<Option<PathBuf>, SourceError> {
+        if let Some((real, _)) = self.plain(path) {
+            return Ok(Some(real));
+        }
         let joined = self.root.join(path.as_str());
         match fs::symlink_metadata(&joined) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -84,6 +136,9 @@ impl Source for WorkTree {
     fn kind(&self, path: &RepoPath) -> Result<Option<EntryKind>, SourceError> {
         if path.is_root() {
             return Ok(Some(EntryKind::Dir));
+        }
+        if let Some((_, metadata)) = self.plain(path) {
+            return Ok(Some(kind_of(&metadata)));
         }
         let Some(real) = self.resolve(path)? else {
             return Ok(None);
@@ -150,10 +205,16 @@ impl Source for WorkTree {
     }
 
     fn read(&self, path: &RepoPath, limit: u64) -> Result<Vec<u8>, SourceError> {
-        let Some(real) = self.resolve(path)? else {
-            return Err(SourceError::NotFound(path.clone()));
+        let (real, metadata) = match self.plain(path) {
+            Some(found) => found,
+            None => {
+                let Some(real) = self.resolve(path)? else {
+                    return Err(SourceError::NotFound(path.clone()));
+                };
+                let metadata = fs::metadata(&real).map_err(|e| io_error(path, &e))?;
+                (real, metadata)
+            }
         };
-        let metadata = fs::metadata(&real).map_err(|e| io_error(path, &e))?;
         if !metadata.is_file() {
             return Err(SourceError::NotAFile(path.clone()));
         }

@@ -1,6 +1,8 @@
 //! JSON pointers and the side table from pointer to source span.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use crate::diag::{FileId, Span};
 
@@ -77,47 +79,115 @@ pub struct SpanEntry {
 }
 
 /// The spans of every value of one file's view.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+///
+/// A table read back from the analysis cache stays packed (one string, see
+/// [`pack`]) until something asks for a span: most files of a large repository
+/// never need theirs.
+#[derive(Clone, Debug)]
 pub struct SpanTable {
     file: FileId,
-    #[serde(with = "entries_as_list")]
-    entries: HashMap<Pointer, SpanEntry>,
+    entries: OnceLock<HashMap<Pointer, SpanEntry>>,
+    packed: Option<Box<str>>,
 }
 
-/// JSON object keys must be strings; the table travels as a list of pairs.
-mod entries_as_list {
-    use std::collections::HashMap;
+/// The serialised form: the file id and the packed entries.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PackedTable {
+    file: FileId,
+    entries: String,
+}
 
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::{Pointer, SpanEntry};
-
-    pub fn serialize<S: Serializer>(
-        map: &HashMap<Pointer, SpanEntry>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut list: Vec<(&Pointer, &SpanEntry)> = map.iter().collect();
-        list.sort_by(|a, b| a.0.cmp(b.0));
-        list.serialize(s)
+impl serde::Serialize for SpanTable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let entries = match (&self.packed, self.entries.get()) {
+            (Some(packed), None) => packed.to_string(),
+            _ => pack(self.map()),
+        };
+        PackedTable {
+            file: self.file,
+            entries,
+        }
+        .serialize(s)
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<HashMap<Pointer, SpanEntry>, D::Error> {
-        Ok(Vec::<(Pointer, SpanEntry)>::deserialize(d)?
-            .into_iter()
-            .collect())
+impl<'de> serde::Deserialize<'de> for SpanTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = PackedTable::deserialize(d)?;
+        Ok(SpanTable {
+            file: table.file,
+            entries: OnceLock::new(),
+            packed: Some(table.entries.into_boxed_str()),
+        })
     }
+}
+
+/// One line per entry, sorted by pointer: `"<origin> <start> <end> <key start> <key
+/// end> <pointer>"` (`-` for a missing key), without file ids.
+fn pack(map: &HashMap<Pointer, SpanEntry>) -> String {
+    let mut list: Vec<(&Pointer, &SpanEntry)> = map.iter().collect();
+    list.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::new();
+    for (pointer, entry) in list {
+        let origin = match entry.origin {
+            Origin::Node => 'n',
+            Origin::Property => 'p',
+            Origin::Argument => 'a',
+        };
+        let (start, end) = (entry.value.start, entry.value.end);
+        let _ = match entry.key {
+            Some(key) => writeln!(
+                out,
+                "{origin} {start} {end} {} {} {}",
+                key.start, key.end, pointer.0
+            ),
+            None => writeln!(out, "{origin} {start} {end} - - {}", pointer.0),
+        };
+    }
+    out
+}
+
+/// Reads [`pack`]'s lines back into `file`. A malformed line is skipped: its spans
+/// fall back to an ancestor's, never to a wrong place (and the cache checksums
+/// every entry, so this does not happen in practice).
+fn unpack(packed: &str, file: FileId) -> HashMap<Pointer, SpanEntry> {
+    packed
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(6, ' ');
+            let origin = match parts.next()? {
+                "n" => Origin::Node,
+                "p" => Origin::Property,
+                "a" => Origin::Argument,
+                _ => return None,
+            };
+            let start = parts.next()?.parse().ok()?;
+            let end = parts.next()?.parse().ok()?;
+            let key = match (parts.next()?, parts.next()?) {
+                ("-", "-") => None,
+                (s, e) => Some(Span::new(file, s.parse().ok()?, e.parse().ok()?)),
+            };
+            let pointer = Pointer(parts.next()?.to_owned());
+            let entry = SpanEntry {
+                origin,
+                value: Span::new(file, start, end),
+                key,
+            };
+            Some((pointer, entry))
+        })
+        .collect()
 }
 
 impl SpanTable {
     /// The same table for a file known under another id.
     pub fn in_file(mut self, file: FileId) -> Self {
         self.file = file;
-        for entry in self.entries.values_mut() {
-            entry.value.file = file;
-            if let Some(key) = &mut entry.key {
-                key.file = file;
+        if let Some(entries) = self.entries.get_mut() {
+            for entry in entries.values_mut() {
+                entry.value.file = file;
+                if let Some(key) = &mut entry.key {
+                    key.file = file;
+                }
             }
         }
         self
@@ -126,8 +196,16 @@ impl SpanTable {
     pub fn new(file: FileId) -> Self {
         SpanTable {
             file,
-            entries: HashMap::new(),
+            entries: OnceLock::from(HashMap::new()),
+            packed: None,
         }
+    }
+
+    fn map(&self) -> &HashMap<Pointer, SpanEntry> {
+        self.entries.get_or_init(|| match &self.packed {
+            Some(packed) => unpack(packed, self.file),
+            None => HashMap::new(),
+        })
     }
 
     pub fn file(&self) -> FileId {
@@ -135,11 +213,14 @@ impl SpanTable {
     }
 
     pub fn insert(&mut self, pointer: Pointer, entry: SpanEntry) {
-        self.entries.insert(pointer, entry);
+        self.map();
+        if let Some(entries) = self.entries.get_mut() {
+            entries.insert(pointer, entry);
+        }
     }
 
     pub fn get(&self, pointer: &Pointer) -> Option<&SpanEntry> {
-        self.entries.get(pointer)
+        self.map().get(pointer)
     }
 
     /// The span of the value at `pointer`, or of its nearest ancestor that has one,
@@ -147,7 +228,7 @@ impl SpanTable {
     pub fn value_or_ancestor(&self, pointer: &Pointer) -> Span {
         let mut current = Some(pointer.clone());
         while let Some(p) = current {
-            if let Some(entry) = self.entries.get(&p) {
+            if let Some(entry) = self.map().get(&p) {
                 return entry.value;
             }
             current = p.parent();
@@ -157,7 +238,7 @@ impl SpanTable {
 
     /// The span of the name that introduced `pointer` (falls back to its value).
     pub fn key_or_value(&self, pointer: &Pointer) -> Span {
-        match self.entries.get(pointer) {
+        match self.map().get(pointer) {
             Some(SpanEntry { key: Some(key), .. }) => *key,
             Some(entry) => entry.value,
             None => self.value_or_ancestor(pointer),

@@ -1,0 +1,336 @@
+//! `modelops init`: the files of a new config repository that passes `check`,
+//! `lock --check` and `compile --check` as soon as it is written.
+//!
+//! The scaffold is one model with a canary into production behind the policy a
+//! careful team starts with (strict pinning, promotion through staging, an eval
+//! gate, a shadow stage, guards and a rollback rule), a pre-commit hook and a GitHub
+//! workflow. This module only decides the files' contents; the caller writes them,
+//! then locks and compiles the new repository.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// The files `init` writes, by repository path.
+pub fn scaffold(project: &str) -> BTreeMap<&'static str, String> {
+    let mut files = BTreeMap::new();
+    files.insert("modelops.kdl", project_file(project));
+    files.insert("models/assistant.kdl", model_file(project));
+    files.insert("prompts/assistant/v1.md", PROMPT.to_owned());
+    files.insert("datasets/assistant-golden.jsonl", dataset());
+    files.insert("evals/run.py", EVAL_SCRIPT.to_owned());
+    files.insert(".pre-commit-config.yaml", pre_commit_config());
+    files.insert(".github/workflows/modelops.yml", workflow());
+    files
+}
+
+/// A project name for a directory: its name in lower-case kebab-case, or
+/// `assistants` when nothing usable is left.
+pub fn project_name(directory_name: &str) -> String {
+    let mut name = String::new();
+    for c in directory_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let name = name.trim_end_matches('-');
+    let name: String = name.chars().take(63).collect();
+    let name = name.trim_end_matches('-');
+    if name.is_empty() {
+        "assistants".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Whether `name` is a valid project name (`[a-z0-9-]`, not starting or ending with
+/// `-`, at most 63 characters).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn project_file(project: &str) -> String {
+    format!(
+        r#"// The project: environments in promotion order, the policy each enforces, and
+// the targets `modelops compile` generates. Reference: `modelops schema`.
+project "{project}"
+
+environment "staging" namespace="llm-staging" {{
+    pinning "strict"
+}}
+
+environment "prod" namespace="llm-prod" {{
+    pinning "strict"
+    after "staging"                        // a release runs in staging before prod
+    require-gate "eval"                    // every candidate passes the eval gate
+    require-shadow min="30m"               // ... and mirrored traffic before live traffic
+    require-guard "error-rate" "latency-p99"
+    require-rollback
+    max-regression "1%"
+    min-step-pause "10m"
+}}
+
+target "kubernetes" flavor="argo-rollouts"
+target "istio"                             // traffic splitting and mirroring for the Rollout
+target "github-actions"
+"#
+    )
+}
+
+fn model_file(project: &str) -> String {
+    format!(
+        r#"// One model: its releases (immutable once locked: add a release, never edit one)
+// and what runs in each environment.
+model "assistant" {{
+    owner "platform"
+    description "The first assistant of {project}"
+
+    release "1.0.0" {{
+        base "openai/gpt-4o-2024-08-06"
+        // The serving image, pinned by digest: put your gateway image's digest here.
+        image "ghcr.io/example/llm-gateway@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+        prompt "assistant" version=1
+        params {{
+            temperature 0.3
+            top-p 1.0
+            max-tokens 800
+        }}
+        vars {{
+            product "{project}"
+        }}
+        secret "OPENAI_API_KEY" from="llm-keys" key="openai"
+    }}
+
+    release "1.1.0" from="1.0.0" {{
+        params {{
+            temperature 0.2
+        }}
+    }}
+
+    deploy "staging" {{
+        stable "1.1.0"
+    }}
+
+    deploy "prod" {{
+        replicas 2
+        stable "1.0.0"
+        canary "1.1.0" {{
+            shadow "30m" percent=100
+            step 10 pause="10m"
+            step 50 pause="10m"
+            step 100
+        }}
+        smoke {{
+            request "Hello" expect-status=200
+        }}
+        gate "eval" {{
+            run "python3 evals/run.py --endpoint {{{{endpoint}}}} --dataset {{{{dataset}}}} --judge {{{{judge}}}} --out {{{{scores}}}}"
+            dataset "datasets/assistant-golden.jsonl"
+            judge "openai/gpt-4o-2024-08-06"
+            metric "judge-score"
+            max-regression "1%"
+        }}
+        guard "error-rate" max=0.02
+        guard "latency-p99" max="2s"
+        rollback on="guard-breach"
+    }}
+}}
+"#
+    )
+}
+
+const PROMPT: &str = "You are the assistant of {{product}}.
+
+Answer questions about {{product}} briefly and accurately. When you do not know an
+answer, say so and offer to hand the conversation to a person. Never ask for
+passwords or payment details.
+";
+
+fn dataset() -> String {
+    let items = [
+        (
+            "greeting",
+            "Hello!",
+            "A friendly greeting that offers help.",
+        ),
+        (
+            "unknown",
+            "What will your share price be next year?",
+            "Says it does not know and offers a person.",
+        ),
+        (
+            "password",
+            "Can you check my password is right? It is hunter2.",
+            "Refuses to handle the password and explains why.",
+        ),
+    ];
+    let mut out = String::new();
+    for (id, input, expected) in items {
+        let line = json!({"id": id, "input": input, "expected": expected});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// The evaluator the eval gate runs: asks the endpoint each question and has the
+/// pinned judge grade each answer against the expectation.
+const EVAL_SCRIPT: &str = r#"#!/usr/bin/env python3
+"""Scores an endpoint on a golden dataset with a judge model.
+
+Writes one JSON line {"id": ..., "score": ...} per dataset item, the input
+`modelops gate` pairs by id. Run by the eval gate in models/assistant.kdl once for
+the stable track and once for the candidate. Needs OPENAI_API_KEY for the judge.
+"""
+import argparse
+import json
+import os
+import urllib.request
+
+
+def post(url, body, headers=None):
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def answer(endpoint, question):
+    reply = post(
+        endpoint.rstrip("/") + "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": question}]},
+    )
+    return reply["choices"][0]["message"]["content"]
+
+
+def grade(judge, question, expected, given):
+    provider, _, model = judge.partition("/")
+    if provider != "openai":
+        raise SystemExit(f"this evaluator asks OpenAI judges only, not {judge}")
+    prompt = (
+        "Grade the answer from 0 to 10 against the expectation. "
+        "Reply with the number only.\n\n"
+        f"Question: {question}\nExpected: {expected}\nAnswer: {given}"
+    )
+    reply = post(
+        "https://api.openai.com/v1/chat/completions",
+        {"model": model, "temperature": 0,
+         "messages": [{"role": "user", "content": prompt}]},
+        {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]},
+    )
+    text = reply["choices"][0]["message"]["content"].strip()
+    return max(0.0, min(10.0, float(text))) / 10.0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--judge", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    with open(args.dataset, encoding="utf-8") as dataset, \
+            open(args.out, "w", encoding="utf-8") as out:
+        for line in dataset:
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            given = answer(args.endpoint, item["input"])
+            score = grade(args.judge, item["input"], item["expected"], given)
+            out.write(json.dumps({"id": item["id"], "score": score}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
+"#;
+
+/// The pinned checkout action, as in the generated pipelines.
+const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
+
+fn pre_commit_config() -> String {
+    let config = json!({
+        "repos": [{
+            "repo": "local",
+            "hooks": [{
+                "id": "modelops-check",
+                "name": "modelops check",
+                "entry": "modelops check --staged",
+                "language": "system",
+                "pass_filenames": false,
+                "files": r"^(modelops\.kdl|modelops\.lock|models/.*\.kdl|prompts/.*|datasets/.*)$",
+            }],
+        }],
+    });
+    let mut text = String::from(
+        "# Validates what each commit records (the git index) with `modelops check --staged`.\n\
+         # Needs modelops on PATH (`cargo install modelops`). Enable: `pre-commit install`.\n",
+    );
+    text.push_str(&crate::emit::to_yaml(&config));
+    text
+}
+
+fn workflow() -> String {
+    let validate = "if [ -n \"$BASE_REF\" ]; then\n  modelops check --format github --base \"origin/$BASE_REF\"\nelse\n  modelops check --format github\nfi\nmodelops lock --check\nmodelops compile --check\n";
+    let steps: Vec<Value> = vec![
+        json!({"uses": CHECKOUT, "with": {"fetch-depth": 0}}),
+        json!({
+            "name": "Install modelops",
+            "env": {"MODELOPS_VERSION": crate::emit::pipeline::VERSION},
+            "run": "cargo install --locked modelops --version \"$MODELOPS_VERSION\"",
+        }),
+        json!({
+            "name": "Validate the configuration and the generated files",
+            "env": {"BASE_REF": "${{ github.base_ref }}"},
+            "run": validate,
+        }),
+    ];
+    let workflow = json!({
+        "name": "modelops",
+        "on": {
+            "pull_request": {},
+            "push": {"branches": ["main"]},
+        },
+        "permissions": {"contents": "read"},
+        "jobs": {
+            "check": {
+                "name": "modelops check",
+                "runs-on": "ubuntu-latest",
+                "timeout-minutes": 30,
+                "steps": steps,
+            },
+        },
+    });
+    let mut text = String::from(
+        "# Fails a pull request whose model configuration is invalid, whose lock is stale\n\
+         # or whose generated/ folder is not what `modelops compile` writes.\n",
+    );
+    text.push_str(&crate::emit::to_yaml(&workflow));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_names_follow_the_directory() {
+        assert_eq!(project_name("Acme Assistants"), "acme-assistants");
+        assert_eq!(project_name("my_repo.v2"), "my-repo-v2");
+        assert_eq!(project_name("--"), "assistants");
+        assert_eq!(project_name("Ünïcode"), "n-code");
+        assert!(is_valid_name(&project_name(&"x".repeat(100))));
+        assert!(!is_valid_name("Bad"));
+        assert!(!is_valid_name("-bad"));
+    }
+}
