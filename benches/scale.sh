@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Whole-command timings at several repository sizes, with hyperfine.
+# Whole-command timings at several repository sizes, with hyperfine, and the same
+# work done by the tools a team would otherwise use.
 #
 #   benches/scale.sh [SIZES...]          (default: 10 100 1000 2000 models)
 #   RUNS=10 benches/scale.sh 2000        (more runs per command; default 5)
 #
 # For each size it generates a repository (3 releases a model, 3 prompt versions a
-# model, ~4 KiB prompts), locks and compiles it, commits it twice (for --staged and
-# diff), then times: check cold (no analysis cache), check warm, check --staged,
-# lock --check, compile --check, diff HEAD~1, blame. Prints a Markdown table of
-# medians (ms) and peak RSS of a warm check and of compile --check (KiB).
+# model, ~4 KiB prompts, every target), locks and compiles it, commits it twice (for
+# --staged and diff), then times: check cold (no analysis cache), check warm, check
+# --staged, lock --check, compile --check, compile (writing every file), diff
+# HEAD~1, blame. Peers, where installed: check-jsonschema validating the same JSON
+# views against the same schema (the views are dumped by examples/dump-views.rs),
+# b3sum hashing the same prompt and dataset files, git blame on the same prompt file.
+# Prints Markdown tables of medians (ms), peak RSS (KiB) and ours/theirs ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
@@ -17,18 +21,19 @@ runs=${RUNS:-5}
 for tool in hyperfine git python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 2; }
 done
-cargo build --release --quiet --example gen-repo
+cargo build --release --quiet --example gen-repo --example dump-views
 cargo build --release --quiet
 modelops=$PWD/target/release/modelops
 gen=$PWD/target/release/examples/gen-repo
+dump=$PWD/target/release/examples/dump-views
+schema=$PWD/schema/modelops.schema.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "| models | check cold | check warm | check --staged | lock --check | compile --check | diff HEAD~1 | blame | RSS check (KiB) | RSS compile (KiB) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   repo=$work/repo-$n
   "$gen" --models "$n" --releases 3 --prompt-versions $((n * 3)) --out "$repo" 2>/dev/null
+  "$dump" "$repo" "$work/views-$n" 2>/dev/null
   (
     cd "$repo"
     git init -q . && git config user.email bench@example.com && git config user.name Bench
@@ -39,21 +44,68 @@ for n in "${sizes[@]}"; do
     "$modelops" lock 2>/dev/null
     git add -A && git commit -q -m two
     "$modelops" compile >/dev/null 2>&1
+    peers=()
+    if command -v check-jsonschema >/dev/null; then
+      peers+=(--command-name peer-jsonschema "check-jsonschema --schemafile $schema $work/views-$n/*.json")
+    fi
+    if command -v b3sum >/dev/null; then
+      peers+=(--command-name peer-b3sum "b3sum prompts/*/*.md datasets/golden.jsonl")
+    fi
+    peers+=(--command-name peer-git-blame "git blame --porcelain prompts/p-00001/v3.md")
+    # hyperfine -N cannot expand globs: the peers run through a shell, and their
+    # medians have its start-up (~1 ms) subtracted by hyperfine's calibration.
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
       --command-name cold --prepare "rm -rf $repo/.modelops-cache" "$modelops check" \
       --command-name warm "$modelops check" \
       --command-name staged "$modelops check --staged" \
       --command-name lock "$modelops lock --check" \
-      --command-name compile "$modelops compile --check" \
+      --command-name compile-check "$modelops compile --check" \
+      --command-name compile --prepare "rm -rf $repo/generated" "$modelops compile" \
       --command-name diff "$modelops diff HEAD~1 HEAD" \
       --command-name blame "$modelops blame p-00001" >/dev/null 2>&1
-    rss_check=$( { /usr/bin/time -f %M "$modelops" check >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    rss_compile=$( { /usr/bin/time -f %M "$modelops" compile --check >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    python3 - "$work/h-$n.json" "$n" "$rss_check" "$rss_compile" <<'PY'
-import json, sys
-results = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-cells = [f"{results[c]:.0f}" for c in ["cold", "warm", "staged", "lock", "compile", "diff", "blame"]]
-print(f"| {sys.argv[2]} | " + " | ".join(cells) + f" | {sys.argv[3]} | {sys.argv[4]} |")
-PY
+    if [ ${#peers[@]} -gt 0 ]; then
+      hyperfine --runs "$runs" --warmup 1 --export-json "$work/p-$n.json" \
+        "${peers[@]}" >/dev/null 2>&1 || echo "warning: a peer failed at $n models" >&2
+    fi
+    rss() { { /usr/bin/time -f %M "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+    rm -rf .modelops-cache
+    echo "$n $(rss "$modelops" check) $(rss "$modelops" check) $(rss "$modelops" compile --check)" >> "$work/rss"
   )
 done
+
+python3 - "$work" "${sizes[@]}" <<'PY'
+import json, os, sys
+work, sizes = sys.argv[1], sys.argv[2:]
+def medians(path):
+    if not os.path.exists(path):
+        return {}
+    return {r["command"]: r["median"] * 1000 for r in json.load(open(path))["results"]}
+rss = {}
+for line in open(os.path.join(work, "rss")):
+    n, cold, warm, comp = line.split()
+    rss[n] = (cold, warm, comp)
+cols = ["cold", "warm", "staged", "lock", "compile-check", "compile", "diff", "blame"]
+print("| models | check cold | check warm | check --staged | lock --check | compile --check | compile | diff HEAD~1 | blame | RSS check cold / warm / compile (MiB) |")
+print("|---|" + "---|" * 9)
+for n in sizes:
+    m = medians(os.path.join(work, f"h-{n}.json"))
+    c, w, k = rss[n]
+    mib = lambda kib: f"{int(kib) / 1024:.0f}"
+    print(f"| {n} | " + " | ".join(f"{m[c]:.0f}" for c in cols) + f" | {mib(c)} / {mib(w)} / {mib(k)} |")
+print()
+print("| models | modelops check cold vs check-jsonschema | lock --check vs b3sum | blame vs git blame |")
+print("|---|---|---|---|")
+for n in sizes:
+    m = medians(os.path.join(work, f"h-{n}.json"))
+    p = medians(os.path.join(work, f"p-{n}.json"))
+    def pair(ours, theirs):
+        if theirs not in p:
+            return "n/a"
+        return f"{m[ours]:.0f} / {p[theirs]:.0f} ms = {m[ours] / p[theirs]:.2f}×"
+    print(f"| {n} | {pair('cold', 'peer-jsonschema')} | {pair('lock', 'peer-b3sum')} | {pair('blame', 'peer-git-blame')} |")
+for a, b in [("1000", "2000"), ("100", "1000")]:
+    if a in sizes and b in sizes:
+        ma, mb = medians(os.path.join(work, f"h-{a}.json")), medians(os.path.join(work, f"h-{b}.json"))
+        ratios = ", ".join(f"{c} {mb[c] / ma[c]:.2f}×" for c in cols)
+        print(f"\n{b} vs {a} models: {ratios}")
+PY

@@ -900,16 +900,28 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         target: args.target.clone(),
         environment: args.environment.clone(),
     };
-    let old = match crate::compile::read_tree(&out) {
+    let cannot_read =
+        |error: std::io::Error| fail(&format!("cannot read `{}`: {error}", out.display()), None);
+    let old = match crate::compile::OldTree::open(&out) {
         Ok(old) => old,
-        Err(error) => return fail(&format!("cannot read `{}`: {error}", out.display()), None),
+        Err(error) => return cannot_read(error),
     };
-    let next = crate::compile::next_tree(&old, files, &scope);
+    let next = match crate::compile::next_tree(&old, files, &scope) {
+        Ok(next) => next,
+        Err(error) => return cannot_read(error),
+    };
+    let changed = match crate::compile::changed_paths(&old, &next) {
+        Ok(changed) => changed,
+        Err(error) => return cannot_read(error),
+    };
     if args.check {
-        let diff = crate::compile::diff_trees(&old, &next, "generated");
-        if diff.is_empty() {
+        if changed.is_empty() {
             return EXIT_OK;
         }
+        let diff = match crate::compile::diff_trees(&old, &next, &changed, "generated") {
+            Ok(diff) => diff,
+            Err(error) => return cannot_read(error),
+        };
         print_stdout(&diff);
         eprintln!(
             "error: `{}` is not current; run `modelops compile` and commit the result",
@@ -917,7 +929,7 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         );
         return EXIT_INVALID;
     }
-    if old == next {
+    if changed.is_empty() {
         return EXIT_OK;
     }
     match crate::compile::write_tree(&out, &next) {

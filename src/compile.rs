@@ -6,8 +6,10 @@
 //! deployments that no longer exist disappear with the old tree. With `--env` or
 //! `--target`, files outside that scope are carried over unchanged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::emit::FileSet;
 
@@ -32,59 +34,114 @@ impl Scope {
     }
 }
 
+/// The files under an output folder: listed once, read on demand, so that a large
+/// output is never held in memory twice (old and new).
+#[derive(Clone, Debug, Default)]
+pub struct OldTree {
+    dir: PathBuf,
+    paths: BTreeSet<String>,
+}
+
+impl OldTree {
+    /// Lists the files under `dir` (none when it does not exist).
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        let mut paths = BTreeSet::new();
+        if dir.exists() {
+            for entry in walkdir::WalkDir::new(dir) {
+                let entry = entry.map_err(std::io::Error::other)?;
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let relative = entry
+                    .path()
+                    .strip_prefix(dir)
+                    .map_err(std::io::Error::other)?
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                paths.insert(relative);
+            }
+        }
+        Ok(OldTree {
+            dir: dir.to_path_buf(),
+            paths,
+        })
+    }
+
+    pub fn paths(&self) -> &BTreeSet<String> {
+        &self.paths
+    }
+
+    /// A listed file's bytes (`None` for a path that is not in the tree).
+    pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        if !self.paths.contains(path) {
+            return Ok(None);
+        }
+        std::fs::read(self.dir.join(path)).map(Some)
+    }
+}
+
 /// The files currently under `dir`, by relative path (empty when it does not exist).
 pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    let mut files = BTreeMap::new();
-    if !dir.exists() {
-        return Ok(files);
-    }
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(dir)
-            .map_err(std::io::Error::other)?
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        files.insert(relative, std::fs::read(entry.path())?);
-    }
-    Ok(files)
+    let old = OldTree::open(dir)?;
+    old.paths
+        .par_iter()
+        .map(|path| Ok((path.clone(), old.read(path)?.unwrap_or_default())))
+        .collect()
 }
 
 /// The complete tree a compile leaves behind: the new files in scope, the old ones
 /// outside it.
 pub fn next_tree(
-    old: &BTreeMap<String, Vec<u8>>,
+    old: &OldTree,
     new: FileSet,
     scope: &Scope,
-) -> BTreeMap<String, Vec<u8>> {
+) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut tree = new.files;
-    for (path, bytes) in old {
-        if !scope.contains(path) {
-            tree.entry(path.clone()).or_insert_with(|| bytes.clone());
+    for path in &old.paths {
+        if !scope.contains(path)
+            && !tree.contains_key(path)
+            && let Some(bytes) = old.read(path)?
+        {
+            tree.insert(path.clone(), bytes);
         }
     }
-    tree
+    Ok(tree)
 }
 
-/// A unified diff of two trees; empty when they are equal.
+/// The paths whose content differs between the folder and `next` (added, changed or
+/// removed), sorted; the files are compared on every core, one at a time.
+pub fn changed_paths(
+    old: &OldTree,
+    next: &BTreeMap<String, Vec<u8>>,
+) -> std::io::Result<Vec<String>> {
+    let mut changed: Vec<String> = next
+        .par_iter()
+        .map(|(path, bytes)| -> std::io::Result<Option<String>> {
+            let same = old.read(path)?.is_some_and(|before| before == *bytes);
+            Ok((!same).then(|| path.clone()))
+        })
+        .collect::<std::io::Result<Vec<Option<String>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    changed.extend(old.paths.iter().filter(|p| !next.contains_key(*p)).cloned());
+    changed.sort();
+    Ok(changed)
+}
+
+/// A unified diff of the `changed` paths between the folder and `next`.
 pub fn diff_trees(
-    old: &BTreeMap<String, Vec<u8>>,
-    new: &BTreeMap<String, Vec<u8>>,
+    old: &OldTree,
+    next: &BTreeMap<String, Vec<u8>>,
+    changed: &[String],
     label: &str,
-) -> String {
+) -> std::io::Result<String> {
     let mut out = String::new();
-    let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    for path in paths {
-        let (before, after) = (old.get(path), new.get(path));
-        if before == after {
-            continue;
-        }
+    for path in changed {
+        let before = old.read(path)?;
+        let after = next.get(path);
         let text = |bytes: Option<&Vec<u8>>| {
             bytes
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -101,13 +158,13 @@ pub fn diff_trees(
             "/dev/null".to_owned()
         };
         out.push_str(&crate::write::unified_diff(
-            &text(before),
+            &text(before.as_ref()),
             &text(after),
             &old_label,
             &new_label,
         ));
     }
-    out
+    Ok(out)
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {

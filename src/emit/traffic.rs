@@ -161,6 +161,24 @@ pub fn upstream_for(
     environment: &str,
 ) -> Result<Address, String> {
     let template = target.upstream.as_deref().unwrap_or(DEFAULT_UPSTREAM);
+    // Plain `{{name}}` templates (the default among them) render by splicing; the
+    // same answer as handlebars, without building a registry per address.
+    if let Some(segments) = crate::syntax::template::analyze(template).segments {
+        let vars: serde_json::Map<String, serde_json::Value> = [
+            ("model", model),
+            ("track", track),
+            ("namespace", namespace),
+            ("environment", environment),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+        if let Some(rendered) = crate::syntax::template::render_segments(&segments, &vars)
+            && let Ok(address) = Address::parse(rendered.trim())
+        {
+            return Ok(address);
+        }
+    }
     let mut registry = handlebars::Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_escape_fn(handlebars::no_escape);
