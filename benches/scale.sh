@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000 2000)
 runs=${RUNS:-5}
-for tool in hyperfine git python3; do
+for tool in hyperfine git python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 2; }
 done
 cargo build --release --quiet --example gen-repo --example dump-views
@@ -40,7 +40,17 @@ for n in "${sizes[@]}"; do
     "$modelops" lock 2>/dev/null
     "$modelops" compile >/dev/null 2>&1
     git add -A && git commit -q -m one
-    printf '\nExtra line.\n' >> prompts/p-00001/v3.md
+    # The second commit adds a prompt version and a release using it (released
+    # content is never edited in place).
+    { cat prompts/p-00001/v3.md; printf '\nExtra line.\n'; } > prompts/p-00001/v4.md
+    python3 - models/m-00001.kdl <<'EDIT'
+import sys
+path = sys.argv[1]
+text = open(path).read().rstrip()
+assert text.endswith("}")
+release = '    release "9.0.0" from="1.0.0" {\n        prompt "p-00001" version=4\n    }\n'
+open(path, "w").write(text[:-1] + release + "}\n")
+EDIT
     "$modelops" lock 2>/dev/null
     git add -A && git commit -q -m two
     "$modelops" compile >/dev/null 2>&1
@@ -54,20 +64,24 @@ for n in "${sizes[@]}"; do
     peers+=(--command-name peer-git-blame "git blame --porcelain prompts/p-00001/v3.md")
     # hyperfine -N cannot expand globs: the peers run through a shell, and their
     # medians have its start-up (~1 ms) subtracted by hyperfine's calibration.
+    # A --prepare applies to every command of one hyperfine run: the cold check and
+    # the full compile (which clear the cache and the output first) run on their own.
+    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-cold.json" \
+      --command-name cold --prepare "rm -rf $repo/.modelops-cache" "$modelops check" >/dev/null 2>&1
+    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-compile.json" \
+      --command-name compile --prepare "rm -rf $repo/generated" "$modelops compile" >/dev/null 2>&1
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
-      --command-name cold --prepare "rm -rf $repo/.modelops-cache" "$modelops check" \
       --command-name warm "$modelops check" \
       --command-name staged "$modelops check --staged" \
       --command-name lock "$modelops lock --check" \
       --command-name compile-check "$modelops compile --check" \
-      --command-name compile --prepare "rm -rf $repo/generated" "$modelops compile" \
       --command-name diff "$modelops diff HEAD~1 HEAD" \
       --command-name blame "$modelops blame p-00001" >/dev/null 2>&1
     if [ ${#peers[@]} -gt 0 ]; then
       hyperfine --runs "$runs" --warmup 1 --export-json "$work/p-$n.json" \
         "${peers[@]}" >/dev/null 2>&1 || echo "warning: a peer failed at $n models" >&2
     fi
-    rss() { { /usr/bin/time -f %M "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+    rss() { /usr/bin/time -o "$work/rss-one" -f %M "$@" >/dev/null 2>&1 || true; tail -1 "$work/rss-one"; }
     rm -rf .modelops-cache
     echo "$n $(rss "$modelops" check) $(rss "$modelops" check) $(rss "$modelops" compile --check)" >> "$work/rss"
   )
@@ -77,9 +91,12 @@ python3 - "$work" "${sizes[@]}" <<'PY'
 import json, os, sys
 work, sizes = sys.argv[1], sys.argv[2:]
 def medians(path):
-    if not os.path.exists(path):
-        return {}
-    return {r["command"]: r["median"] * 1000 for r in json.load(open(path))["results"]}
+    out = {}
+    for suffix in ["", "-cold", "-compile"]:
+        p = path.replace(".json", suffix + ".json")
+        if os.path.exists(p):
+            out.update({r["command"]: r["median"] * 1000 for r in json.load(open(p))["results"]})
+    return out
 rss = {}
 for line in open(os.path.join(work, "rss")):
     n, cold, warm, comp = line.split()

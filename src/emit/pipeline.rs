@@ -135,17 +135,21 @@ fn traffic_job(
     hold_seconds: u64,
     needs: &str,
 ) -> Job {
-    let mut scripts = vec![
-        install(),
-        Script {
+    let mut scripts = vec![install()];
+    // Without a proxy target there is no traffic file to apply: the workload moves
+    // traffic itself (an Argo Rollout or a Flagger Canary), and the job only holds
+    // and watches the guards.
+    let files = state_files(cx, d, state);
+    if !files.is_empty() {
+        scripts.push(Script {
             name: format!("Apply traffic state {}", state.name),
-            run: apply(&state_files(cx, d, state)),
+            run: apply(&files),
             env: vec![(
                 "MODELOPS_APPLY".into(),
                 EnvValue::Variable("MODELOPS_APPLY".into()),
             )],
-        },
-    ];
+        });
+    }
     if hold_seconds > 0 {
         scripts.push(Script {
             name: format!(
@@ -368,7 +372,9 @@ pub fn pipeline(cx: &EmitContext<'_>, model: &str, deployments: Vec<Deployment<'
             });
         }
         let states = traffic::states(&d);
-        if let Some(stable) = states.first() {
+        if let Some(stable) = states.first()
+            && !state_files(cx, &d, stable).is_empty()
+        {
             deploy_scripts.push(Script {
                 name: "Apply traffic state stable".into(),
                 run: apply(&state_files(cx, &d, stable)),
@@ -422,7 +428,11 @@ pub fn pipeline(cx: &EmitContext<'_>, model: &str, deployments: Vec<Deployment<'
                 stage_jobs.push(job.id.clone());
                 jobs.push(job);
             }
-            if let Some(stable) = states.first() {
+            // Without traffic files the workload's own analysis (Argo Rollouts,
+            // Flagger) aborts on a breach; there is nothing for a job to apply.
+            if let Some(stable) = states.first()
+                && !state_files(cx, &d, stable).is_empty()
+            {
                 jobs.push(Job {
                     id: format!("rollback-{env}"),
                     title: format!("rollback {} in {env}", d.model.name),

@@ -52,6 +52,7 @@ pub fn check_lock(
     expected: &BTreeMap<LockKey, String>,
     lock: Option<&LockFile>,
     lock_span: Option<Span>,
+    models_complete: bool,
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(lock) = lock else {
@@ -85,7 +86,9 @@ pub fn check_lock(
         }
     }
     for (key, (_, line)) in &lock.entries {
-        if !expected.contains_key(key) {
+        // With a model file left out, its releases and datasets are unknown, not gone.
+        let judged = models_complete || matches!(key, LockKey::Prompt(..));
+        if judged && !expected.contains_key(key) {
             out.push(
                 Diagnostic::new(
                     Code::StaleLock,

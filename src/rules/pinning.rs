@@ -102,9 +102,10 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The releases a model runs (as stable or candidate), each with the strictest
-/// pinning mode of the environments running it. Releases no environment runs reach
-/// no pods and are not judged.
+/// Every release of a model with the pinning mode it is judged by: the strictest
+/// mode of the environments running it (as stable or candidate), or, for a release
+/// no environment runs yet, the strictest mode in the project (it is on its way to
+/// one of them).
 fn deployed_modes<'m>(cx: &Context<'_>, model: &'m Model) -> BTreeMap<&'m str, Mode> {
     let mut modes: BTreeMap<&str, Mode> = BTreeMap::new();
     for deploy in model.deploy.values() {
@@ -120,6 +121,16 @@ fn deployed_modes<'m>(cx: &Context<'_>, model: &'m Model) -> BTreeMap<&'m str, M
             let entry = modes.entry(version).or_insert(env.pinning);
             *entry = stricter(*entry, env.pinning);
         }
+    }
+    let strictest = cx
+        .project
+        .environment
+        .values()
+        .map(|env| env.pinning)
+        .reduce(stricter)
+        .unwrap_or_default();
+    for version in model.release.keys() {
+        modes.entry(version.as_str()).or_insert(strictest);
     }
     modes
 }
