@@ -729,7 +729,7 @@ fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Op
     let Ok(lock_path) = crate::source::RepoPath::parse(crate::lock::LOCK_FILE_NAME) else {
         return Ok(options);
     };
-    let text = match tree.read(&lock_path, crate::load::MAX_FILE_BYTES) {
+    let text = match tree.read(&lock_path, crate::load::MAX_LOCK_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         // No lock at the base: nothing was released through it yet.
         Err(crate::source::SourceError::NotFound(_)) => return Ok(options),

@@ -272,3 +272,18 @@ fn fingerprints_follow_what_reaches_the_pods() {
     );
     assert_ne!(print(&fingerprints(&repo)), print(&before));
 }
+
+/// A large organisation's lock passes 1 MiB (12,000 entries are ~1.2 MiB); the lock
+/// at the base revision is read with the lock's own size bound, not a model file's.
+#[test]
+fn a_lock_larger_than_a_model_file_is_read_at_the_base() {
+    let (repo, git) = released_repo();
+    let lock = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    let padding = "// padding that a very large lock would hold as entries\n".repeat(25_000);
+    assert!(padding.len() > 1024 * 1024);
+    repo.write("modelops.lock", format!("{lock}{padding}"));
+    git.add_all();
+    git.commit("a large lock");
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
