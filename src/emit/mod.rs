@@ -147,37 +147,59 @@ pub fn emit(
     target: Option<&str>,
     environment: Option<&str>,
 ) -> (FileSet, Vec<Diagnostic>) {
-    let mut files = FileSet::default();
-    let mut diagnostics = Vec::new();
     let deployments: Vec<Deployment<'_>> = cx
         .deployments()
         .into_iter()
         .filter(|d| environment.is_none_or(|e| d.environment.name == e))
         .collect();
-    for selected in selected_targets(cx.project, target) {
-        match selected.name.as_str() {
-            "kubernetes" => {
-                kubernetes::emit(cx, selected, &deployments, &mut files, &mut diagnostics)
-            }
-            "istio" => istio::emit(cx, selected, &deployments, &mut files),
-            "envoy" => envoy::emit(selected, &deployments, &mut files),
-            "nginx" => nginx::emit(cx, selected, &deployments, &mut files, &mut diagnostics),
-            "litellm" => litellm::emit(cx, selected, &deployments, &mut files),
-            // Pipelines cover every environment of a model; `--env` does not split them.
-            "github-actions" => github::emit(cx, &mut files),
-            "gitlab-ci" => gitlab::emit(cx, &mut files),
-            // Other targets are emitted by their own modules as they are added; a
-            // known target without an emitter yet is said, not skipped silently.
-            other => diagnostics.push(
-                Diagnostic::new(
-                    Code::TargetNotEmitted,
-                    format!("this version of modelops does not emit the `{other}` target yet"),
-                )
-                .with_label(cx.spans.name(&selected.at), "no files for this target yet")
-                .with_help("its files are not generated; the other targets are"),
-            ),
-        }
+    // Targets are independent: emit them on every core, then merge in target order
+    // (files are keyed by path; diagnostics keep the order of the targets).
+    use rayon::prelude::*;
+    let per_target: Vec<(FileSet, Vec<Diagnostic>)> = selected_targets(cx.project, target)
+        .into_par_iter()
+        .map(|selected| {
+            let mut files = FileSet::default();
+            let mut diagnostics = Vec::new();
+            emit_target(cx, selected, &deployments, &mut files, &mut diagnostics);
+            (files, diagnostics)
+        })
+        .collect();
+    let mut files = FileSet::default();
+    let mut diagnostics = Vec::new();
+    for (target_files, target_diagnostics) in per_target {
+        files.files.extend(target_files.files);
+        diagnostics.extend(target_diagnostics);
     }
     files.insert("plan.json", to_json(&plan::plan(cx)));
     (files, diagnostics)
+}
+
+/// One target's files.
+fn emit_target(
+    cx: &EmitContext<'_>,
+    selected: &Target,
+    deployments: &[Deployment<'_>],
+    files: &mut FileSet,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match selected.name.as_str() {
+        "kubernetes" => kubernetes::emit(cx, selected, deployments, files, diagnostics),
+        "istio" => istio::emit(cx, selected, deployments, files),
+        "envoy" => envoy::emit(selected, deployments, files),
+        "nginx" => nginx::emit(cx, selected, deployments, files, diagnostics),
+        "litellm" => litellm::emit(cx, selected, deployments, files),
+        // Pipelines cover every environment of a model; `--env` does not split them.
+        "github-actions" => github::emit(cx, files),
+        "gitlab-ci" => gitlab::emit(cx, files),
+        // Other targets are emitted by their own modules as they are added; a known
+        // target without an emitter yet is said, not skipped silently.
+        other => diagnostics.push(
+            Diagnostic::new(
+                Code::TargetNotEmitted,
+                format!("this version of modelops does not emit the `{other}` target yet"),
+            )
+            .with_label(cx.spans.name(&selected.at), "no files for this target yet")
+            .with_help("its files are not generated; the other targets are"),
+        ),
+    }
 }
