@@ -92,7 +92,7 @@ pub fn emit(cx: &EmitContext<'_>, files: &mut FileSet) {
     let mut grouped = pipeline::by_model(cx);
     for model in cx.models {
         let deployments = grouped.remove(&model.name).unwrap_or_default();
-        let pipeline = pipeline::pipeline(cx, &model.name, deployments);
+        let pipeline = pipeline::pipeline(cx, &model.name, deployments, pipeline::CiSystem::GitHub);
         files.insert(
             format!("github-actions/{}.yml", model.name),
             to_yaml(&workflow(&pipeline)),

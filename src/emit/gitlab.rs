@@ -92,7 +92,7 @@ pub fn emit(cx: &EmitContext<'_>, files: &mut FileSet) {
     let mut grouped = pipeline::by_model(cx);
     for model in cx.models {
         let deployments = grouped.remove(&model.name).unwrap_or_default();
-        let pipeline = pipeline::pipeline(cx, &model.name, deployments);
+        let pipeline = pipeline::pipeline(cx, &model.name, deployments, pipeline::CiSystem::GitLab);
         files.insert(
             format!("gitlab-ci/{}.yml", model.name),
             to_yaml(&pipeline_file(&pipeline)),

@@ -325,8 +325,25 @@ pub fn by_model<'a>(
     grouped
 }
 
+/// The CI system a pipeline is for, where a script differs between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CiSystem {
+    GitHub,
+    GitLab,
+}
+
 /// The pipeline of one model, from its deployments.
-pub fn pipeline(cx: &EmitContext<'_>, model: &str, deployments: Vec<Deployment<'_>>) -> Pipeline {
+pub fn pipeline(
+    cx: &EmitContext<'_>,
+    model: &str,
+    deployments: Vec<Deployment<'_>>,
+    ci: CiSystem,
+) -> Pipeline {
+    // GitHub turns `--format github` lines into annotations; GitLab shows the log.
+    let check = match ci {
+        CiSystem::GitHub => "modelops check --format github --base \"origin/$BASE_REF\"",
+        CiSystem::GitLab => "modelops check --base \"origin/$BASE_REF\"",
+    };
     let mut paths: BTreeSet<String> = BTreeSet::new();
     for d in &deployments {
         paths.extend(d.plan.dependencies.iter().cloned());
@@ -343,7 +360,7 @@ pub fn pipeline(cx: &EmitContext<'_>, model: &str, deployments: Vec<Deployment<'
             install(),
             Script {
                 name: "Validate".into(),
-                run: "modelops check --format github --base \"origin/$BASE_REF\"\nmodelops lock --check\nmodelops compile --check".into(),
+                run: format!("{check}\nmodelops lock --check\nmodelops compile --check"),
                 env: vec![("BASE_REF".into(), EnvValue::Variable("BASE_REF".into()))],
             },
         ],
