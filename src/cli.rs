@@ -453,20 +453,17 @@ fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
+    // Through the working tree's Source: a file whose symlink leads outside the
+    // repository is reported, never read or rewritten.
     let mut paths = vec![(PROJECT_FILE_NAME.to_owned(), FileKind::Project)];
-    let models = worktree.root().join("models");
-    if let Ok(entries) = std::fs::read_dir(&models) {
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".kdl"))
-            .collect();
-        names.sort();
+    if let Ok(models) = crate::source::RepoPath::parse("models")
+        && let Ok(entries) = worktree.read_dir(&models)
+    {
         paths.extend(
-            names
+            entries
                 .into_iter()
-                .map(|n| (format!("models/{n}"), FileKind::Model)),
+                .filter(|e| e.kind == crate::source::EntryKind::File && e.name.ends_with(".kdl"))
+                .map(|e| (format!("models/{}", e.name), FileKind::Model)),
         );
     }
     let mut files = crate::diag::Files::new();
@@ -475,10 +472,18 @@ fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
     let mut failed = false;
     for (path, kind) in paths {
         let full = worktree.root().join(&path);
-        let text = match std::fs::read_to_string(&full) {
+        let read = crate::source::RepoPath::parse(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|repo_path| {
+                worktree
+                    .read(&repo_path, crate::load::MAX_FILE_BYTES)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".into()));
+        let text = match read {
             Ok(text) => text,
             Err(error) => {
-                fail(&format!("cannot read `{}`: {error}", full.display()), None);
+                fail(&format!("cannot format `{path}`: {error}"), None);
                 failed = true;
                 continue;
             }
@@ -486,10 +491,9 @@ fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
         let file = files.add(path.clone(), text.as_str());
         match format_kdl(file, &text, kind) {
             Ok(Outcome::Unchanged) => {}
-            Ok(Outcome::Changed(formatted)) if args.check => {
+            Ok(Outcome::Changed(_)) if args.check => {
                 unformatted += 1;
                 print_stdout(&path);
-                let _ = formatted;
             }
             Ok(Outcome::Changed(formatted)) => {
                 match crate::write::write_file_atomically(&full, formatted.as_bytes()) {
