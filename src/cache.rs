@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 /// Where cached analyses are kept.
-pub trait AnalysisCache: Sync {
+pub trait AnalysisCache: Send + Sync {
     fn get(&self, key: &blake3::Hash) -> Option<Vec<u8>>;
     fn put(&self, key: &blake3::Hash, payload: &[u8]);
 }

@@ -56,7 +56,7 @@ pub struct Options {
     /// repository without commits).
     pub base: Option<BaseLock>,
     /// Where analyses of unchanged files are reused from (`None`: analyse everything).
-    pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache + Send>>,
+    pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache>>,
     /// Keep each valid file's JSON view in [`Checked::views`] (for `inspect`).
     pub keep_views: bool,
 }
@@ -81,13 +81,7 @@ impl Options {
 /// Validates the repository behind `source`. Only a missing project file or an I/O
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
 pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
-    let loaded = load::load_with_cache(
-        source,
-        options
-            .cache
-            .as_deref()
-            .map(|c| c as &dyn crate::cache::AnalysisCache),
-    )?;
+    let loaded = load::load_with_cache(source, options.cache.as_deref())?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
     let mut spans = SpanIndex::default();
     let mut project = None;

@@ -34,12 +34,21 @@ pub enum FormatError {
 
 /// Formats one KDL file of the given kind.
 pub fn format_kdl(file: FileId, text: &str, kind: FileKind) -> Result<Outcome, FormatError> {
-    syntax::parse(file, text).map_err(FormatError::Syntax)?;
+    let document = syntax::parse(file, text).map_err(FormatError::Syntax)?;
     let formatted = canonical(text);
     if formatted == text {
         return Ok(Outcome::Unchanged);
     }
-    if !same_meaning(file, text, &formatted, kind) {
+    let grammar = match kind {
+        FileKind::Project => &PROJECT_FILE,
+        FileKind::Model => &MODEL_FILE,
+    };
+    let before = syntax::lower(&document, text, file, grammar).0.value;
+    // The formatted text must parse and lower to the same view (spans aside).
+    let after = syntax::parse(file, &formatted)
+        .ok()
+        .map(|doc| syntax::lower(&doc, &formatted, file, grammar).0.value);
+    if after.as_ref() != Some(&before) {
         return Err(FormatError::WouldChangeMeaning);
     }
     Ok(Outcome::Changed(formatted))
@@ -351,23 +360,6 @@ fn string_end(line: &str, from: usize, hashes: Option<usize>) -> usize {
         }
     }
     bytes.len()
-}
-
-/// Whether two texts lower to the same JSON view (spans aside).
-fn same_meaning(file: FileId, before: &str, after: &str, kind: FileKind) -> bool {
-    let grammar = match kind {
-        FileKind::Project => &PROJECT_FILE,
-        FileKind::Model => &MODEL_FILE,
-    };
-    let view = |text: &str| {
-        syntax::parse(file, text)
-            .ok()
-            .map(|doc| syntax::lower(&doc, text, file, grammar).0.value)
-    };
-    match (view(before), view(after)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
 }
 
 #[cfg(test)]

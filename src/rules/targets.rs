@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use crate::diag::{Code, Diagnostic};
 use crate::emit::traffic::{PROXY_TARGETS, listen, upstream_for};
 use crate::rules::Context;
-use crate::syntax::template::{analyze, render_segments};
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for target in cx.project.target.values() {
@@ -14,13 +13,6 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let mut reported = BTreeSet::new();
-        // Parse the template once; render each deployment's tracks by splicing, and
-        // use handlebars only where that is not enough (or to explain a failure).
-        let template = target
-            .upstream
-            .as_deref()
-            .unwrap_or(crate::emit::traffic::DEFAULT_UPSTREAM);
-        let segments = analyze(template).segments;
         for (model, deploy) in cx.deployments() {
             let Some(env) = cx.project.environment.get(&deploy.environment) else {
                 continue;
@@ -33,22 +25,6 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 None => {}
             }
             for track in tracks {
-                if let Some(segments) = &segments {
-                    let vars: serde_json::Map<String, serde_json::Value> = [
-                        ("model", model.name.as_str()),
-                        ("track", track),
-                        ("namespace", namespace),
-                        ("environment", env.name.as_str()),
-                    ]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-                    .collect();
-                    if let Some(rendered) = render_segments(segments, &vars)
-                        && crate::emit::traffic::Address::parse(rendered.trim()).is_ok()
-                    {
-                        continue;
-                    }
-                }
                 if let Err(why) = upstream_for(target, &model.name, track, namespace, &env.name)
                     && reported.insert(why.clone())
                 {

@@ -7,18 +7,7 @@ use std::sync::OnceLock;
 use crate::diag::{FileId, Span};
 
 /// A JSON pointer (RFC 6901) into a file's view, e.g. `/deploy/prod/canary/step/2`.
-#[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pointer(String);
 
 impl Pointer {
@@ -59,7 +48,7 @@ impl Pointer {
 }
 
 /// What kind of KDL construct a JSON value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
     Node,
     Property,
@@ -67,7 +56,7 @@ pub enum Origin {
 }
 
 /// Where one JSON value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanEntry {
     pub origin: Origin,
     /// The value: an argument or property value, or a node's head (name through its
