@@ -32,11 +32,13 @@ fn sizes() -> Vec<usize> {
         .unwrap_or_else(|| vec![100, 1000])
 }
 
-fn options(cache: Option<&DirCache>) -> Options {
+/// Options as a run of `modelops check` has them: the cache opened afresh (its pack
+/// read from disk).
+fn options(cache_dir: Option<&std::path::Path>) -> Options {
     Options {
         today: Date::parse("2026-06-01").expect("a date"),
         base: None,
-        cache: cache.map(|c| std::sync::Arc::new(c.clone()) as _),
+        cache: cache_dir.map(|dir| std::sync::Arc::new(DirCache::new(dir)) as _),
         keep_views: false,
     }
 }
@@ -48,22 +50,22 @@ fn stages(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("a temporary folder");
         synthetic::generate(dir.path(), models, 3, models * 3, 1).expect("generated");
         let tree = WorkTree::new(dir.path()).expect("the repository opens");
-        let cache = DirCache::new(dir.path().join(".modelops-cache"));
+        let cache_dir = dir.path().join(".modelops-cache");
 
         group.bench_with_input(BenchmarkId::new("load, no cache", models), &(), |b, _| {
             b.iter(|| load(&tree).expect("loads"))
         });
         // Warm the cache once, then measure the load a pre-commit run does.
-        load_with_cache(&tree, Some(&cache)).expect("loads");
+        load_with_cache(&tree, Some(&DirCache::new(&cache_dir))).expect("loads");
         group.bench_with_input(BenchmarkId::new("load, warm cache", models), &(), |b, _| {
-            b.iter(|| load_with_cache(&tree, Some(&cache)).expect("loads"))
+            b.iter(|| load_with_cache(&tree, Some(&DirCache::new(&cache_dir))).expect("loads"))
         });
         group.bench_with_input(
             BenchmarkId::new("check, warm cache", models),
             &(),
-            |b, _| b.iter(|| check(&tree, &options(Some(&cache))).expect("checks")),
+            |b, _| b.iter(|| check(&tree, &options(Some(&cache_dir))).expect("checks")),
         );
-        let checked = check(&tree, &options(Some(&cache))).expect("checks");
+        let checked = check(&tree, &options(Some(&cache_dir))).expect("checks");
         assert!(!checked.has_errors(), "the synthetic repository is valid");
         let context = EmitContext::from_checked(&checked).expect("a resolved repository");
         group.bench_with_input(BenchmarkId::new("emit all targets", models), &(), |b, _| {

@@ -153,6 +153,9 @@ pub fn load_with_cache(
                 .collect::<Vec<_>>()
         },
     );
+    if let Some(cache) = cache {
+        cache.flush();
+    }
     for (kdl, diagnostics) in analyzed {
         loaded.diagnostics.extend(diagnostics);
         loaded.kdl.extend(kdl);

@@ -76,3 +76,32 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn concurrent_cold_runs_agree_and_leave_a_whole_pack() {
+    let repo = broken_repo();
+    // Started together, then waited for: the runs overlap.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_modelops"))
+                .arg("check")
+                .current_dir(repo.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<_> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    for run in &runs {
+        assert_eq!(run.status.code(), Some(1));
+    }
+    let packs: Vec<_> = walk(&repo.path().join(".modelops-cache"));
+    assert_eq!(packs.len(), 1, "one pack, no temporary files left: {packs:?}");
+    let cold = repo.modelops(&["check"]);
+    let warm = repo.modelops(&["check"]);
+    assert_eq!((warm.code, &warm.stderr), (cold.code, &cold.stderr));
+}
