@@ -33,13 +33,14 @@ fn sizes() -> Vec<usize> {
 }
 
 /// Options as a run of `modelops check` has them: the cache opened afresh (its pack
-/// read from disk).
+/// read from disk), rendered prompts let go.
 fn options(cache_dir: Option<&std::path::Path>) -> Options {
     Options {
         today: Date::parse("2026-06-01").expect("a date"),
         base: None,
         cache: cache_dir.map(|dir| std::sync::Arc::new(DirCache::new(dir)) as _),
         keep_views: false,
+        keep_rendered: false,
     }
 }
 
@@ -65,7 +66,9 @@ fn stages(c: &mut Criterion) {
             &(),
             |b, _| b.iter(|| check(&tree, &options(Some(&cache_dir))).expect("checks")),
         );
-        let checked = check(&tree, &options(Some(&cache_dir))).expect("checks");
+        let mut emitting = options(Some(&cache_dir));
+        emitting.keep_rendered = true;
+        let checked = check(&tree, &emitting).expect("checks");
         assert!(!checked.has_errors(), "the synthetic repository is valid");
         let context = EmitContext::from_checked(&checked).expect("a resolved repository");
         group.bench_with_input(BenchmarkId::new("emit all targets", models), &(), |b, _| {

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::diag::{Code, Diagnostic, Diagnostics, FileId, Files, Span};
 use crate::load::{self, LoadError, PromptVersion};
 use crate::lock::{self, LockFile, LockKey};
@@ -59,6 +61,10 @@ pub struct Options {
     pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache>>,
     /// Keep each valid file's JSON view in [`Checked::views`] (for `inspect`).
     pub keep_views: bool,
+    /// Keep each track's rendered prompt in the resolution (for outputs that carry
+    /// it). A run that only validates sets this off: fingerprints are still computed
+    /// from the rendered text, which is then let go.
+    pub keep_rendered: bool,
 }
 
 impl Options {
@@ -74,6 +80,7 @@ impl Options {
             base: None,
             cache: None,
             keep_views: false,
+            keep_rendered: true,
         }
     }
 }
@@ -88,6 +95,7 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
     let mut models = Vec::new();
     let mut views = BTreeMap::new();
 
+    let mut valid_views = Vec::new();
     for kdl in loaded.kdl {
         let valid = kdl.schema_errors.is_empty();
         diagnostics.extend(kdl.schema_errors);
@@ -98,18 +106,28 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         if options.keep_views {
             views.insert(kdl.path.to_string(), kdl.view.value.clone());
         }
-        let mut annotated = kdl.view.value;
-        model::annotate(&mut annotated, kdl.file);
-        let file_start = Span::new(kdl.file, 0, 0);
-        match kdl.kind {
-            FileKind::Project => match serde_json::from_value::<Project>(annotated) {
-                Ok(parsed) => project = Some(parsed),
-                Err(error) => diagnostics.push(uninterpretable(file_start, &error)),
-            },
-            FileKind::Model => match serde_json::from_value::<ModelFile>(annotated) {
-                Ok(file) => models.extend(file.model.into_values()),
-                Err(error) => diagnostics.push(uninterpretable(file_start, &error)),
-            },
+        valid_views.push((kdl.kind, kdl.file, kdl.view.value));
+    }
+    // Each file maps onto the typed model on its own: on every core, in file order.
+    let typed: Vec<Result<Typed, Diagnostic>> = valid_views
+        .into_par_iter()
+        .map(|(kind, file, mut annotated)| {
+            model::annotate(&mut annotated, file);
+            let file_start = Span::new(file, 0, 0);
+            match kind {
+                FileKind::Project => serde_json::from_value::<Project>(annotated)
+                    .map(|p| Typed::Project(Box::new(p))),
+                FileKind::Model => serde_json::from_value::<ModelFile>(annotated)
+                    .map(|file| Typed::Models(file.model.into_values().collect())),
+            }
+            .map_err(|error| uninterpretable(file_start, &error))
+        })
+        .collect();
+    for outcome in typed {
+        match outcome {
+            Ok(Typed::Project(parsed)) => project = Some(*parsed),
+            Ok(Typed::Models(file)) => models.extend(file),
+            Err(diagnostic) => diagnostics.push(diagnostic),
         }
     }
 
@@ -152,19 +170,28 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
             source,
             today: options.today,
         };
-        rules::run(&context, &mut diagnostics);
-        let resolved = resolve::resolve(
-            &resolve::Inputs {
-                project,
-                models: &models,
-                releases: &releases,
-                prompts: &loaded.prompts,
-                spans: &spans,
-                files: &loaded.files,
-                source,
+        // The rules and resolution only read the configuration: they run side by side.
+        let ((), (resolved, resolve_diagnostics)) = rayon::join(
+            || rules::run(&context, &mut diagnostics),
+            || {
+                let mut found = Vec::new();
+                let resolved = resolve::resolve(
+                    &resolve::Inputs {
+                        project,
+                        models: &models,
+                        releases: &releases,
+                        prompts: &loaded.prompts,
+                        spans: &spans,
+                        files: &loaded.files,
+                        source,
+                        keep_rendered: options.keep_rendered,
+                    },
+                    &mut found,
+                );
+                (resolved, found)
             },
-            &mut diagnostics,
         );
+        diagnostics.extend(resolve_diagnostics);
         lock_entries = lock::expected_entries(&resolved);
         let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
         let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
@@ -198,6 +225,12 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         lock_file,
         views,
     })
+}
+
+/// One file's typed content.
+enum Typed {
+    Project(Box<Project>),
+    Models(Vec<Model>),
 }
 
 /// A view that passed the schema but does not map onto the typed model: a gap

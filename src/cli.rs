@@ -643,10 +643,11 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
     } else {
         &worktree
     };
-    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
+    let mut options = match options_with_base(worktree.root(), args.base.as_deref()) {
         Ok(options) => options,
         Err(code) => return code,
     };
+    options.keep_rendered = false;
     let checked = match check(source, &options) {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
@@ -717,7 +718,8 @@ fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Op
         Some(revision) => (revision, true),
         None => ("HEAD", false),
     };
-    let tree = match GitRevision::open(root, revision) {
+    // Only the lock is read at the base: no walk of the whole tree.
+    let tree = match GitRevision::open_files(root, revision, &[crate::lock::LOCK_FILE_NAME]) {
         Ok(tree) => tree,
         Err(_) if !explicit => return Ok(options),
         Err(error) => {
@@ -758,10 +760,11 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
+    let mut options = match options_with_base(worktree.root(), args.base.as_deref()) {
         Ok(options) => options,
         Err(code) => return code,
     };
+    options.keep_rendered = false;
     let checked = match check(&worktree, &options) {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),

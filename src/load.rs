@@ -109,30 +109,46 @@ pub fn load_with_cache(
         }
         Err(e) => return Err(LoadError::Source(e)),
     }
-    let mut jobs = Vec::new();
-    read_kdl(
-        source,
-        &project_path,
-        FileKind::Project,
-        &mut loaded,
-        &mut jobs,
-    )?;
-
     let models_dir = RepoPath::parse("models").map_err(|_| LoadError::NoProjectFile {
         source: source.describe(),
     })?;
+    let mut kdl_paths = vec![(project_path, FileKind::Project)];
     for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
         if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
-            read_kdl(
-                source,
-                &models_dir.join(&entry.name),
-                FileKind::Model,
-                &mut loaded,
-                &mut jobs,
-            )?;
+            kdl_paths.push((models_dir.join(&entry.name), FileKind::Model));
         }
     }
-    load_prompts(source, &mut loaded)?;
+    let prompt_paths = discover_prompts(source, &mut loaded)?;
+    // Read every file on every core; register them in a fixed order, so file ids
+    // and output stay deterministic.
+    let paths: Vec<&RepoPath> = kdl_paths
+        .iter()
+        .map(|(path, _)| path)
+        .chain(prompt_paths.iter().map(|(_, _, path)| path))
+        .collect();
+    let mut contents = paths
+        .par_iter()
+        .map(|path| source.read(path, MAX_FILE_BYTES))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut jobs = Vec::new();
+    for (path, kind) in &kdl_paths {
+        let read = contents
+            .next()
+            .unwrap_or(Err(SourceError::NotFound(path.clone())));
+        if let (file, Some(text)) = register(path, read, &mut loaded)? {
+            jobs.push(KdlJob {
+                kind: *kind,
+                file,
+                path: path.clone(),
+                text,
+            });
+        }
+    }
+    for ((name, version, path), read) in prompt_paths.into_iter().zip(contents) {
+        let (file, text) = register(&path, read, &mut loaded)?;
+        add_prompt(&mut loaded, name, version, path, file, text);
+    }
     // Files are independent of each other: analyse them on every core. Results come
     // back in input order, so output stays deterministic.
     let (analyzed, templates) = rayon::join(
@@ -181,23 +197,24 @@ pub fn load_with_cache(
     Ok(loaded)
 }
 
-/// Reads a file into `files` as text, turning file-level problems into diagnostics.
-/// Returns the file id and, when readable, its text.
-fn read_text(
-    source: &dyn Source,
-    path: &RepoPath,
-    loaded: &mut Loaded,
-) -> Result<(FileId, Option<Arc<str>>), LoadError> {
-    read_text_limited(source, path, MAX_FILE_BYTES, loaded)
-}
-
 fn read_text_limited(
     source: &dyn Source,
     path: &RepoPath,
     limit: u64,
     loaded: &mut Loaded,
 ) -> Result<(FileId, Option<Arc<str>>), LoadError> {
-    let bytes = match source.read(path, limit) {
+    register(path, source.read(path, limit), loaded)
+}
+
+/// Adds a file that was read (or failed to be) to `files` as text, turning
+/// file-level problems into diagnostics. Returns the file id and, when readable,
+/// its text.
+fn register(
+    path: &RepoPath,
+    read: Result<Vec<u8>, SourceError>,
+    loaded: &mut Loaded,
+) -> Result<(FileId, Option<Arc<str>>), LoadError> {
+    let bytes = match read {
         Ok(bytes) => bytes,
         // The file vanished or cannot be read: an environment problem, not bad config.
         Err(error @ (SourceError::Io { .. } | SourceError::NotFound(_))) => {
@@ -268,25 +285,6 @@ struct KdlJob {
     file: FileId,
     path: RepoPath,
     text: Arc<str>,
-}
-
-fn read_kdl(
-    source: &dyn Source,
-    path: &RepoPath,
-    kind: FileKind,
-    loaded: &mut Loaded,
-    jobs: &mut Vec<KdlJob>,
-) -> Result<(), LoadError> {
-    let (file, text) = read_text(source, path, loaded)?;
-    if let Some(text) = text {
-        jobs.push(KdlJob {
-            kind,
-            file,
-            path: path.clone(),
-            text,
-        });
-    }
-    Ok(())
 }
 
 /// What the cache keeps of one KDL file: everything that depends only on its bytes.
@@ -408,50 +406,77 @@ pub fn prompt_paths(source: &dyn Source, name: &str) -> Result<BTreeMap<u32, Rep
     Ok(paths)
 }
 
-fn load_prompts(source: &dyn Source, loaded: &mut Loaded) -> Result<(), LoadError> {
+/// Every prompt version file, as (prompt name, version, path), in name then file
+/// order. Prompt folders are listed on every core.
+/// A prompt folder without version files is kept, with no versions.
+fn discover_prompts(
+    source: &dyn Source,
+    loaded: &mut Loaded,
+) -> Result<Vec<(String, u32, RepoPath)>, LoadError> {
     let Ok(prompts_dir) = RepoPath::parse("prompts") else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    for prompt_dir in source.read_dir(&prompts_dir).map_err(LoadError::Source)? {
-        if prompt_dir.kind != EntryKind::Dir {
-            continue;
-        }
-        let name = prompt_dir.name.clone();
-        let dir = prompts_dir.join(&name);
-        let mut versions: BTreeMap<u32, PromptVersion> = BTreeMap::new();
-        for entry in source.read_dir(&dir).map_err(LoadError::Source)? {
-            let Some(version) = prompt_version(&entry.name) else {
-                continue;
-            };
-            let path = dir.join(&entry.name);
-            let (file, text) = read_text(source, &path, loaded)?;
-            if let Some(existing) = versions.get(&version) {
-                loaded.diagnostics.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("prompt `{name}` has two files for version {version}"),
-                    )
-                    .with_label(Span::new(file, 0, 0), "this file")
-                    .with_label(Span::new(existing.file, 0, 0), "and this one")
-                    .with_help(format!("keep one of `{}` and `{path}`", existing.path)),
-                );
-                continue;
-            }
-            versions.insert(
-                version,
-                PromptVersion {
-                    name: name.clone(),
-                    version,
-                    path,
-                    file,
-                    text,
-                    analysis: None,
-                },
-            );
-        }
-        loaded.prompts.insert(name, versions);
+    let dirs: Vec<String> = source
+        .read_dir(&prompts_dir)
+        .map_err(LoadError::Source)?
+        .into_iter()
+        .filter(|entry| entry.kind == EntryKind::Dir)
+        .map(|entry| entry.name)
+        .collect();
+    let listed = dirs
+        .par_iter()
+        .map(|name| {
+            let dir = prompts_dir.join(name);
+            let entries = source.read_dir(&dir)?;
+            Ok(entries
+                .into_iter()
+                .filter_map(|entry| {
+                    let version = prompt_version(&entry.name)?;
+                    Some((name.clone(), version, dir.join(&entry.name)))
+                })
+                .collect::<Vec<_>>())
+        })
+        .collect::<Result<Vec<_>, SourceError>>()
+        .map_err(LoadError::Source)?;
+    for name in dirs {
+        loaded.prompts.entry(name).or_default();
     }
-    Ok(())
+    Ok(listed.into_iter().flatten().collect())
+}
+
+/// Adds one prompt version, reporting a second file for the same version.
+fn add_prompt(
+    loaded: &mut Loaded,
+    name: String,
+    version: u32,
+    path: RepoPath,
+    file: FileId,
+    text: Option<Arc<str>>,
+) {
+    let versions = loaded.prompts.entry(name.clone()).or_default();
+    if let Some(existing) = versions.get(&version) {
+        loaded.diagnostics.push(
+            Diagnostic::new(
+                Code::DuplicateName,
+                format!("prompt `{name}` has two files for version {version}"),
+            )
+            .with_label(Span::new(file, 0, 0), "this file")
+            .with_label(Span::new(existing.file, 0, 0), "and this one")
+            .with_help(format!("keep one of `{}` and `{path}`", existing.path)),
+        );
+        return;
+    }
+    versions.insert(
+        version,
+        PromptVersion {
+            name,
+            version,
+            path,
+            file,
+            text,
+            analysis: None,
+        },
+    );
 }
 
 #[cfg(test)]

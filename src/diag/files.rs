@@ -51,7 +51,8 @@ impl Span {
 pub struct SourceFile {
     pub path: String,
     pub text: Arc<str>,
-    line_starts: Vec<usize>,
+    /// Found on the first position asked for: most files never need theirs.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// 1-based line and column (columns count characters, not bytes).
@@ -63,15 +64,19 @@ pub struct LineCol {
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        let text: Arc<str> = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         SourceFile {
             path: path.into(),
-            text,
-            line_starts,
+            text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
     }
 
     /// Line and column of a byte offset (clamped to the text, snapped to a char boundary).
@@ -80,11 +85,11 @@ impl SourceFile {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line_index = match self.line_starts.binary_search(&offset) {
+        let line_index = match self.line_starts().binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
+        let line_start = self.line_starts().get(line_index).copied().unwrap_or(0);
         let column = self
             .text
             .get(line_start..offset)
@@ -98,7 +103,7 @@ impl SourceFile {
 
     /// Byte offset of a 1-based line and column, if it exists.
     pub fn offset_of(&self, line: usize, column: usize) -> Option<usize> {
-        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let start = *self.line_starts().get(line.checked_sub(1)?)?;
         let rest = self.text.get(start..)?;
         let mut offset = start;
         for (i, (byte, ch)) in rest.char_indices().enumerate() {
@@ -112,9 +117,9 @@ impl SourceFile {
 
     /// The byte span of a whole line (without its newline).
     pub fn line_span(&self, line: usize) -> Option<(usize, usize)> {
-        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let start = *self.line_starts().get(line.checked_sub(1)?)?;
         let end = self
-            .line_starts
+            .line_starts()
             .get(line)
             .map_or(self.text.len(), |next| next.saturating_sub(1));
         Some((start, end.max(start)))

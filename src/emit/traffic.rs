@@ -173,7 +173,7 @@ pub fn upstream_for(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), json!(v)))
         .collect();
-        if let Some(rendered) = crate::syntax::template::render_segments(&segments, &vars)
+        if let Some(rendered) = crate::syntax::template::render_segments(template, &segments, &vars)
             && let Ok(address) = Address::parse(rendered.trim())
         {
             return Ok(address);

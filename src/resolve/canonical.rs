@@ -43,8 +43,21 @@ pub const FORMAT: u64 = 1;
 
 fn hash_json(value: &Value) -> String {
     // serde_json's maps are BTreeMaps (no `preserve_order`): keys come out sorted.
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    blake3::hash(&bytes).to_hex().to_string()
+    hash_serialized(value)
+}
+
+/// BLAKE3 over the compact JSON of `value`. The bytes stream into the hasher through
+/// a buffer instead of being collected first: a fingerprint's form holds a whole
+/// rendered prompt.
+fn hash_serialized(value: &impl serde::Serialize) -> String {
+    let mut hasher = blake3::Hasher::new();
+    {
+        let mut writer = std::io::BufWriter::with_capacity(16 * 1024, &mut hasher);
+        // Writing into a hasher cannot fail, nor can serialising these forms.
+        let _ = serde_json::to_writer(&mut writer, value);
+        let _ = std::io::Write::flush(&mut writer);
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 fn base(release: &ResolvedRelease) -> Value {
@@ -92,14 +105,25 @@ pub fn release_hash(release: &ResolvedRelease, prompt_hash: Option<&str>) -> Str
 
 /// The fingerprint of one track: what its pods receive.
 pub fn fingerprint(release: &ResolvedRelease, rendered_prompt: &str) -> String {
-    hash_json(&json!({
-        "format": FORMAT,
-        "base": base(release),
-        "image": release.image.as_ref().map(|(image, _)| image),
-        "params": params(release),
-        "prompt": rendered_prompt,
-        "secrets": release.secrets.keys().collect::<Vec<_>>(),
-    }))
+    /// The track form, fields in key order; borrowed, so the rendered prompt is not
+    /// copied into a `Value` first.
+    #[derive(serde::Serialize)]
+    struct TrackForm<'a> {
+        base: Value,
+        format: u64,
+        image: Option<&'a str>,
+        params: Value,
+        prompt: &'a str,
+        secrets: Vec<&'a str>,
+    }
+    hash_serialized(&TrackForm {
+        base: base(release),
+        format: FORMAT,
+        image: release.image.as_ref().map(|(image, _)| image.as_str()),
+        params: params(release),
+        prompt: rendered_prompt,
+        secrets: release.secrets.keys().map(String::as_str).collect(),
+    })
 }
 
 /// The fingerprint of a deployment, over its tracks' fingerprints.
@@ -115,6 +139,7 @@ pub fn deployment_fingerprint(tracks: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{At, Base, Secret};
 
     #[test]
     fn canonical_json_is_compact_and_sorted() {
@@ -124,5 +149,48 @@ mod tests {
             r#"{"a":{"c":1.0,"d":0.3},"b":1,"e":800}"#
         );
         assert_eq!(hash_json(&value).len(), 64);
+    }
+
+    #[test]
+    fn track_fingerprint_is_the_hash_of_its_documented_form() {
+        let release = ResolvedRelease {
+            model: "bot".into(),
+            version: "1.0.0".into(),
+            at: At::default(),
+            lineage: vec!["1.0.0".into()],
+            base: Some(Base {
+                at: At::default(),
+                id: "openai/gpt-4o-2024-08-06".into(),
+                revision: None,
+            }),
+            image: Some(("ghcr.io/acme/gw@sha256:00".into(), At::default())),
+            prompt: None,
+            params: [("temperature".to_owned(), (json!(0.2), At::default()))].into(),
+            vars: Default::default(),
+            secrets: [(
+                "OPENAI_API_KEY".to_owned(),
+                Secret {
+                    at: At::default(),
+                    name: "OPENAI_API_KEY".into(),
+                    from: "llm-keys".into(),
+                    key: "openai".into(),
+                },
+            )]
+            .into(),
+        };
+        let rendered = "Say \"hi\" to {user}\n\u{e9}";
+        let documented = json!({
+            "format": FORMAT,
+            "base": {"id": "openai/gpt-4o-2024-08-06", "revision": null},
+            "image": "ghcr.io/acme/gw@sha256:00",
+            "params": {"temperature": 0.2},
+            "prompt": rendered,
+            "secrets": ["OPENAI_API_KEY"],
+        });
+        let bytes = serde_json::to_vec(&documented).unwrap();
+        assert_eq!(
+            fingerprint(&release, rendered),
+            blake3::hash(&bytes).to_hex().to_string()
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod canonical;
 use std::collections::{BTreeMap, BTreeSet};
 
 use handlebars::Handlebars;
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic, Files};
@@ -68,43 +69,65 @@ pub struct Inputs<'a> {
     pub spans: &'a SpanIndex,
     pub files: &'a Files,
     pub source: &'a dyn Source,
+    /// Keep [`Track::rendered_prompt`] (otherwise only its fingerprint is kept).
+    pub keep_rendered: bool,
 }
 
 /// Hashes every prompt version, local dataset and release, and plans every
 /// deployment. Datasets that cannot be read are reported (the reference rules have
 /// already said why when the path is wrong; this covers I/O failures).
 pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolution {
-    let mut resolution = Resolution::default();
-    for (name, versions) in inputs.prompts {
-        for (version, prompt) in versions {
-            if let Some(text) = &prompt.text {
-                resolution.prompts.insert(
-                    (name.clone(), *version),
-                    blake3::hash(text.as_bytes()).to_hex().to_string(),
-                );
-            }
-        }
-    }
+    // Every hash, rendering and plan below is independent of the others: they are
+    // computed on every core and collected in input order, so output is unchanged.
+    let prompts = inputs
+        .prompts
+        .iter()
+        .flat_map(|(name, versions)| versions.iter().map(move |(v, p)| (name, *v, p)))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|(name, version, prompt)| {
+            let text = prompt.text.as_ref()?;
+            let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+            Some(((name.clone(), version), hash))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    let mut resolution = Resolution {
+        prompts,
+        ..Resolution::default()
+    };
     hash_datasets(inputs, &mut resolution, diagnostics);
-    for (model, releases) in inputs.releases {
-        for (version, release) in releases {
+    resolution.releases = inputs
+        .releases
+        .iter()
+        .flat_map(|(model, releases)| releases.iter().map(move |(v, r)| (model, v, r)))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(model, version, release)| {
             let prompt_hash = prompt_hash_of(&resolution, release);
             let hash = canonical::release_hash(release, prompt_hash.as_deref());
-            resolution
-                .releases
-                .insert((model.clone(), version.clone()), hash);
-        }
-    }
+            ((model.clone(), version.clone()), hash)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     let renderer = Renderer::new(inputs.prompts);
-    for model in inputs.models {
-        for deploy in model.deploy.values() {
-            let Some(environment) = inputs.project.environment.get(&deploy.environment) else {
-                continue;
-            };
-            let plan = plan(inputs, &resolution, &renderer, model, deploy, environment);
-            resolution.deployments.push(plan);
-        }
-    }
+    let deployments: Vec<(&Model, &Deploy, &Environment)> = inputs
+        .models
+        .iter()
+        .flat_map(|model| model.deploy.values().map(move |deploy| (model, deploy)))
+        .filter_map(|(model, deploy)| {
+            let environment = inputs.project.environment.get(&deploy.environment)?;
+            Some((model, deploy, environment))
+        })
+        .collect();
+    resolution.deployments = deployments
+        .into_par_iter()
+        .map(|(model, deploy, environment)| {
+            plan(inputs, &resolution, &renderer, model, deploy, environment)
+        })
+        .collect();
     resolution
 }
 
@@ -218,14 +241,15 @@ impl<'a> Renderer<'a> {
         for (key, (value, _)) in &release.vars {
             vars.insert(key.clone(), value.clone());
         }
-        let segments = self
-            .prompts
-            .get(&prompt.name)
-            .and_then(|v| v.get(&version))
-            .and_then(|p| p.analysis.as_ref())
-            .and_then(|a| a.segments.as_ref());
-        match segments {
-            Some(segments) => crate::syntax::template::render_segments(segments, &vars),
+        let file = self.prompts.get(&prompt.name).and_then(|v| v.get(&version));
+        let simple = file.and_then(|p| {
+            let segments = p.analysis.as_ref()?.segments.as_ref()?;
+            Some((p.text.as_deref()?, segments))
+        });
+        match simple {
+            Some((text, segments)) => {
+                crate::syntax::template::render_segments(text, segments, &vars)
+            }
             None => self
                 .registry
                 .render(
@@ -284,7 +308,7 @@ fn plan(
                     .cloned(),
                 prompt_hash: release.and_then(|r| prompt_hash_of(resolution, r)),
                 release: version,
-                rendered_prompt: rendered,
+                rendered_prompt: rendered.filter(|_| inputs.keep_rendered),
                 fingerprint,
             }
         })

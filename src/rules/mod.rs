@@ -17,6 +17,8 @@ mod targets;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::diag::{Diagnostic, Files};
 use crate::load::PromptVersion;
 use crate::model::{Date, Deploy, Model, Project, ResolvedRelease, SpanIndex};
@@ -62,13 +64,28 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Runs every rule.
+/// A family of rules.
+type Rule = fn(&Context<'_>, &mut Vec<Diagnostic>);
+
+/// Runs every rule. The families are independent: they run on every core, and their
+/// findings are appended in this fixed order.
 pub fn run(context: &Context<'_>, diagnostics: &mut Vec<Diagnostic>) {
-    references::check(context, diagnostics);
-    params::check(context, diagnostics);
-    prompts::check(context, diagnostics);
-    pinning::check(context, diagnostics);
-    rollout::check(context, diagnostics);
-    secrets::check(context, diagnostics);
-    targets::check(context, diagnostics);
+    const RULES: [Rule; 7] = [
+        references::check,
+        params::check,
+        prompts::check,
+        pinning::check,
+        rollout::check,
+        secrets::check,
+        targets::check,
+    ];
+    let found: Vec<Vec<Diagnostic>> = RULES
+        .par_iter()
+        .map(|rule| {
+            let mut out = Vec::new();
+            rule(context, &mut out);
+            out
+        })
+        .collect();
+    diagnostics.extend(found.into_iter().flatten());
 }

@@ -168,7 +168,8 @@ fn model_id(
     what: &str,
     out: &mut Vec<Diagnostic>,
 ) {
-    let span = cx.spans.field(at, field);
+    // Spans are looked up only for a finding: most ids are fine.
+    let span = || cx.spans.field(at, field);
     let code = if field == "judge" {
         Code::UnpinnedJudge
     } else {
@@ -178,7 +179,7 @@ fn model_id(
         out.push(
             Diagnostic::new(code, format!("{what} `{id}` is not pinned to a snapshot"))
                 .with_severity(severity(mode))
-                .with_label(span, format!("floating: {why}"))
+                .with_label(span(), format!("floating: {why}"))
                 .with_help(pin_help(id)),
         );
         return;
@@ -209,7 +210,7 @@ fn pin_help(id: &str) -> String {
 
 fn retirement(
     cx: &Context<'_>,
-    span: Span,
+    span: impl Fn() -> Span,
     id: &str,
     mode: Mode,
     what: &str,
@@ -230,7 +231,10 @@ fn retirement(
                 format!("{what} `{id}` retired on {retires}"),
             )
             .with_severity(severity(mode))
-            .with_label(span, "requests to it fail or are rerouted by the provider")
+            .with_label(
+                span(),
+                "requests to it fail or are rerouted by the provider",
+            )
             .with_label(policy_span, "retirement date set here")
             .with_help("move to a current snapshot in a new release"),
         );
@@ -240,7 +244,7 @@ fn retirement(
                 Code::RetiringSnapshot,
                 format!("{what} `{id}` retires on {retires}, in {days_left} days"),
             )
-            .with_label(span, "retiring soon")
+            .with_label(span(), "retiring soon")
             .with_label(policy_span, "retirement date set here")
             .with_help("plan a release on a newer snapshot before the date"),
         );

@@ -302,6 +302,57 @@ impl GitRevision {
         })
     }
 
+    /// Opens `revision` knowing only the files at `paths` (relative to the config
+    /// root), without walking the whole tree: for reading one or two files of a large
+    /// repository. A symlink among them is followed by a full [`Self::open`].
+    pub fn open_files(root: &Path, revision: &str, paths: &[&str]) -> Result<Self, GitError> {
+        let (repo, prefix) = open(root)?;
+        let unknown = |e: git2::Error| GitError::UnknownRevision {
+            revision: revision.to_owned(),
+            message: e.message().to_owned(),
+        };
+        let commit = repo
+            .revparse_single(revision)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(unknown)?;
+        let commit_id = commit.id();
+        let mut entries = BTreeMap::new();
+        {
+            let tree = commit.tree().map_err(unknown)?;
+            for path in paths {
+                let Ok(entry) = tree.get_path(Path::new(&format!("{prefix}{path}"))) else {
+                    continue;
+                };
+                let mode = entry.filemode() as u32;
+                if mode == MODE_SYMLINK {
+                    drop(entry);
+                    drop(tree);
+                    drop(commit);
+                    return Self::open(root, revision);
+                }
+                if entry.kind() == Some(ObjectType::Blob) {
+                    entries.insert(
+                        (*path).to_owned(),
+                        Blob {
+                            oid: entry.id(),
+                            mode,
+                        },
+                    );
+                }
+            }
+        }
+        let short = commit_id.to_string().chars().take(10).collect::<String>();
+        drop(commit);
+        Ok(GitRevision {
+            files: GitFiles {
+                repo: Mutex::new(repo),
+                entries,
+                description: format!("revision `{revision}` ({short})"),
+            },
+            commit: commit_id,
+        })
+    }
+
     /// The commit the revision resolved to.
     pub fn commit(&self) -> Oid {
         self.commit

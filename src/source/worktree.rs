@@ -165,13 +165,33 @@ impl Source for WorkTree {
             Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(Vec::new()),
             Err(e) => return Err(io_error(path, &e)),
         };
+        // In a directory that is its own real path, an entry that is not a symlink
+        // is what the listing says it is: no `lstat` per entry.
+        let plain = path.is_root() || self.is_plain_dir(path.as_str());
         let mut out = Vec::new();
+        let mut plain_children = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(path, &e))?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue; // names that are not UTF-8 cannot be referenced from KDL
             };
             let child = path.join(&name);
+            if plain && let Ok(file_type) = entry.file_type() {
+                let kind = if file_type.is_dir() {
+                    plain_children.push(child.as_str().to_owned());
+                    Some(EntryKind::Dir)
+                } else if file_type.is_file() {
+                    Some(EntryKind::File)
+                } else if file_type.is_symlink() {
+                    None
+                } else {
+                    Some(EntryKind::Other)
+                };
+                if let Some(kind) = kind {
+                    out.push(DirEntry { name, kind });
+                    continue;
+                }
+            }
             // Follow symlinks through `kind`, so escapes surface when the entry is used.
             let kind = match self.kind(&child) {
                 Ok(Some(kind)) => kind,
@@ -180,6 +200,11 @@ impl Source for WorkTree {
                 Err(e) => return Err(e),
             };
             out.push(DirEntry { name, kind });
+        }
+        if !plain_children.is_empty()
+            && let Ok(mut set) = self.plain_dirs.write()
+        {
+            set.extend(plain_children);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

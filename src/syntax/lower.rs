@@ -526,7 +526,7 @@ mod tests {
             "deploy": {"prod": {"canary": {"release": "1.0.0", "step": [{"weight": 10, "pause": "1h"}, {"weight": 100}]}}}
         }}});
         assert_eq!(view.value, expected);
-        let at = |p: &str| *view.spans.get(&Pointer::from_escaped(p)).unwrap();
+        let at = |p: &str| view.spans.get(&Pointer::from_escaped(p)).unwrap();
         let pause = at("/model/bot/deploy/prod/canary/step/0/pause");
         assert_eq!(slice(text, pause.value), "\"1h\"");
         assert_eq!(slice(text, pause.key.unwrap()), "pause");

@@ -20,6 +20,11 @@ pub struct VariableUse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Segment {
     Text(String),
+    /// Text that is the template's own bytes `start..end`, not copied.
+    Slice {
+        start: usize,
+        end: usize,
+    },
     Variable(String),
 }
 
@@ -102,7 +107,10 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
             return None;
         }
         if literal_start < open {
-            segments.push(Segment::Text(text[literal_start..open].to_owned()));
+            segments.push(Segment::Slice {
+                start: literal_start,
+                end: open,
+            });
         }
         let column = text[line_start..open].chars().count() + 1;
         uses.push(VariableUse {
@@ -115,7 +123,10 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
         literal_start = i;
     }
     if literal_start < text.len() {
-        segments.push(Segment::Text(text[literal_start..].to_owned()));
+        segments.push(Segment::Slice {
+            start: literal_start,
+            end: text.len(),
+        });
     }
     Some(TemplateAnalysis {
         uses,
@@ -178,13 +189,15 @@ fn segments(template: &Template) -> Option<Vec<Segment>> {
 /// Renders simple segments with `vars`; `None` when a variable is missing or a value
 /// is not a scalar (the caller then renders with handlebars, or reports).
 pub fn render_segments(
+    template: &str,
     segments: &[Segment],
     vars: &serde_json::Map<String, Value>,
 ) -> Option<String> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(template.len() + 256);
     for segment in segments {
         match segment {
             Segment::Text(text) => out.push_str(text),
+            Segment::Slice { start, end } => out.push_str(template.get(*start..*end)?),
             Segment::Variable(name) => match vars.get(name)? {
                 Value::String(s) => out.push_str(s),
                 Value::Number(n) => out.push_str(&n.to_string()),
@@ -292,7 +305,7 @@ mod tests {
             "no vars at all",
         ] {
             let analysis = analyze(text);
-            let ours = render_segments(analysis.segments.as_ref().unwrap(), &vars).unwrap();
+            let ours = render_segments(text, analysis.segments.as_ref().unwrap(), &vars).unwrap();
             let mut registry = handlebars::Handlebars::new();
             registry.set_strict_mode(true);
             registry.register_escape_fn(handlebars::no_escape);
@@ -303,7 +316,11 @@ mod tests {
         assert!(analyze("{{{product}}}").segments.is_some());
         assert!(analyze("{{a.b}}").segments.is_none());
         assert_eq!(
-            render_segments(&analyze("{{missing}}").segments.unwrap(), &vars),
+            render_segments(
+                "{{missing}}",
+                &analyze("{{missing}}").segments.unwrap(),
+                &vars
+            ),
             None
         );
     }
@@ -360,7 +377,7 @@ mod tests {
             registry.set_strict_mode(true);
             registry.register_escape_fn(handlebars::no_escape);
             let theirs = registry.render_template(&text, &vars).ok();
-            let ours = render_segments(fast.segments.as_deref().unwrap_or_default(), &vars);
+            let ours = render_segments(&text, fast.segments.as_deref().unwrap_or_default(), &vars);
             assert_eq!(ours, theirs, "{text:?}");
             agreed += 1;
         }
