@@ -483,20 +483,32 @@ pub fn emit(
     files: &mut FileSet,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    for d in deployments {
-        let mut documents = match flavor(target) {
-            Flavor::ArgoRollouts => argo(cx, target, d, diagnostics),
-            Flavor::Flagger => flagger(cx, target, d, diagnostics),
-            Flavor::Deployment => plain(cx, d),
-        };
-        // Flagger creates the Services of its target itself.
-        if flavor(target) != Flavor::Flagger {
-            documents.insert(0, model_service(cx, d));
-        }
-        files.insert(
-            format!("kubernetes/{}/{}.yaml", d.environment.name, d.model.name),
-            to_yaml_documents(&documents),
-        );
+    // Deployments are independent: built and serialised on every core, collected in
+    // order (the largest target, so the other targets' threads are not left idle).
+    use rayon::prelude::*;
+    let emitted: Vec<(String, String, Vec<Diagnostic>)> = deployments
+        .par_iter()
+        .map(|d| {
+            let mut found = Vec::new();
+            let mut documents = match flavor(target) {
+                Flavor::ArgoRollouts => argo(cx, target, d, &mut found),
+                Flavor::Flagger => flagger(cx, target, d, &mut found),
+                Flavor::Deployment => plain(cx, d),
+            };
+            // Flagger creates the Services of its target itself.
+            if flavor(target) != Flavor::Flagger {
+                documents.insert(0, model_service(cx, d));
+            }
+            (
+                format!("kubernetes/{}/{}.yaml", d.environment.name, d.model.name),
+                to_yaml_documents(&documents),
+                found,
+            )
+        })
+        .collect();
+    for (path, yaml, found) in emitted {
+        files.insert(path, yaml);
+        diagnostics.extend(found);
     }
 }
 
