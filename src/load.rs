@@ -358,7 +358,7 @@ fn analyze_kdl(job: &KdlJob) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
         FileKind::Project => &PROJECT_FILE,
         FileKind::Model => &MODEL_FILE,
     };
-    match syntax::parse(job.file, &job.text) {
+    match syntax::parse_for_view(job.file, &job.text) {
         Ok(doc) => {
             let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
             let has_errors = diagnostics.iter().any(Diagnostic::is_error);

@@ -5,6 +5,7 @@
 //! safe, and the lowering of a document to the JSON view that the schema validates
 //! (see `schema/README.md`). It knows nothing of what the configuration means.
 
+mod fast;
 mod grammar;
 mod lower;
 mod spans;
@@ -21,6 +22,26 @@ use crate::diag::{Code, Diagnostic, FileId, Span};
 /// The deepest `{ … }` nesting accepted. The language needs six levels; the bound
 /// keeps hostile input from exhausting the parser's stack.
 pub const MAX_NESTING: usize = 64;
+
+/// Parses one KDL v2 file for lowering to its view: through the fast parser of the
+/// plain subset when the file is within it, else as [`parse`] does. The document
+/// keeps names, values, spans and each value's text, not the formatting that
+/// rewriting a file needs (use [`parse`] for that).
+pub fn parse_for_view(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
+    match parse_fast(text) {
+        Some(document) => Ok(document),
+        None => parse(file, text),
+    }
+}
+
+/// The fast parser alone (`None` outside its subset); public so that tests hold it
+/// to the kdl crate's parser.
+pub fn parse_fast(text: &str) -> Option<KdlDocument> {
+    if too_deep(text).is_some() {
+        return None;
+    }
+    fast::parse(text)
+}
 
 /// Parses one KDL v2 file, reporting every syntax error it contains.
 pub fn parse(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
