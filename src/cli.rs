@@ -855,7 +855,18 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(options) => options,
         Err(code) => return code,
     };
-    let checked = match check(&worktree, &options) {
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => worktree.root().join("generated"),
+    };
+    // Listing the output folder does not depend on the check: do both at once.
+    let (checked, old) = rayon::join(
+        || check(&worktree, &options),
+        || crate::compile::OldTree::open(&out),
+    );
+    // The analysis cache has done its work: let its pack go before emitting.
+    drop(options);
+    let checked = match checked {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
     };
@@ -888,10 +899,24 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
             Some(&format!("targets: {}", known.join(", "))),
         );
     }
-    let (files, emit_diagnostics) = crate::emit::emit(
+    let cannot_read =
+        |error: std::io::Error| fail(&format!("cannot read `{}`: {error}", out.display()), None);
+    let old = match old {
+        Ok(old) => old,
+        Err(error) => return cannot_read(error),
+    };
+    let scope = crate::compile::Scope {
+        target: args.target.clone(),
+        environment: args.environment.clone(),
+    };
+    // Each target's files are compared with the folder as they are emitted; only
+    // what differs is kept.
+    let comparer = crate::compile::Comparer::new(&old);
+    let emit_diagnostics = crate::emit::emit_each(
         &context,
         args.target.as_deref(),
         args.environment.as_deref(),
+        &|files| comparer.accept(files),
     );
     let mut warnings = crate::diag::Diagnostics::new();
     warnings.extend(checked.diagnostics.iter().cloned());
@@ -899,33 +924,16 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     warnings.sort(&checked.files);
     print_diagnostics(&warnings, &checked.files);
 
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => worktree.root().join("generated"),
-    };
-    let scope = crate::compile::Scope {
-        target: args.target.clone(),
-        environment: args.environment.clone(),
-    };
-    let cannot_read =
-        |error: std::io::Error| fail(&format!("cannot read `{}`: {error}", out.display()), None);
-    let old = match crate::compile::OldTree::open(&out) {
-        Ok(old) => old,
+    let changes = match comparer.finish() {
+        Ok(changes) => changes,
         Err(error) => return cannot_read(error),
     };
-    let next = match crate::compile::next_tree(&old, files, &scope) {
-        Ok(next) => next,
-        Err(error) => return cannot_read(error),
-    };
-    let changed = match crate::compile::changed_paths(&old, &next) {
-        Ok(changed) => changed,
-        Err(error) => return cannot_read(error),
-    };
+    let changed = changes.paths(&old, &scope);
     if args.check {
         if changed.is_empty() {
             return EXIT_OK;
         }
-        let diff = match crate::compile::diff_trees(&old, &next, &changed, "generated") {
+        let diff = match crate::compile::diff_changes(&old, &changes, &changed, "generated") {
             Ok(diff) => diff,
             Err(error) => return cannot_read(error),
         };
@@ -939,9 +947,9 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     if changed.is_empty() {
         return EXIT_OK;
     }
-    match crate::compile::write_tree(&out, &next) {
-        Ok(()) => {
-            eprintln!("wrote {} files to {}", next.len(), out.display());
+    match crate::compile::write_changes(&out, &old, &changes, &scope) {
+        Ok(count) => {
+            eprintln!("wrote {count} files to {}", out.display());
             EXIT_OK
         }
         Err(error) => fail(

@@ -1,13 +1,16 @@
 //! `modelops compile`: from a valid repository to the files in `generated/`.
 //!
-//! The whole output is built in memory first (a [`FileSet`]). Writing builds the new
-//! tree in a sibling folder and swaps it in with two renames, so `generated/` is
+//! Each target's files are compared with the folder as soon as they are emitted
+//! ([`Comparer`]); only new or changed files are kept in memory. Writing builds the
+//! new tree in a sibling folder — changed files written, unchanged ones linked (or
+//! copied) from the old tree — and swaps it in with two renames, so `generated/` is
 //! always either the old complete tree or the new one, never a mix; files of
 //! deployments that no longer exist disappear with the old tree. With `--env` or
 //! `--target`, files outside that scope are carried over unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -91,57 +94,98 @@ pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
         .collect()
 }
 
-/// The complete tree a compile leaves behind: the new files in scope, the old ones
-/// outside it.
-pub fn next_tree(
-    old: &OldTree,
-    new: FileSet,
-    scope: &Scope,
-) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    let mut tree = new.files;
-    for path in &old.paths {
-        if !scope.contains(path)
-            && !tree.contains_key(path)
-            && let Some(bytes) = old.read(path)?
-        {
-            tree.insert(path.clone(), bytes);
+/// What differs between the folder and a new output: every path of the new output,
+/// and the bytes of only the files that are new or changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub new_paths: BTreeSet<String>,
+    pub changed: BTreeMap<String, Vec<u8>>,
+}
+
+impl Changes {
+    /// The paths that differ, sorted: added or changed files, and files of the old
+    /// tree within `scope` that the new output no longer has.
+    pub fn paths(&self, old: &OldTree, scope: &Scope) -> Vec<String> {
+        let mut paths: Vec<String> = self.changed.keys().cloned().collect();
+        paths.extend(
+            old.paths
+                .iter()
+                .filter(|p| scope.contains(p) && !self.new_paths.contains(*p))
+                .cloned(),
+        );
+        paths.sort();
+        paths
+    }
+}
+
+/// Compares emitted files with the folder as they arrive, from any thread, keeping
+/// only what differs.
+pub struct Comparer<'a> {
+    old: &'a OldTree,
+    changes: Mutex<Changes>,
+    error: Mutex<Option<std::io::Error>>,
+}
+
+impl<'a> Comparer<'a> {
+    pub fn new(old: &'a OldTree) -> Self {
+        Comparer {
+            old,
+            changes: Mutex::default(),
+            error: Mutex::default(),
         }
     }
-    Ok(tree)
-}
 
-/// The paths whose content differs between the folder and `next` (added, changed or
-/// removed), sorted; the files are compared on every core, one at a time.
-pub fn changed_paths(
-    old: &OldTree,
-    next: &BTreeMap<String, Vec<u8>>,
-) -> std::io::Result<Vec<String>> {
-    let mut changed: Vec<String> = next
-        .par_iter()
-        .map(|(path, bytes)| -> std::io::Result<Option<String>> {
-            let same = old.read(path)?.is_some_and(|before| before == *bytes);
-            Ok((!same).then(|| path.clone()))
+    /// Compares a batch of files (on every core) and records the differences.
+    pub fn accept(&self, files: FileSet) {
+        let compared = files
+            .files
+            .into_par_iter()
+            .map(|(path, bytes)| {
+                let same = self.old.read(&path)?.is_some_and(|before| before == bytes);
+                Ok((path, (!same).then_some(bytes)))
+            })
+            .collect::<std::io::Result<Vec<(String, Option<Vec<u8>>)>>>();
+        match compared {
+            Ok(compared) => {
+                if let Ok(mut changes) = self.changes.lock() {
+                    for (path, bytes) in compared {
+                        if let Some(bytes) = bytes {
+                            changes.changed.insert(path.clone(), bytes);
+                        }
+                        changes.new_paths.insert(path);
+                    }
+                }
+            }
+            Err(error) => {
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert(error);
+                }
+            }
+        }
+    }
+
+    /// The differences, or the first error reading the folder.
+    pub fn finish(self) -> std::io::Result<Changes> {
+        if let Some(error) = self.error.into_inner().ok().flatten() {
+            return Err(error);
+        }
+        self.changes.into_inner().map_err(|_| {
+            std::io::Error::other("a comparison thread panicked")
         })
-        .collect::<std::io::Result<Vec<Option<String>>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    changed.extend(old.paths.iter().filter(|p| !next.contains_key(*p)).cloned());
-    changed.sort();
-    Ok(changed)
+    }
 }
 
-/// A unified diff of the `changed` paths between the folder and `next`.
-pub fn diff_trees(
+/// A unified diff of the `paths` that differ between the folder and the new output.
+pub fn diff_changes(
     old: &OldTree,
-    next: &BTreeMap<String, Vec<u8>>,
-    changed: &[String],
+    changes: &Changes,
+    paths: &[String],
     label: &str,
 ) -> std::io::Result<String> {
     let mut out = String::new();
-    for path in changed {
+    for path in paths {
         let before = old.read(path)?;
-        let after = next.get(path);
+        let after = changes.changed.get(path);
         let text = |bytes: Option<&Vec<u8>>| {
             bytes
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -167,6 +211,37 @@ pub fn diff_trees(
     Ok(out)
 }
 
+/// One file of a tree being written: new bytes, or a file of the old tree.
+enum Content<'a> {
+    Bytes(&'a [u8]),
+    Old(PathBuf),
+}
+
+/// Replaces `dir` with the new output: changed files written, unchanged files of the
+/// new output and the old files outside `scope` carried over from the old tree.
+/// Returns the number of files in the new tree.
+pub fn write_changes(
+    dir: &Path,
+    old: &OldTree,
+    changes: &Changes,
+    scope: &Scope,
+) -> std::io::Result<usize> {
+    let mut tree: BTreeMap<&str, Content<'_>> = BTreeMap::new();
+    for path in &changes.new_paths {
+        let content = match changes.changed.get(path) {
+            Some(bytes) => Content::Bytes(bytes),
+            None => Content::Old(old.dir.join(path)),
+        };
+        tree.insert(path, content);
+    }
+    for path in old.paths.iter().filter(|p| !scope.contains(p)) {
+        tree.entry(path)
+            .or_insert_with(|| Content::Old(old.dir.join(path)));
+    }
+    swap_in(dir, &tree)?;
+    Ok(tree.len())
+}
+
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let name = dir
         .file_name()
@@ -177,6 +252,17 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 
 /// Replaces `dir` with exactly `tree`, atomically as seen by readers of whole trees.
 pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
+    let tree: BTreeMap<&str, Content<'_>> = tree
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), Content::Bytes(bytes)))
+        .collect();
+    swap_in(dir, &tree)
+}
+
+/// Builds `tree` in a sibling folder and swaps it in with two renames. Files carried
+/// over from the old tree are hard-linked (they are never written in place, so the
+/// old tree's removal leaves them intact), or copied where links are not possible.
+fn swap_in(dir: &Path, tree: &BTreeMap<&str, Content<'_>>) -> std::io::Result<()> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -187,7 +273,7 @@ pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Resu
             std::fs::remove_dir_all(&staging)?;
         }
         std::fs::create_dir_all(&staging)?;
-        let folders: std::collections::BTreeSet<PathBuf> = tree
+        let folders: BTreeSet<PathBuf> = tree
             .keys()
             .filter_map(|path| staging.join(path).parent().map(Path::to_path_buf))
             .collect();
@@ -195,9 +281,14 @@ pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Resu
             std::fs::create_dir_all(folder)?;
         }
         // Thousands of small files: write them on every core.
-        use rayon::prelude::*;
-        tree.par_iter()
-            .try_for_each(|(path, bytes)| std::fs::write(staging.join(path), bytes))
+        tree.par_iter().try_for_each(|(path, content)| {
+            let target = staging.join(path);
+            match content {
+                Content::Bytes(bytes) => std::fs::write(&target, bytes),
+                Content::Old(source) => std::fs::hard_link(source, &target)
+                    .or_else(|_| std::fs::copy(source, &target).map(|_| ())),
+            }
+        })
     };
     if let Err(error) = build() {
         let _ = std::fs::remove_dir_all(&staging);

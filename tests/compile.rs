@@ -197,6 +197,39 @@ fn files_of_removed_deployments_disappear_and_filters_keep_the_rest() {
     assert_eq!(unknown.code, 2);
 }
 
+#[test]
+fn an_incremental_compile_leaves_what_a_fresh_one_writes() {
+    let repo = copy_example();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    let out = repo.path().join("generated");
+    let untouched = out.join("kubernetes/staging/triage.yaml");
+    let before = std::fs::read(&untouched).unwrap();
+    // One change: the prod replicas of one model.
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    assert!(text.contains("replicas 6"));
+    std::fs::write(&model, text.replace("replicas 6", "replicas 5")).unwrap();
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let fresh = modelops_in(repo.path(), &["compile", "--out", "fresh"]);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    assert_eq!(tree(&out), tree(&repo.path().join("fresh")));
+    assert_eq!(std::fs::read(&untouched).unwrap(), before);
+    assert!(
+        std::fs::read_to_string(out.join("kubernetes/prod/support-bot.yaml"))
+            .unwrap()
+            .contains("replicas: 5")
+    );
+    // Files carried over are not shared with anything left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(repo.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".generated"))
+        .collect();
+    assert!(leftovers.is_empty());
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+}
+
 /// Deterministic fragments of text that YAML readers are known to trip over.
 const HOSTILE: &[&str] = &[
     "---",

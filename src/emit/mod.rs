@@ -147,31 +147,60 @@ pub fn emit(
     target: Option<&str>,
     environment: Option<&str>,
 ) -> (FileSet, Vec<Diagnostic>) {
+    let collected = std::sync::Mutex::new(FileSet::default());
+    let diagnostics = emit_each(cx, target, environment, &|files| {
+        if let Ok(mut all) = collected.lock() {
+            all.files.extend(files.files);
+        }
+    });
+    (collected.into_inner().unwrap_or_default(), diagnostics)
+}
+
+/// Runs every emitter like [`emit`], handing each target's files to `sink` as soon as
+/// they are built (from any thread, in no fixed order), so that a caller comparing or
+/// writing them never holds the whole output. Diagnostics come back in target order.
+pub fn emit_each(
+    cx: &EmitContext<'_>,
+    target: Option<&str>,
+    environment: Option<&str>,
+    sink: &(dyn Fn(FileSet) + Sync),
+) -> Vec<Diagnostic> {
     let deployments: Vec<Deployment<'_>> = cx
         .deployments()
         .into_iter()
         .filter(|d| environment.is_none_or(|e| d.environment.name == e))
         .collect();
-    // Targets are independent: emit them on every core, then merge in target order
-    // (files are keyed by path; diagnostics keep the order of the targets).
+    // Targets are independent: emit them on every core (files are keyed by path;
+    // diagnostics keep the order of the targets).
+    // The Kubernetes target, a third of the output with a file per deployment, goes
+    // in chunks of deployments, so that its files reach the sink (and can be let go)
+    // while it is still being emitted.
     use rayon::prelude::*;
-    let per_target: Vec<(FileSet, Vec<Diagnostic>)> = selected_targets(cx.project, target)
-        .into_par_iter()
-        .map(|selected| {
-            let mut files = FileSet::default();
-            let mut diagnostics = Vec::new();
-            emit_target(cx, selected, &deployments, &mut files, &mut diagnostics);
-            (files, diagnostics)
+    const CHUNK: usize = 128;
+    let jobs: Vec<(&Target, &[Deployment<'_>])> = selected_targets(cx.project, target)
+        .into_iter()
+        .flat_map(|selected| {
+            let chunks: Vec<&[Deployment<'_>]> = match selected.name.as_str() {
+                "kubernetes" if !deployments.is_empty() => deployments.chunks(CHUNK).collect(),
+                _ => vec![deployments.as_slice()],
+            };
+            chunks.into_iter().map(move |chunk| (selected, chunk))
         })
         .collect();
-    let mut files = FileSet::default();
-    let mut diagnostics = Vec::new();
-    for (target_files, target_diagnostics) in per_target {
-        files.files.extend(target_files.files);
-        diagnostics.extend(target_diagnostics);
-    }
-    files.insert("plan.json", to_json(&plan::plan(cx)));
-    (files, diagnostics)
+    let per_target: Vec<Vec<Diagnostic>> = jobs
+        .into_par_iter()
+        .map(|(selected, chunk)| {
+            let mut files = FileSet::default();
+            let mut diagnostics = Vec::new();
+            emit_target(cx, selected, chunk, &mut files, &mut diagnostics);
+            sink(files);
+            diagnostics
+        })
+        .collect();
+    let mut plan = FileSet::default();
+    plan.insert("plan.json", to_json(&plan::plan(cx)));
+    sink(plan);
+    per_target.into_iter().flatten().collect()
 }
 
 /// One target's files.
