@@ -100,7 +100,11 @@ fn concurrent_cold_runs_agree_and_leave_a_whole_pack() {
         assert_eq!(run.status.code(), Some(1));
     }
     let packs: Vec<_> = walk(&repo.path().join(".modelops-cache"));
-    assert_eq!(packs.len(), 1, "one pack, no temporary files left: {packs:?}");
+    assert_eq!(
+        packs.len(),
+        1,
+        "one pack, no temporary files left: {packs:?}"
+    );
     let cold = repo.modelops(&["check"]);
     let warm = repo.modelops(&["check"]);
     assert_eq!((warm.code, &warm.stderr), (cold.code, &cold.stderr));
