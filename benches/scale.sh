@@ -11,8 +11,9 @@
 # --staged, lock --check, compile --check, compile (writing every file), diff
 # HEAD~1, blame. Peers, where installed: check-jsonschema validating the same JSON
 # views against the same schema (the views are dumped by examples/dump-views.rs),
-# b3sum hashing the same prompt and dataset files, git blame on the same prompt file.
-# Prints Markdown tables of medians (ms), peak RSS (KiB) and ours/theirs ratios.
+# b3sum hashing the same prompt and dataset files, git blame on the same prompt file,
+# and jsonnet rendering Kubernetes manifests from the resolved configuration
+# (benches/peers/kubernetes.jsonnet) against `compile --target kubernetes`. Prints Markdown tables of medians (ms), peak RSS (KiB) and ours/theirs ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
@@ -27,6 +28,7 @@ modelops=$PWD/target/release/modelops
 gen=$PWD/target/release/examples/gen-repo
 dump=$PWD/target/release/examples/dump-views
 schema=$PWD/schema/modelops.schema.json
+jsonnet_peer=$PWD/benches/peers/kubernetes.jsonnet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -81,6 +83,19 @@ EDIT
       hyperfine --runs "$runs" --warmup 1 --export-json "$work/p-$n.json" \
         "${peers[@]}" >/dev/null 2>&1 || echo "warning: a peer failed at $n models" >&2
     fi
+    # jsonnet (Debian's 0.18) renders about one model in 1.5 s: it runs once, at the
+    # small sizes only (JSONNET_MAX_MODELS, default 100).
+    if command -v jsonnet >/dev/null && [ "$n" -le "${JSONNET_MAX_MODELS:-100}" ]; then
+      "$modelops" inspect --format json > "$work/resolved-$n.json" 2>/dev/null
+      mkdir -p "$work/jsonnet-$n"
+      hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/j-$n.json" \
+        --prepare "rm -rf $work/k8s-$n" \
+        --command-name ours-k8s "$modelops compile --target kubernetes --out $work/k8s-$n" \
+        >/dev/null 2>&1
+      hyperfine -N --runs 1 --export-json "$work/jp-$n.json" \
+        --command-name peer-jsonnet "jsonnet -S -m $work/jsonnet-$n --tla-code-file config=$work/resolved-$n.json $jsonnet_peer" \
+        >/dev/null 2>&1 || echo "warning: the jsonnet peer failed at $n models" >&2
+    fi
     rss() { /usr/bin/time -o "$work/rss-one" -f %M "$@" >/dev/null 2>&1 || true; tail -1 "$work/rss-one"; }
     rm -rf .modelops-cache
     echo "$n $(rss "$modelops" check) $(rss "$modelops" check) $(rss "$modelops" compile --check)" >> "$work/rss"
@@ -120,6 +135,18 @@ for n in sizes:
             return "n/a"
         return f"{m[ours]:.0f} / {p[theirs]:.0f} ms = {m[ours] / p[theirs]:.2f}×"
     print(f"| {n} | {pair('cold', 'peer-jsonschema')} | {pair('lock', 'peer-b3sum')} | {pair('blame', 'peer-git-blame')} |")
+jsonnet = [n for n in sizes if os.path.exists(os.path.join(work, f"j-{n}.json"))]
+if jsonnet:
+    print()
+    print("| models | modelops compile --target kubernetes vs jsonnet rendering the resolved config |")
+    print("|---|---|")
+    for n in jsonnet:
+        j = medians(os.path.join(work, f"j-{n}.json"))
+        jp = os.path.join(work, f"jp-{n}.json")
+        if not os.path.exists(jp):
+            continue
+        j.update({r["command"]: r["median"] * 1000 for r in json.load(open(jp))["results"]})
+        print(f"| {n} | {j['ours-k8s']:.0f} / {j['peer-jsonnet']:.0f} ms = {j['ours-k8s'] / j['peer-jsonnet']:.3f}× |")
 for a, b in [("1000", "2000"), ("100", "1000")]:
     if a in sizes and b in sizes:
         ma, mb = medians(os.path.join(work, f"h-{a}.json")), medians(os.path.join(work, f"h-{b}.json"))
