@@ -169,9 +169,9 @@ impl<'a> Comparer<'a> {
         if let Some(error) = self.error.into_inner().ok().flatten() {
             return Err(error);
         }
-        self.changes.into_inner().map_err(|_| {
-            std::io::Error::other("a comparison thread panicked")
-        })
+        self.changes
+            .into_inner()
+            .map_err(|_| std::io::Error::other("a comparison thread panicked"))
     }
 }
 
