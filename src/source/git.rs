@@ -60,6 +60,9 @@ struct Blob {
 /// The files under the config root, as git recorded them, and the means to read them.
 struct GitFiles {
     repo: Mutex<Repository>,
+    /// More handles on the same repository, opened when blobs are read from several
+    /// threads at once (a `Repository` serves one thread at a time).
+    spares: Mutex<Vec<Repository>>,
     /// Paths relative to the config root.
     entries: BTreeMap<String, Blob>,
     description: String,
@@ -139,10 +142,40 @@ impl GitFiles {
     }
 
     fn blob_bytes(&self, path: &RepoPath, blob: Blob, limit: u64) -> Result<Vec<u8>, SourceError> {
-        let repo = self.repo.lock().map_err(|_| SourceError::Io {
+        let unavailable = || SourceError::Io {
             path: path.clone(),
             message: "the git repository is unavailable".to_owned(),
-        })?;
+        };
+        // The main handle when it is free; else a spare, opened on first need.
+        if let Ok(repo) = self.repo.try_lock() {
+            return Self::read_blob(&repo, path, blob, limit);
+        }
+        let spare = self.spares.lock().map_err(|_| unavailable())?.pop();
+        let spare = match spare {
+            Some(spare) => spare,
+            None => {
+                let git_dir = self
+                    .repo
+                    .lock()
+                    .map_err(|_| unavailable())?
+                    .path()
+                    .to_path_buf();
+                Repository::open(git_dir).map_err(|_| unavailable())?
+            }
+        };
+        let read = Self::read_blob(&spare, path, blob, limit);
+        if let Ok(mut spares) = self.spares.lock() {
+            spares.push(spare);
+        }
+        read
+    }
+
+    fn read_blob(
+        repo: &Repository,
+        path: &RepoPath,
+        blob: Blob,
+        limit: u64,
+    ) -> Result<Vec<u8>, SourceError> {
         let object = repo.find_blob(blob.oid).map_err(|e| SourceError::Io {
             path: path.clone(),
             message: e.message().to_owned(),
@@ -243,6 +276,7 @@ impl GitIndex {
         Ok(GitIndex {
             files: GitFiles {
                 repo: Mutex::new(repo),
+                spares: Mutex::default(),
                 entries,
                 description: "the git index".to_owned(),
             },
@@ -295,6 +329,7 @@ impl GitRevision {
         Ok(GitRevision {
             files: GitFiles {
                 repo: Mutex::new(repo),
+                spares: Mutex::default(),
                 entries,
                 description: format!("revision `{revision}` ({short})"),
             },
@@ -346,6 +381,7 @@ impl GitRevision {
         Ok(GitRevision {
             files: GitFiles {
                 repo: Mutex::new(repo),
+                spares: Mutex::default(),
                 entries,
                 description: format!("revision `{revision}` ({short})"),
             },
