@@ -212,7 +212,9 @@ impl AnalysisCache for DirCache {
             return;
         }
         let pack = self.pack();
-        let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        let Ok(used) = self.used.lock() else {
+            return;
+        };
         let mut out = PACK_MAGIC.to_vec();
         let mut written: HashSet<[u8; 32]> = HashSet::new();
         for key in &added.order {

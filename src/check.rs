@@ -175,19 +175,8 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
             || rules::run(&context, &mut diagnostics),
             || {
                 let mut found = Vec::new();
-                let resolved = resolve::resolve(
-                    &resolve::Inputs {
-                        project,
-                        models: &models,
-                        releases: &releases,
-                        prompts: &loaded.prompts,
-                        spans: &spans,
-                        files: &loaded.files,
-                        source,
-                        keep_rendered: options.keep_rendered,
-                    },
-                    &mut found,
-                );
+                let inputs = resolve::Inputs::from_context(&context, options.keep_rendered);
+                let resolved = resolve::resolve(&inputs, &mut found);
                 (resolved, found)
             },
         );

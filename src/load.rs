@@ -132,10 +132,7 @@ pub fn load_with_cache(
         .collect::<Vec<_>>()
         .into_iter();
     let mut jobs = Vec::new();
-    for (path, kind) in &kdl_paths {
-        let read = contents
-            .next()
-            .unwrap_or(Err(SourceError::NotFound(path.clone())));
+    for ((path, kind), read) in kdl_paths.iter().zip(contents.by_ref()) {
         if let (file, Some(text)) = register(path, read, &mut loaded)? {
             jobs.push(KdlJob {
                 kind: *kind,
@@ -189,21 +186,15 @@ pub fn load_with_cache(
             .kind(&lock_path)
             .map_err(LoadError::Source)?
             .is_some()
-        && let (file, Some(text)) =
-            read_text_limited(source, &lock_path, MAX_LOCK_BYTES, &mut loaded)?
+        && let (file, Some(text)) = register(
+            &lock_path,
+            source.read(&lock_path, MAX_LOCK_BYTES),
+            &mut loaded,
+        )?
     {
         loaded.lock = Some((file, text));
     }
     Ok(loaded)
-}
-
-fn read_text_limited(
-    source: &dyn Source,
-    path: &RepoPath,
-    limit: u64,
-    loaded: &mut Loaded,
-) -> Result<(FileId, Option<Arc<str>>), LoadError> {
-    register(path, source.read(path, limit), loaded)
 }
 
 /// Adds a file that was read (or failed to be) to `files` as text, turning

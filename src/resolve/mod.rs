@@ -73,6 +73,22 @@ pub struct Inputs<'a> {
     pub keep_rendered: bool,
 }
 
+impl<'a> Inputs<'a> {
+    /// The inputs of a configuration the rules have judged.
+    pub fn from_context(cx: &crate::rules::Context<'a>, keep_rendered: bool) -> Self {
+        Inputs {
+            project: cx.project,
+            models: cx.models,
+            releases: cx.releases,
+            prompts: cx.prompts,
+            spans: cx.spans,
+            files: cx.files,
+            source: cx.source,
+            keep_rendered,
+        }
+    }
+}
+
 /// Hashes every prompt version, local dataset and release, and plans every
 /// deployment. Datasets that cannot be read are reported (the reference rules have
 /// already said why when the path is wrong; this covers I/O failures).
@@ -90,8 +106,6 @@ pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolu
             let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
             Some(((name.clone(), version), hash))
         })
-        .collect::<Vec<_>>()
-        .into_iter()
         .collect();
     let mut resolution = Resolution {
         prompts,
@@ -109,8 +123,6 @@ pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolu
             let hash = canonical::release_hash(release, prompt_hash.as_deref());
             ((model.clone(), version.clone()), hash)
         })
-        .collect::<Vec<_>>()
-        .into_iter()
         .collect();
     let renderer = Renderer::new(inputs.prompts);
     let deployments: Vec<(&Model, &Deploy, &Environment)> = inputs

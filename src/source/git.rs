@@ -293,24 +293,13 @@ pub struct GitRevision {
 impl GitRevision {
     /// Opens `revision` of the repository containing `root` (the config root).
     pub fn open(root: &Path, revision: &str) -> Result<Self, GitError> {
-        let (repo, prefix) = open(root)?;
-        let unknown = |e: git2::Error| GitError::UnknownRevision {
-            revision: revision.to_owned(),
-            message: e.message().to_owned(),
-        };
-        let commit = repo
-            .revparse_single(revision)
-            .and_then(|object| object.peel_to_commit())
-            .map_err(unknown)?;
-        let commit_id = commit.id();
-        let mut entries = BTreeMap::new();
-        {
-            let tree = commit.tree().map_err(unknown)?;
+        Self::open_with(root, revision, |tree, prefix| {
+            let mut entries = BTreeMap::new();
             tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
                 if entry.kind() == Some(ObjectType::Blob) || entry.filemode() as u32 == MODE_GITLINK
                 {
                     let path = format!("{dir}{}", entry.name().unwrap_or_default());
-                    if let Some(relative) = path.strip_prefix(&prefix) {
+                    if let Some(relative) = path.strip_prefix(prefix) {
                         entries.insert(
                             relative.to_owned(),
                             Blob {
@@ -321,19 +310,8 @@ impl GitRevision {
                     }
                 }
                 TreeWalkResult::Ok
-            })
-            .map_err(unknown)?;
-        }
-        let short = commit_id.to_string().chars().take(10).collect::<String>();
-        drop(commit);
-        Ok(GitRevision {
-            files: GitFiles {
-                repo: Mutex::new(repo),
-                spares: Mutex::default(),
-                entries,
-                description: format!("revision `{revision}` ({short})"),
-            },
-            commit: commit_id,
+            })?;
+            Ok(entries)
         })
     }
 
@@ -341,43 +319,53 @@ impl GitRevision {
     /// root), without walking the whole tree: for reading one or two files of a large
     /// repository. A symlink among them is followed by a full [`Self::open`].
     pub fn open_files(root: &Path, revision: &str, paths: &[&str]) -> Result<Self, GitError> {
+        let opened = Self::open_with(root, revision, |tree, prefix| {
+            let mut entries = BTreeMap::new();
+            for path in paths {
+                if let Ok(entry) = tree.get_path(Path::new(&format!("{prefix}{path}")))
+                    && entry.kind() == Some(ObjectType::Blob)
+                {
+                    let blob = Blob {
+                        oid: entry.id(),
+                        mode: entry.filemode() as u32,
+                    };
+                    entries.insert((*path).to_owned(), blob);
+                }
+            }
+            Ok(entries)
+        })?;
+        if opened
+            .files
+            .entries
+            .values()
+            .any(|b| b.mode == MODE_SYMLINK)
+        {
+            return Self::open(root, revision);
+        }
+        Ok(opened)
+    }
+
+    /// Resolves `revision` and lists its files with `list`, given the commit's tree
+    /// and the config root's prefix in the repository.
+    fn open_with(
+        root: &Path,
+        revision: &str,
+        list: impl FnOnce(&git2::Tree<'_>, &str) -> Result<BTreeMap<String, Blob>, git2::Error>,
+    ) -> Result<Self, GitError> {
         let (repo, prefix) = open(root)?;
         let unknown = |e: git2::Error| GitError::UnknownRevision {
             revision: revision.to_owned(),
             message: e.message().to_owned(),
         };
-        let commit = repo
-            .revparse_single(revision)
-            .and_then(|object| object.peel_to_commit())
-            .map_err(unknown)?;
-        let commit_id = commit.id();
-        let mut entries = BTreeMap::new();
-        {
+        let (commit_id, entries) = {
+            let commit = repo
+                .revparse_single(revision)
+                .and_then(|object| object.peel_to_commit())
+                .map_err(unknown)?;
             let tree = commit.tree().map_err(unknown)?;
-            for path in paths {
-                let Ok(entry) = tree.get_path(Path::new(&format!("{prefix}{path}"))) else {
-                    continue;
-                };
-                let mode = entry.filemode() as u32;
-                if mode == MODE_SYMLINK {
-                    drop(entry);
-                    drop(tree);
-                    drop(commit);
-                    return Self::open(root, revision);
-                }
-                if entry.kind() == Some(ObjectType::Blob) {
-                    entries.insert(
-                        (*path).to_owned(),
-                        Blob {
-                            oid: entry.id(),
-                            mode,
-                        },
-                    );
-                }
-            }
-        }
+            (commit.id(), list(&tree, &prefix).map_err(unknown)?)
+        };
         let short = commit_id.to_string().chars().take(10).collect::<String>();
-        drop(commit);
         Ok(GitRevision {
             files: GitFiles {
                 repo: Mutex::new(repo),

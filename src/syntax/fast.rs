@@ -155,7 +155,7 @@ impl Parser<'_> {
     /// One node: its name, entries and children block, and the spaces after them.
     fn node(&mut self) -> Option<KdlNode> {
         let start = self.at;
-        let (name, _) = self.name()?;
+        let name = self.name()?;
         let mut node = KdlNode::new(name);
         loop {
             let spaced = self.spaces();
@@ -188,15 +188,20 @@ impl Parser<'_> {
     }
 
     /// A node name or property key: a bare identifier or a quoted string.
-    fn name(&mut self) -> Option<(KdlIdentifier, usize)> {
+    fn name(&mut self) -> Option<KdlIdentifier> {
         let start = self.at;
         let value = match self.peek()? {
             b'"' => self.quoted()?,
             _ => self.bare()?.to_owned(),
         };
+        Some(self.identifier(value, start))
+    }
+
+    /// An identifier spanning from `start` to here.
+    fn identifier(&self, value: String, start: usize) -> KdlIdentifier {
         let mut identifier = KdlIdentifier::from(value);
         identifier.set_span((start, self.at - start));
-        Some((identifier, start))
+        identifier
     }
 
     /// A bare identifier (not a number, not a reserved word).
@@ -255,23 +260,36 @@ impl Parser<'_> {
     /// An argument or a `key=value` property.
     fn entry(&mut self) -> Option<KdlEntry> {
         let start = self.at;
-        // A property starts with a name followed directly by `=`.
-        let checkpoint = self.at;
-        let key = match self.peek()? {
-            b'"' => self.name().filter(|_| self.peek() == Some(b'=')),
-            b if b.is_ascii_digit() || b == b'#' => None,
-            _ => self.name().filter(|_| self.peek() == Some(b'=')),
-        };
-        if key.is_none() {
-            self.at = checkpoint;
-        } else {
-            self.at += 1; // `=`
+        let first = self.peek()?;
+        // A quoted string or a bare word followed directly by `=` is a property's
+        // key; a quoted string is read once, whichever it turns out to be.
+        let mut key = None;
+        let mut quoted = None;
+        if first == b'"' {
+            let text = self.quoted()?;
+            if self.peek() == Some(b'=') {
+                key = Some(self.identifier(text, start));
+                self.at += 1;
+            } else {
+                quoted = Some(text);
+            }
+        } else if !first.is_ascii_digit() && first != b'#' {
+            match self.name() {
+                Some(name) if self.peek() == Some(b'=') => {
+                    key = Some(name);
+                    self.at += 1;
+                }
+                _ => self.at = start,
+            }
         }
-        let value_start = self.at;
-        let value = self.value()?;
+        let value_start = if quoted.is_some() { start } else { self.at };
+        let value = match quoted {
+            Some(text) => KdlValue::String(text),
+            None => self.value()?,
+        };
         let repr = self.text.get(value_start..self.at)?.to_owned();
         let mut entry = match key {
-            Some((key, _)) => KdlEntry::new_prop(key, value),
+            Some(key) => KdlEntry::new_prop(key, value),
             None => KdlEntry::new(value),
         };
         entry.set_format(KdlEntryFormat {
