@@ -110,14 +110,17 @@ impl DirCache {
     }
 
     fn ensure_ignored(&self) {
-        let ignore = self.dir.join(".gitignore");
-        if !ignore.exists() {
-            let _ = std::fs::create_dir_all(&self.dir);
-            let _ = crate::write::write_file_atomically(
-                &ignore,
-                b"# modelops' cache: safe to delete\n*\n",
-            );
-        }
+        ensure_dir(&self.dir);
+    }
+}
+
+/// Creates a cache directory with a `.gitignore` that ignores all of it.
+pub(crate) fn ensure_dir(dir: &Path) {
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        let _ = std::fs::create_dir_all(dir);
+        let _ =
+            crate::write::write_file_atomically(&ignore, b"# modelops' cache: safe to delete\n*\n");
     }
 }
 
@@ -259,7 +262,7 @@ impl AnalysisCache for DirCache {
 }
 
 /// Like an atomic write, with a temporary name unique across threads and processes.
-fn write_unique(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_unique(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

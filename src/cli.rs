@@ -700,13 +700,23 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
 /// `MODELOPS_NO_CACHE=1` turns it off).
 fn options_for(root: &Path) -> crate::check::Options {
     let mut options = crate::check::Options::from_environment();
-    if std::env::var_os("MODELOPS_NO_CACHE").is_none_or(|v| v.is_empty() || v == "0") {
-        let dir = std::env::var_os("MODELOPS_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".modelops-cache"));
+    if let Some(dir) = cache_dir(root) {
         options.cache = Some(std::sync::Arc::new(crate::cache::DirCache::new(dir)));
     }
     options
+}
+
+/// The cache folder (`.modelops-cache/` in the repository, or `MODELOPS_CACHE_DIR`),
+/// or `None` when `MODELOPS_NO_CACHE` turns caching off.
+fn cache_dir(root: &Path) -> Option<PathBuf> {
+    if std::env::var_os("MODELOPS_NO_CACHE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
+    }
+    Some(
+        std::env::var_os("MODELOPS_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".modelops-cache")),
+    )
 }
 
 /// Check options, with the lock at the base revision for immutability. An explicit
@@ -859,10 +869,16 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Some(out) => out.clone(),
         None => worktree.root().join("generated"),
     };
+    // What the last run learnt of the output folder, kept with the cache.
+    let index_file =
+        cache_dir(worktree.root()).map(|cache| crate::compile::index::index_path(&cache, &out));
     // Listing the output folder does not depend on the check: do both at once.
     let (checked, old) = rayon::join(
         || check(&worktree, &options),
-        || crate::compile::OldTree::open(&out),
+        || {
+            let index = index_file.as_deref().and_then(crate::compile::index::load);
+            crate::compile::OldTree::open_with(&out, index)
+        },
     );
     // The analysis cache has done its work: let its pack go before emitting.
     drop(options);
@@ -929,6 +945,15 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Err(error) => return cannot_read(error),
     };
     let changed = changes.paths(&old, &scope);
+    // The index is only a cache: a run that cannot write it is merely slower next time.
+    let save_index = |index: Option<crate::compile::index::OutputIndex>| {
+        if let (Some(file), Some(index)) = (&index_file, index) {
+            let _ = crate::compile::index::save(file, &index);
+        }
+    };
+    if changed.is_empty() || args.check {
+        save_index(old.index_after_compare(&changes));
+    }
     if args.check {
         if changed.is_empty() {
             return EXIT_OK;
@@ -949,6 +974,7 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     }
     match crate::compile::write_changes(&out, &old, &changes, &scope) {
         Ok(count) => {
+            save_index(crate::compile::index_after_write(&out, &changes).ok());
             eprintln!("wrote {count} files to {}", out.display());
             EXIT_OK
         }

@@ -487,3 +487,75 @@ fn custom_guard_queries_render_every_documented_variable() {
     );
     assert!(!manifest.contains("{{"), "{manifest}");
 }
+
+/// The output index of the cache folder, as the last run left it.
+fn output_index(repo: &Path) -> Option<modelops::compile::index::Loaded> {
+    let cache = repo.join(".modelops-cache");
+    let file = modelops::compile::index::index_path(&cache, &repo.join("generated"));
+    modelops::compile::index::load(&file)
+}
+
+#[test]
+fn the_output_index_never_hides_a_change() {
+    let repo = copy_example();
+    let out = repo.path().join("generated");
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    // Records as new as the index are read again, and the index is then rewritten;
+    // wait out the clock's granularity so that the records become trusted.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+    let old = modelops::compile::OldTree::open_with(&out, output_index(repo.path())).unwrap();
+    assert!(old.listed_from_index(), "the folders are unchanged");
+    assert_eq!(
+        old.vouched(),
+        old.paths().count(),
+        "every file is vouched for"
+    );
+
+    // A file edited in place, to the same size: its change time moves.
+    let file = out.join("kubernetes/prod/support-bot.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let edited = original.replace("replicas: 6", "replicas: 7");
+    assert_eq!(edited.len(), original.len());
+    std::fs::write(&file, &edited).unwrap();
+    let run = modelops_in(repo.path(), &["compile", "--check"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("-  replicas: 7\n+  replicas: 6"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(&file, &original).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+
+    // A file added to a folder: the folder's times move.
+    let stray = out.join("kubernetes/prod/stray.yaml");
+    std::fs::write(&stray, "kind: Stray\n").unwrap();
+    let run = modelops_in(repo.path(), &["compile", "--check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("stray.yaml"), "{}", run.stdout);
+    std::fs::remove_file(&stray).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+
+    // A damaged index is no index: the folder is listed and read again.
+    let cache = repo.path().join(".modelops-cache");
+    let index = modelops::compile::index::index_path(&cache, &out);
+    let mut bytes = std::fs::read(&index).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&index, &bytes).unwrap();
+    assert!(output_index(repo.path()).is_none());
+    std::fs::write(&file, &edited).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 1);
+    std::fs::write(&file, &original).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+
+    // A compile that writes leaves an index of what it wrote.
+    std::fs::write(&file, &edited).unwrap();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
+    let written = output_index(repo.path()).expect("an index after writing");
+    assert_eq!(written.index.files.len(), old.paths().count());
+}

@@ -16,6 +16,10 @@ use rayon::prelude::*;
 
 use crate::emit::FileSet;
 
+pub mod index;
+
+use index::{Known, OutputIndex, Stat};
+
 /// Which part of the output a compile produces.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
@@ -37,24 +41,46 @@ impl Scope {
     }
 }
 
-/// The files under an output folder: listed once, read on demand, so that a large
-/// output is never held in memory twice (old and new).
+/// The files under an output folder: listed once (from the output index when every
+/// folder is as it recorded), read on demand, so that a large output is never held
+/// in memory twice (old and new).
 #[derive(Clone, Debug, Default)]
 pub struct OldTree {
     dir: PathBuf,
-    paths: BTreeSet<String>,
+    /// Every file, with what the index vouches for about its bytes while its
+    /// metadata is unchanged.
+    files: BTreeMap<String, Option<Known>>,
+    /// Every folder with its metadata as found, for the next index.
+    folders: Vec<(String, Stat)>,
+    /// Whether the listing came from the index rather than from the disk.
+    listed_from_index: bool,
 }
 
 impl OldTree {
     /// Lists the files under `dir` (none when it does not exist).
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        let mut paths = BTreeSet::new();
+        Self::open_with(dir, None)
+    }
+
+    /// Lists the files under `dir`, taking the listing from `index` when every
+    /// folder still has the metadata it recorded, and listing the disk otherwise.
+    pub fn open_with(dir: &Path, index: Option<index::Loaded>) -> std::io::Result<Self> {
+        if let Some(loaded) = index
+            && loaded.folders_unchanged(dir)
+        {
+            let (files, folders) = loaded.into_trusted();
+            return Ok(OldTree {
+                dir: dir.to_path_buf(),
+                files,
+                folders,
+                listed_from_index: true,
+            });
+        }
+        let mut files = BTreeMap::new();
+        let mut folders = Vec::new();
         if dir.exists() {
             for entry in walkdir::WalkDir::new(dir) {
                 let entry = entry.map_err(std::io::Error::other)?;
-                if !entry.file_type().is_file() {
-                    continue;
-                }
                 let relative = entry
                     .path()
                     .strip_prefix(dir)
@@ -63,43 +89,200 @@ impl OldTree {
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect::<Vec<_>>()
                     .join("/");
-                paths.insert(relative);
+                if entry.file_type().is_dir() {
+                    let meta = entry.metadata().map_err(std::io::Error::other)?;
+                    if let Some(stat) = Stat::of(&meta) {
+                        folders.push((relative, stat));
+                    }
+                } else if entry.file_type().is_file() {
+                    files.insert(relative, None);
+                }
             }
         }
         Ok(OldTree {
             dir: dir.to_path_buf(),
-            paths,
+            files,
+            folders,
+            listed_from_index: false,
         })
     }
 
-    pub fn paths(&self) -> &BTreeSet<String> {
-        &self.paths
+    /// Whether the listing came from the output index (every folder unchanged).
+    pub fn listed_from_index(&self) -> bool {
+        self.listed_from_index
+    }
+
+    /// How many files the index vouches for without reading them.
+    pub fn vouched(&self) -> usize {
+        self.files.values().filter(|known| known.is_some()).count()
+    }
+
+    /// The relative paths of the files, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        self.files.keys()
     }
 
     /// A listed file's bytes (`None` for a path that is not in the tree).
     pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
-        if !self.paths.contains(path) {
+        if !self.files.contains_key(path) {
             return Ok(None);
         }
-        std::fs::read(self.dir.join(path)).map(Some)
+        match std::fs::read(self.dir.join(path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
     }
+
+    /// Whether the file at `path` holds exactly `bytes` (whose hash is `hash`). A
+    /// file the index vouches for is only looked at, not read; any other is read in
+    /// chunks and compared as it comes, without holding it whole.
+    fn compare(&self, path: &str, bytes: &[u8], hash: &[u8; 32]) -> std::io::Result<Compared> {
+        use std::io::ErrorKind::NotFound;
+        let Some(known) = self.files.get(path) else {
+            return Ok(Compared::Different);
+        };
+        let full = self.dir.join(path);
+        if let Some(known) = known {
+            match std::fs::symlink_metadata(&full) {
+                Ok(meta) if Stat::of(&meta) == Some(known.stat) => {
+                    return Ok(if known.hash == *hash {
+                        Compared::Same(Some(known.stat), false)
+                    } else {
+                        Compared::Different
+                    });
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
+                Err(error) => return Err(error),
+            }
+        }
+        let mut file = match std::fs::File::open(&full) {
+            Ok(file) => file,
+            Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
+            Err(error) => return Err(error),
+        };
+        let meta = file.metadata()?;
+        if meta.len() != bytes.len() as u64 || !same_bytes(&mut file, bytes)? {
+            return Ok(Compared::Different);
+        }
+        Ok(Compared::Same(Stat::of(&meta), true))
+    }
+
+    /// The index of this tree after a run that wrote nothing: the listing as found,
+    /// with the files this run found unchanged (and those outside its scope that the
+    /// old index vouched for). `None` when the run learnt nothing the index had not.
+    pub fn index_after_compare(&self, changes: &Changes) -> Option<OutputIndex> {
+        if (self.listed_from_index && changes.read == 0) || self.folders.is_empty() {
+            return None;
+        }
+        let files = self
+            .files
+            .iter()
+            .map(|(path, known)| {
+                let known = match changes.emitted.get(path) {
+                    Some(emitted) => emitted.stat.map(|stat| Known {
+                        stat,
+                        hash: emitted.hash,
+                    }),
+                    // Outside this run's scope: what the old index knew still holds.
+                    None => *known,
+                };
+                (path.clone(), known)
+            })
+            .collect();
+        Some(OutputIndex {
+            folders: self.folders.clone(),
+            files,
+        })
+    }
+}
+
+/// Whether `file` holds exactly `expected`, read in chunks.
+fn same_bytes(file: &mut std::fs::File, mut expected: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        // One byte more than expected, to see the end of the file.
+        let want = buffer.len().min(expected.len().max(1));
+        let Some(chunk) = buffer.get_mut(..want) else {
+            return Ok(false);
+        };
+        let n = match file.read(chunk) {
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if n == 0 {
+            return Ok(expected.is_empty());
+        }
+        let (Some(head), Some(read)) = (expected.get(..n), chunk.get(..n)) else {
+            return Ok(false);
+        };
+        if head != read {
+            return Ok(false);
+        }
+        expected = expected.get(n..).unwrap_or_default();
+    }
+}
+
+/// How a file on disk compares with its new bytes.
+enum Compared {
+    Different,
+    /// The same bytes; the file's metadata, and whether it had to be read.
+    Same(Option<Stat>, bool),
+}
+
+/// The index of a tree just written: listed afresh, every file of the new output
+/// known by the hash of its new bytes.
+pub fn index_after_write(dir: &Path, changes: &Changes) -> std::io::Result<OutputIndex> {
+    let tree = OldTree::open(dir)?;
+    let files = tree
+        .files
+        .par_iter()
+        .map(|(path, _)| {
+            let known = match changes.emitted.get(path) {
+                Some(emitted) => Stat::of_path(&dir.join(path))?.map(|stat| Known {
+                    stat,
+                    hash: emitted.hash,
+                }),
+                None => None,
+            };
+            Ok((path.clone(), known))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(OutputIndex {
+        folders: tree.folders,
+        files,
+    })
 }
 
 /// The files currently under `dir`, by relative path (empty when it does not exist).
 pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let old = OldTree::open(dir)?;
-    old.paths
+    old.files
         .par_iter()
-        .map(|path| Ok((path.clone(), old.read(path)?.unwrap_or_default())))
+        .map(|(path, _)| Ok((path.clone(), old.read(path)?.unwrap_or_default())))
         .collect()
 }
 
-/// What differs between the folder and a new output: every path of the new output,
+/// What differs between the folder and a new output: every file of the new output,
 /// and the bytes of only the files that are new or changed.
 #[derive(Debug, Default)]
 pub struct Changes {
-    pub new_paths: BTreeSet<String>,
+    pub emitted: BTreeMap<String, Emitted>,
     pub changed: BTreeMap<String, Vec<u8>>,
+    /// How many unchanged files had to be read (the rest the index vouched for).
+    pub read: usize,
+}
+
+/// One file of the new output.
+#[derive(Clone, Copy, Debug)]
+pub struct Emitted {
+    /// BLAKE3 of its bytes.
+    pub hash: [u8; 32],
+    /// The metadata of the file on disk when it already has these bytes.
+    pub stat: Option<Stat>,
 }
 
 impl Changes {
@@ -108,9 +291,8 @@ impl Changes {
     pub fn paths(&self, old: &OldTree, scope: &Scope) -> Vec<String> {
         let mut paths: Vec<String> = self.changed.keys().cloned().collect();
         paths.extend(
-            old.paths
-                .iter()
-                .filter(|p| scope.contains(p) && !self.new_paths.contains(*p))
+            old.paths()
+                .filter(|p| scope.contains(p) && !self.emitted.contains_key(*p))
                 .cloned(),
         );
         paths.sort();
@@ -141,18 +323,26 @@ impl<'a> Comparer<'a> {
             .files
             .into_par_iter()
             .map(|(path, bytes)| {
-                let same = self.old.read(&path)?.is_some_and(|before| before == bytes);
-                Ok((path, (!same).then_some(bytes)))
+                let hash = *blake3::hash(&bytes).as_bytes();
+                let compared = self.old.compare(&path, &bytes, &hash)?;
+                Ok((path, hash, bytes, compared))
             })
-            .collect::<std::io::Result<Vec<(String, Option<Vec<u8>>)>>>();
+            .collect::<std::io::Result<Vec<_>>>();
         match compared {
             Ok(compared) => {
                 if let Ok(mut changes) = self.changes.lock() {
-                    for (path, bytes) in compared {
-                        if let Some(bytes) = bytes {
-                            changes.changed.insert(path.clone(), bytes);
-                        }
-                        changes.new_paths.insert(path);
+                    for (path, hash, bytes, compared) in compared {
+                        let stat = match compared {
+                            Compared::Different => {
+                                changes.changed.insert(path.clone(), bytes);
+                                None
+                            }
+                            Compared::Same(stat, read) => {
+                                changes.read += usize::from(read);
+                                stat
+                            }
+                        };
+                        changes.emitted.insert(path, Emitted { hash, stat });
                     }
                 }
             }
@@ -227,14 +417,14 @@ pub fn write_changes(
     scope: &Scope,
 ) -> std::io::Result<usize> {
     let mut tree: BTreeMap<&str, Content<'_>> = BTreeMap::new();
-    for path in &changes.new_paths {
+    for path in changes.emitted.keys() {
         let content = match changes.changed.get(path) {
             Some(bytes) => Content::Bytes(bytes),
             None => Content::Old(old.dir.join(path)),
         };
         tree.insert(path, content);
     }
-    for path in old.paths.iter().filter(|p| !scope.contains(p)) {
+    for path in old.paths().filter(|p| !scope.contains(p)) {
         tree.entry(path)
             .or_insert_with(|| Content::Old(old.dir.join(path)));
     }
