@@ -13,6 +13,7 @@ pub mod nginx;
 pub mod pipeline;
 pub mod plan;
 pub mod traffic;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -120,9 +121,7 @@ pub fn to_yaml(value: &Value) -> String {
 pub fn to_yaml_documents(values: &[Value]) -> String {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.folded_wrap_chars = usize::MAX / 2;
-    // Serialising a `serde_json::Value` cannot fail: it has no non-string keys and
-    // no types YAML lacks.
-    serde_saphyr::to_string_multiple_with_options(values, options).unwrap_or_default()
+    yaml::documents(values, &options)
 }
 
 /// Pretty JSON with a trailing newline (keys sorted: serde_json's maps are ordered).
