@@ -171,16 +171,20 @@ pub fn emit_each(
         .collect();
     // Targets are independent: emit them on every core (files are keyed by path;
     // diagnostics keep the order of the targets).
-    // The Kubernetes target, a third of the output with a file per deployment, goes
-    // in chunks of deployments, so that its files reach the sink (and can be let go)
-    // while it is still being emitted.
+    // Targets whose files are per deployment (Kubernetes and the proxies) go in
+    // chunks of deployments, so that their files reach the sink (and can be let go)
+    // while they are still being emitted, and both cores stay busy to the end.
     use rayon::prelude::*;
     const CHUNK: usize = 128;
     let jobs: Vec<(&Target, &[Deployment<'_>])> = selected_targets(cx.project, target)
         .into_iter()
         .flat_map(|selected| {
             let chunks: Vec<&[Deployment<'_>]> = match selected.name.as_str() {
-                "kubernetes" if !deployments.is_empty() => deployments.chunks(CHUNK).collect(),
+                "kubernetes" | "istio" | "envoy" | "nginx" | "litellm"
+                    if !deployments.is_empty() =>
+                {
+                    deployments.chunks(CHUNK).collect()
+                }
                 _ => vec![deployments.as_slice()],
             };
             chunks.into_iter().map(move |chunk| (selected, chunk))
