@@ -108,10 +108,6 @@ impl DirCache {
                 .unwrap_or_default()
         })
     }
-
-    fn ensure_ignored(&self) {
-        ensure_dir(&self.dir);
-    }
 }
 
 /// Creates a cache directory with a `.gitignore` that ignores all of it.
@@ -253,7 +249,7 @@ impl AnalysisCache for DirCache {
             }
         }
         added.unwritten = false;
-        self.ensure_ignored();
+        ensure_dir(&self.dir);
         // A cache that cannot be written is only a slower run.
         let _ = write_unique(&self.pack_path(), &out);
         // Entries of the one-file-per-entry layout of earlier versions.

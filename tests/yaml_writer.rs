@@ -3,7 +3,12 @@
 //! strings that YAML readers treat specially, and on the documents of the example
 //! repository's committed output.
 
+#[allow(dead_code)]
+#[path = "../examples/support/synthetic.rs"]
+mod synthetic;
+
 use serde_json::{Map, Value};
+use synthetic::Rng;
 
 const TOKENS: &[&str] = &[
     "",
@@ -103,21 +108,8 @@ const TOKENS: &[&str] = &[
     "run: |\n  echo hi\n",
 ];
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
+/// Random documents, from the synthetic generator's deterministic source.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
     fn token(&mut self) -> String {
         TOKENS[self.below(TOKENS.len())].to_owned()
     }

@@ -147,7 +147,10 @@ impl OldTree {
             match std::fs::symlink_metadata(&full) {
                 Ok(meta) if Stat::of(&meta) == Some(known.stat) => {
                     return Ok(if known.hash == *hash {
-                        Compared::Same(Some(known.stat), false)
+                        Compared::Same {
+                            stat: Some(known.stat),
+                            read: false,
+                        }
                     } else {
                         Compared::Different
                     });
@@ -166,7 +169,10 @@ impl OldTree {
         if meta.len() != bytes.len() as u64 || !same_bytes(&mut file, bytes)? {
             return Ok(Compared::Different);
         }
-        Ok(Compared::Same(Stat::of(&meta), true))
+        Ok(Compared::Same {
+            stat: Stat::of(&meta),
+            read: true,
+        })
     }
 
     /// The index of this tree after a run that wrote nothing: the listing as found,
@@ -229,12 +235,20 @@ fn same_bytes(file: &mut std::fs::File, mut expected: &[u8]) -> std::io::Result<
 /// How a file on disk compares with its new bytes.
 enum Compared {
     Different,
-    /// The same bytes; the file's metadata, and whether it had to be read.
-    Same(Option<Stat>, bool),
+    /// The same bytes.
+    Same {
+        /// The file's metadata (for the index).
+        stat: Option<Stat>,
+        /// Whether the file had to be read (the index did not vouch for it).
+        read: bool,
+    },
 }
 
 /// The index of a tree just written: listed afresh, every file of the new output
-/// known by the hash of its new bytes.
+/// known by the hash of its new bytes. The tree is listed and its files looked at
+/// after the swap, not taken from what was written: linking a file into the new tree
+/// and removing the old tree both change the file's change time, and the listing on
+/// disk is the one the next run compares with.
 pub fn index_after_write(dir: &Path, changes: &Changes) -> std::io::Result<OutputIndex> {
     let tree = OldTree::open(dir)?;
     let files = tree
@@ -337,7 +351,7 @@ impl<'a> Comparer<'a> {
                                 changes.changed.insert(path.clone(), bytes);
                                 None
                             }
-                            Compared::Same(stat, read) => {
+                            Compared::Same { stat, read } => {
                                 changes.read += usize::from(read);
                                 stat
                             }

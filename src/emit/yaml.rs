@@ -68,7 +68,7 @@ fn write_map(
             }
             Value::String(text) if text.contains('\n') => {
                 out.push(' ');
-                write_multiline(out, text, column + 2, options)?;
+                write_multiline(out, value, text, column + 2, options)?;
             }
             scalar => {
                 out.push(' ');
@@ -107,13 +107,7 @@ fn write_seq(
 }
 
 fn indent(out: &mut String, column: usize) {
-    const SPACES: &str = "                                                                ";
-    let mut left = column;
-    while left > 0 {
-        let n = left.min(SPACES.len());
-        out.push_str(SPACES.get(..n).unwrap_or_default());
-        left -= n;
-    }
+    out.extend(std::iter::repeat_n(' ', column));
 }
 
 /// A scalar, or an empty collection, on the current line (no newline).
@@ -200,17 +194,18 @@ fn plainly_safe(text: &str, key: bool) -> bool {
     !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word))
 }
 
-/// Multi-line text after `key: `: a literal block scalar with its body at `body`
-/// columns, or the double-quoted form serde-saphyr falls back to for text a block
-/// scalar cannot hold.
+/// Multi-line text (`value`, holding `text`) after `key: `: a literal block scalar
+/// with its body at `body` columns, or the double-quoted form serde-saphyr falls back
+/// to for text a block scalar cannot hold.
 fn write_multiline(
     out: &mut String,
+    value: &Value,
     text: &str,
     body: usize,
     options: &serde_saphyr::SerializerOptions,
 ) -> Option<()> {
     if !block_safe(text) {
-        out.push_str(&alone(&Value::String(text.to_owned()), options)?);
+        out.push_str(&alone(value, options)?);
         out.push('\n');
         return Some(());
     }

@@ -41,12 +41,8 @@ use crate::model::ResolvedRelease;
 /// The version of the canonical forms.
 pub const FORMAT: u64 = 1;
 
-fn hash_json(value: &Value) -> String {
-    // serde_json's maps are BTreeMaps (no `preserve_order`): keys come out sorted.
-    hash_serialized(value)
-}
-
-/// BLAKE3 over the compact JSON of `value`. The bytes stream into the hasher through
+/// BLAKE3 over the compact JSON of `value` (serde_json's maps are BTreeMaps, with
+/// no `preserve_order`: keys come out sorted). The bytes stream into the hasher through
 /// a buffer instead of being collected first: a fingerprint's form holds a whole
 /// rendered prompt.
 fn hash_serialized(value: &impl serde::Serialize) -> String {
@@ -100,7 +96,7 @@ pub fn release_form(release: &ResolvedRelease, prompt_hash: Option<&str>) -> Val
 
 /// The hash of a resolved release's canonical form.
 pub fn release_hash(release: &ResolvedRelease, prompt_hash: Option<&str>) -> String {
-    hash_json(&release_form(release, prompt_hash))
+    hash_serialized(&release_form(release, prompt_hash))
 }
 
 /// The fingerprint of one track: what its pods receive.
@@ -148,7 +144,7 @@ mod tests {
             serde_json::to_string(&value).unwrap(),
             r#"{"a":{"c":1.0,"d":0.3},"b":1,"e":800}"#
         );
-        assert_eq!(hash_json(&value).len(), 64);
+        assert_eq!(hash_serialized(&value).len(), 64);
     }
 
     #[test]

@@ -63,6 +63,8 @@ struct GitFiles {
     /// More handles on the same repository, opened when blobs are read from several
     /// threads at once (a `Repository` serves one thread at a time).
     spares: Mutex<Vec<Repository>>,
+    /// The repository's git folder, where spares are opened.
+    git_dir: std::path::PathBuf,
     /// Paths relative to the config root.
     entries: BTreeMap<String, Blob>,
     description: String,
@@ -90,6 +92,16 @@ fn open(root: &Path) -> Result<(Repository, String), GitError> {
 }
 
 impl GitFiles {
+    fn new(repo: Repository, entries: BTreeMap<String, Blob>, description: String) -> Self {
+        GitFiles {
+            git_dir: repo.path().to_path_buf(),
+            repo: Mutex::new(repo),
+            spares: Mutex::default(),
+            entries,
+            description,
+        }
+    }
+
     fn kind_of(
         &self,
         path: &str,
@@ -153,15 +165,7 @@ impl GitFiles {
         let spare = self.spares.lock().map_err(|_| unavailable())?.pop();
         let spare = match spare {
             Some(spare) => spare,
-            None => {
-                let git_dir = self
-                    .repo
-                    .lock()
-                    .map_err(|_| unavailable())?
-                    .path()
-                    .to_path_buf();
-                Repository::open(git_dir).map_err(|_| unavailable())?
-            }
+            None => Repository::open(&self.git_dir).map_err(|_| unavailable())?,
         };
         let read = Self::read_blob(&spare, path, blob, limit);
         if let Ok(mut spares) = self.spares.lock() {
@@ -274,12 +278,7 @@ impl GitIndex {
             }
         }
         Ok(GitIndex {
-            files: GitFiles {
-                repo: Mutex::new(repo),
-                spares: Mutex::default(),
-                entries,
-                description: "the git index".to_owned(),
-            },
+            files: GitFiles::new(repo, entries, "the git index".to_owned()),
         })
     }
 }
@@ -367,12 +366,7 @@ impl GitRevision {
         };
         let short = commit_id.to_string().chars().take(10).collect::<String>();
         Ok(GitRevision {
-            files: GitFiles {
-                repo: Mutex::new(repo),
-                spares: Mutex::default(),
-                entries,
-                description: format!("revision `{revision}` ({short})"),
-            },
+            files: GitFiles::new(repo, entries, format!("revision `{revision}` ({short})")),
             commit: commit_id,
         })
     }
