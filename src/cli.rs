@@ -869,9 +869,12 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Some(out) => out.clone(),
         None => worktree.root().join("generated"),
     };
-    // What the last run learnt of the output folder, kept with the cache.
-    let index_file =
-        cache_dir(worktree.root()).map(|cache| crate::compile::index::index_path(&cache, &out));
+    // What the last run learnt of the output folder, and the tree it retired, are
+    // kept with the cache.
+    let cache = cache_dir(worktree.root());
+    let index_file = cache
+        .as_deref()
+        .map(|cache| crate::compile::index::index_path(cache, &out));
     // Listing the output folder does not depend on the check: do both at once.
     let (checked, old) = rayon::join(
         || check(&worktree, &options),
@@ -925,9 +928,15 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         target: args.target.clone(),
         environment: args.environment.clone(),
     };
-    // Each target's files are compared with the folder as they are emitted; only
-    // what differs is kept.
-    let comparer = crate::compile::Comparer::new(&old);
+    // Each target's files are compared with the folder as they are emitted; what
+    // differs is written into the next tree at once (kept for the diff with --check).
+    let next = (!args.check).then(|| {
+        let spare = cache
+            .as_deref()
+            .map(|cache| crate::compile::next::SparePaths::new(cache, &out));
+        crate::compile::next::NextTree::new(&out, spare)
+    });
+    let comparer = crate::compile::Comparer::new(&old, next.as_ref());
     let emit_diagnostics = crate::emit::emit_each(
         &context,
         args.target.as_deref(),
@@ -939,10 +948,22 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     warnings.extend(emit_diagnostics);
     warnings.sort(&checked.files);
     print_diagnostics(&warnings, &checked.files);
+    // What remains is comparing and writing files: let the analysis go first.
+    drop(warnings);
+    drop(checked);
 
     let changes = match comparer.finish() {
         Ok(changes) => changes,
-        Err(error) => return cannot_read(error),
+        Err(error) if args.check => return cannot_read(error),
+        Err(error) => {
+            return fail(
+                &format!(
+                    "cannot compile into `{}`: {error}; the previous output is unchanged",
+                    out.display()
+                ),
+                None,
+            );
+        }
     };
     let changed = changes.paths(&old, &scope);
     // The index is only a cache: a run that cannot write it is merely slower next time.
@@ -969,12 +990,13 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         );
         return EXIT_INVALID;
     }
-    if changed.is_empty() {
+    let (false, Some(next)) = (changed.is_empty(), next) else {
         return EXIT_OK;
-    }
-    match crate::compile::write_changes(&out, &old, &changes, &scope) {
-        Ok(count) => {
-            save_index(crate::compile::index_after_write(&out, &changes).ok());
+    };
+    match crate::compile::write_changes(&old, next, &changes, &scope) {
+        Ok(index) => {
+            let count = index.files.len();
+            save_index(Some(index));
             eprintln!("wrote {count} files to {}", out.display());
             EXIT_OK
         }

@@ -6,6 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
 use modelops::source::MemorySource;
 use serde_json::Value;
@@ -558,4 +559,88 @@ fn the_output_index_never_hides_a_change() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
     let written = output_index(repo.path()).expect("an index after writing");
     assert_eq!(written.index.files.len(), old.paths().count());
+}
+
+#[test]
+fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
+    let repo = copy_example();
+    let out = repo.path().join("generated");
+    let cache = repo.path().join(".modelops-cache");
+    let spare = modelops::compile::next::SparePaths::new(&cache, &out);
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let fresh = |name: &str| {
+        let run = modelops_in(repo.path(), &["compile", "--out", name]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        tree(&repo.path().join(name))
+    };
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    assert!(!spare.dir.exists(), "a first compile has nothing to retire");
+    // Each compile retires the tree it replaces as the spare; the next one brings
+    // the spare up to date (some files changed twice, some back to what the spare
+    // holds) and leaves exactly what a compile into an empty folder leaves.
+    for (round, replicas) in ["5", "4", "6", "4"].into_iter().enumerate() {
+        std::fs::write(
+            &model,
+            text.replace("replicas 6", &format!("replicas {replicas}")),
+        )
+        .unwrap();
+        let run = modelops_in(repo.path(), &["compile"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            spare.dir.is_dir(),
+            "round {round}: the retired tree is the spare"
+        );
+        assert_eq!(
+            tree(&out),
+            fresh(&format!("fresh-{round}")),
+            "round {round}"
+        );
+        assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+    }
+
+    // Another compile holding the spare: this one builds a fresh folder instead.
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(&spare.lock)
+        .unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(&model, text.replace("replicas 6", "replicas 3")).unwrap();
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tree(&out), fresh("fresh-locked"));
+    drop(lock);
+
+    // Without a cache there is no spare, and nothing is left behind.
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::write(&model, &text).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_modelops"))
+        .arg("compile")
+        .current_dir(repo.path())
+        .env("MODELOPS_NO_CACHE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!cache.exists());
+    let run = Command::new(env!("CARGO_BIN_EXE_modelops"))
+        .args(["compile", "--check"])
+        .current_dir(repo.path())
+        .env("MODELOPS_NO_CACHE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(repo.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".generated"))
+        .collect();
+    assert!(leftovers.is_empty());
 }

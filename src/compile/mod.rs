@@ -1,12 +1,13 @@
 //! `modelops compile`: from a valid repository to the files in `generated/`.
 //!
 //! Each target's files are compared with the folder as soon as they are emitted
-//! ([`Comparer`]); only new or changed files are kept in memory. Writing builds the
-//! new tree in a sibling folder — changed files written, unchanged ones linked (or
-//! copied) from the old tree — and swaps it in with two renames, so `generated/` is
-//! always either the old complete tree or the new one, never a mix; files of
-//! deployments that no longer exist disappear with the old tree. With `--env` or
-//! `--target`, files outside that scope are carried over unchanged.
+//! ([`Comparer`]). With `--check`, only new or changed files are kept in memory, for
+//! the diff. A writing compile writes them at once into the next tree
+//! ([`next::NextTree`]: the tree the last compile retired, or a fresh folder), then
+//! completes it — unchanged files it lacks linked (or copied) from the old tree,
+//! files no longer emitted removed — and swaps it in with two renames, so
+//! `generated/` is always either the old complete tree or the new one, never a mix.
+//! With `--env` or `--target`, files outside that scope are carried over unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,10 @@ use rayon::prelude::*;
 use crate::emit::FileSet;
 
 pub mod index;
+pub mod next;
 
 use index::{Known, OutputIndex, Stat};
+use next::NextTree;
 
 /// Which part of the output a compile produces.
 #[derive(Clone, Debug, Default)]
@@ -122,6 +125,21 @@ impl OldTree {
         self.files.keys()
     }
 
+    /// Whether the tree lists a file at `path`.
+    fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
+    /// What the index knows of the file at `path`, while its metadata on disk is
+    /// still what was recorded.
+    fn vouched_for(&self, path: &str) -> Option<Known> {
+        let known = (*self.files.get(path)?)?;
+        match Stat::of_path(&self.dir.join(path)) {
+            Ok(Some(now)) if now == known.stat => Some(known),
+            _ => None,
+        }
+    }
+
     /// A listed file's bytes (`None` for a path that is not in the tree).
     pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
         if !self.files.contains_key(path) {
@@ -202,6 +220,41 @@ impl OldTree {
             files,
         })
     }
+
+    /// The index of this tree once moved to `dir` (to be the spare): its files as
+    /// listed, each known by what this run verified or what the old index vouched
+    /// for, and its folders as found (moving the tree changed only the top one).
+    fn index_after_move(&self, dir: &Path, changes: &Changes) -> std::io::Result<OutputIndex> {
+        let top = Stat::of_path(dir)?;
+        let folders = self
+            .folders
+            .iter()
+            .filter_map(|(path, stat)| match path.as_str() {
+                "" => top.map(|top| (String::new(), top)),
+                _ => Some((path.clone(), *stat)),
+            })
+            .collect();
+        let files = self
+            .files
+            .iter()
+            .map(|(path, known)| {
+                let known = match changes.emitted.get(path) {
+                    Some(Emitted {
+                        hash,
+                        stat: Some(stat),
+                    }) => Some(Known {
+                        stat: *stat,
+                        hash: *hash,
+                    }),
+                    // Changed by this run, or outside its scope: what the old index
+                    // knew of the old bytes still holds.
+                    _ => *known,
+                };
+                (path.clone(), known)
+            })
+            .collect();
+        Ok(OutputIndex { folders, files })
+    }
 }
 
 /// Whether `file` holds exactly `expected`, read in chunks.
@@ -244,33 +297,6 @@ enum Compared {
     },
 }
 
-/// The index of a tree just written: listed afresh, every file of the new output
-/// known by the hash of its new bytes. The tree is listed and its files looked at
-/// after the swap, not taken from what was written: linking a file into the new tree
-/// and removing the old tree both change the file's change time, and the listing on
-/// disk is the one the next run compares with.
-pub fn index_after_write(dir: &Path, changes: &Changes) -> std::io::Result<OutputIndex> {
-    let tree = OldTree::open(dir)?;
-    let files = tree
-        .files
-        .par_iter()
-        .map(|(path, _)| {
-            let known = match changes.emitted.get(path) {
-                Some(emitted) => Stat::of_path(&dir.join(path))?.map(|stat| Known {
-                    stat,
-                    hash: emitted.hash,
-                }),
-                None => None,
-            };
-            Ok((path.clone(), known))
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(OutputIndex {
-        folders: tree.folders,
-        files,
-    })
-}
-
 /// The files currently under `dir`, by relative path (empty when it does not exist).
 pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let old = OldTree::open(dir)?;
@@ -281,11 +307,14 @@ pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
 }
 
 /// What differs between the folder and a new output: every file of the new output,
-/// and the bytes of only the files that are new or changed.
+/// and which are new or changed.
 #[derive(Debug, Default)]
 pub struct Changes {
     pub emitted: BTreeMap<String, Emitted>,
-    pub changed: BTreeMap<String, Vec<u8>>,
+    pub changed: BTreeSet<String>,
+    /// The new bytes of the changed files, when they are kept for a diff rather than
+    /// written into the next tree as they come.
+    pub held: BTreeMap<String, Vec<u8>>,
     /// How many unchanged files had to be read (the rest the index vouched for).
     pub read: usize,
 }
@@ -303,7 +332,7 @@ impl Changes {
     /// The paths that differ, sorted: added or changed files, and files of the old
     /// tree within `scope` that the new output no longer has.
     pub fn paths(&self, old: &OldTree, scope: &Scope) -> Vec<String> {
-        let mut paths: Vec<String> = self.changed.keys().cloned().collect();
+        let mut paths: Vec<String> = self.changed.iter().cloned().collect();
         paths.extend(
             old.paths()
                 .filter(|p| scope.contains(p) && !self.emitted.contains_key(*p))
@@ -314,18 +343,21 @@ impl Changes {
     }
 }
 
-/// Compares emitted files with the folder as they arrive, from any thread, keeping
-/// only what differs.
+/// Compares emitted files with the folder as they arrive, from any thread: what
+/// differs is written into the next tree at once, or kept in memory when there is
+/// no next tree (`compile --check`).
 pub struct Comparer<'a> {
     old: &'a OldTree,
+    next: Option<&'a NextTree>,
     changes: Mutex<Changes>,
     error: Mutex<Option<std::io::Error>>,
 }
 
 impl<'a> Comparer<'a> {
-    pub fn new(old: &'a OldTree) -> Self {
+    pub fn new(old: &'a OldTree, next: Option<&'a NextTree>) -> Self {
         Comparer {
             old,
+            next,
             changes: Mutex::default(),
             error: Mutex::default(),
         }
@@ -339,16 +371,27 @@ impl<'a> Comparer<'a> {
             .map(|(path, bytes)| {
                 let hash = *blake3::hash(&bytes).as_bytes();
                 let compared = self.old.compare(&path, &bytes, &hash)?;
-                Ok((path, hash, bytes, compared))
+                let held = match (&compared, self.next) {
+                    (Compared::Different, Some(next)) => {
+                        next.put(&path, &bytes, &hash)?;
+                        None
+                    }
+                    (Compared::Different, None) => Some(bytes),
+                    (Compared::Same { .. }, _) => None,
+                };
+                Ok((path, hash, held, compared))
             })
             .collect::<std::io::Result<Vec<_>>>();
         match compared {
             Ok(compared) => {
                 if let Ok(mut changes) = self.changes.lock() {
-                    for (path, hash, bytes, compared) in compared {
+                    for (path, hash, held, compared) in compared {
                         let stat = match compared {
                             Compared::Different => {
-                                changes.changed.insert(path.clone(), bytes);
+                                changes.changed.insert(path.clone());
+                                if let Some(bytes) = held {
+                                    changes.held.insert(path.clone(), bytes);
+                                }
                                 None
                             }
                             Compared::Same { stat, read } => {
@@ -389,7 +432,12 @@ pub fn diff_changes(
     let mut out = String::new();
     for path in paths {
         let before = old.read(path)?;
-        let after = changes.changed.get(path);
+        let after = changes.held.get(path);
+        if after.is_none() && changes.changed.contains(path) {
+            return Err(std::io::Error::other(format!(
+                "the new bytes of `{path}` were not kept for a diff"
+            )));
+        }
         let text = |bytes: Option<&Vec<u8>>| {
             bytes
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -415,102 +463,61 @@ pub fn diff_changes(
     Ok(out)
 }
 
-/// One file of a tree being written: new bytes, or a file of the old tree.
-enum Content<'a> {
-    Bytes(&'a [u8]),
-    Old(PathBuf),
+/// One file of the tree a compile writes.
+#[derive(Clone, Copy, Debug)]
+pub struct NewFile {
+    /// The hash of its bytes, when known.
+    hash: Option<[u8; 32]>,
+    /// Whether it is carried over from the old tree (it is there, as it must be),
+    /// rather than written by this run.
+    carried: bool,
 }
 
-/// Replaces `dir` with the new output: changed files written, unchanged files of the
-/// new output and the old files outside `scope` carried over from the old tree.
-/// Returns the number of files in the new tree.
+/// Replaces the output folder with the new output: `next` (which already holds the
+/// changed files) completed with the unchanged files of the new output and the old
+/// files outside `scope`, carried over from the old tree, and swapped in. Returns
+/// the index of the new output.
 pub fn write_changes(
-    dir: &Path,
     old: &OldTree,
+    next: NextTree,
     changes: &Changes,
     scope: &Scope,
-) -> std::io::Result<usize> {
-    let mut tree: BTreeMap<&str, Content<'_>> = BTreeMap::new();
-    for path in changes.emitted.keys() {
-        let content = match changes.changed.get(path) {
-            Some(bytes) => Content::Bytes(bytes),
-            None => Content::Old(old.dir.join(path)),
-        };
-        tree.insert(path, content);
+) -> std::io::Result<OutputIndex> {
+    let mut tree: BTreeMap<&str, NewFile> = changes
+        .emitted
+        .iter()
+        .map(|(path, emitted)| {
+            let file = NewFile {
+                hash: Some(emitted.hash),
+                carried: !changes.changed.contains(path),
+            };
+            (path.as_str(), file)
+        })
+        .collect();
+    for path in old
+        .paths()
+        .filter(|p| !scope.contains(p) && !changes.emitted.contains_key(*p))
+    {
+        let hash = old.vouched_for(path).map(|known| known.hash);
+        tree.insert(
+            path,
+            NewFile {
+                hash,
+                carried: true,
+            },
+        );
     }
-    for path in old.paths().filter(|p| !scope.contains(p)) {
-        tree.entry(path)
-            .or_insert_with(|| Content::Old(old.dir.join(path)));
-    }
-    swap_in(dir, &tree)?;
-    Ok(tree.len())
+    next.complete(&old.dir, &tree)?;
+    next.swap_in(old, changes, &tree)
 }
 
+/// A hidden folder next to `dir`, unique to this process.
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "generated".to_owned());
     dir.with_file_name(format!(".{name}.{suffix}-{}", std::process::id()))
-}
-
-/// Replaces `dir` with exactly `tree`, atomically as seen by readers of whole trees.
-pub fn write_tree(dir: &Path, tree: &BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
-    let tree: BTreeMap<&str, Content<'_>> = tree
-        .iter()
-        .map(|(path, bytes)| (path.as_str(), Content::Bytes(bytes)))
-        .collect();
-    swap_in(dir, &tree)
-}
-
-/// Builds `tree` in a sibling folder and swaps it in with two renames. Files carried
-/// over from the old tree are hard-linked (they are never written in place, so the
-/// old tree's removal leaves them intact), or copied where links are not possible.
-fn swap_in(dir: &Path, tree: &BTreeMap<&str, Content<'_>>) -> std::io::Result<()> {
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let staging = sibling(dir, "new");
-    let retired = sibling(dir, "old");
-    let build = || -> std::io::Result<()> {
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging)?;
-        }
-        std::fs::create_dir_all(&staging)?;
-        let folders: BTreeSet<PathBuf> = tree
-            .keys()
-            .filter_map(|path| staging.join(path).parent().map(Path::to_path_buf))
-            .collect();
-        for folder in folders {
-            std::fs::create_dir_all(folder)?;
-        }
-        // Thousands of small files: write them on every core.
-        tree.par_iter().try_for_each(|(path, content)| {
-            let target = staging.join(path);
-            match content {
-                Content::Bytes(bytes) => std::fs::write(&target, bytes),
-                Content::Old(source) => std::fs::hard_link(source, &target)
-                    .or_else(|_| std::fs::copy(source, &target).map(|_| ())),
-            }
-        })
-    };
-    if let Err(error) = build() {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(error);
-    }
-    if dir.exists() {
-        std::fs::rename(dir, &retired)?;
-        if let Err(error) = std::fs::rename(&staging, dir) {
-            // Put the old tree back: the output stays as it was.
-            let _ = std::fs::rename(&retired, dir);
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(error);
-        }
-        let _ = std::fs::remove_dir_all(&retired);
-    } else {
-        std::fs::rename(&staging, dir)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -529,19 +536,82 @@ mod tests {
         assert!(scope.contains("plan.json"));
     }
 
+    /// Compiles `files` into `out` as a writing compile does.
+    fn write(out: &Path, spare: Option<next::SparePaths>, files: &BTreeMap<String, Vec<u8>>) {
+        let old = OldTree::open(out).unwrap();
+        let next = NextTree::new(out, spare);
+        let comparer = Comparer::new(&old, Some(&next));
+        comparer.accept(FileSet {
+            files: files.clone(),
+        });
+        let changes = comparer.finish().unwrap();
+        assert!(changes.held.is_empty(), "nothing is held in memory");
+        write_changes(&old, next, &changes, &Scope::default()).unwrap();
+    }
+
     #[test]
     fn writes_and_replaces_a_tree() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("generated");
         let mut tree = BTreeMap::new();
         tree.insert("a/b.yaml".to_owned(), b"one".to_vec());
-        tree.insert("gone.yaml".to_owned(), b"x".to_vec());
-        write_tree(&out, &tree).unwrap();
-        tree.remove("gone.yaml");
+        tree.insert("gone/c.yaml".to_owned(), b"x".to_vec());
+        write(&out, None, &tree);
+        assert_eq!(read_tree(&out).unwrap(), tree);
+        tree.remove("gone/c.yaml");
         tree.insert("a/b.yaml".to_owned(), b"two".to_vec());
-        write_tree(&out, &tree).unwrap();
+        write(&out, None, &tree);
         assert_eq!(read_tree(&out).unwrap(), tree);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no staging folders are left behind");
+    }
+
+    #[test]
+    fn the_spare_is_brought_up_to_date_whatever_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("generated");
+        let cache = dir.path().join("cache");
+        let spare = next::SparePaths::new(&cache, &out);
+        let file = |i: usize| {
+            (
+                format!("t/{}/f{i}.yaml", i % 3),
+                format!("v{i}").into_bytes(),
+            )
+        };
+        let mut tree: BTreeMap<String, Vec<u8>> = (0..12).map(file).collect();
+        for round in 0..6 {
+            // Each round changes, adds and removes some files.
+            tree.insert(
+                format!("t/{round}/new.yaml"),
+                format!("r{round}").into_bytes(),
+            );
+            tree.remove(&format!("t/{}/f{}.yaml", round % 3, round));
+            tree.insert(
+                "t/0/f0.yaml".to_owned(),
+                format!("round {round}").into_bytes(),
+            );
+            if round == 3 {
+                // Someone edits the spare: it is still brought up to date.
+                std::fs::write(spare.dir.join("t/0/f0.yaml"), "edited").unwrap();
+                std::fs::write(spare.dir.join("stray.yaml"), "stray").unwrap();
+            }
+            if round == 4 {
+                // A file of the output edited in place: the spare may share it.
+                std::fs::write(out.join("t/2/f8.yaml"), "in place").unwrap();
+            }
+            if round % 2 == 1 {
+                // Let the clock pass the records, so that the indexes vouch for them.
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            write(&out, Some(spare.clone()), &tree);
+            assert_eq!(read_tree(&out).unwrap(), tree, "round {round}");
+            // The first compile has no tree to retire.
+            assert_eq!(spare.dir.is_dir(), round > 0, "round {round}");
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 }
