@@ -8,8 +8,9 @@
 # For each size it generates a repository (3 releases a model, 3 prompt versions a
 # model, ~4 KiB prompts, every target), locks and compiles it, commits it twice (for
 # --staged and diff), then times: check cold (no analysis cache), check warm, check
-# --staged, lock --check, compile --check, compile (writing every file), diff
-# HEAD~1, blame. Peers, where installed: check-jsonschema validating the same JSON
+# --staged, lock --check, compile --check, compile after a change to one model
+# (the usual writing compile), compile into an empty folder (no output, no spare
+# tree in the cache: every file written), diff HEAD~1, blame. Peers, where installed: check-jsonschema validating the same JSON
 # views against the same schema (the views are dumped by examples/dump-views.rs),
 # b3sum hashing the same prompt and dataset files, git blame on the same prompt file,
 # and jsonnet rendering Kubernetes manifests from the resolved configuration
@@ -66,12 +67,20 @@ EDIT
     peers+=(--command-name peer-git-blame "git blame --porcelain prompts/p-00001/v3.md")
     # hyperfine -N cannot expand globs: the peers run through a shell, and their
     # medians have its start-up (~1 ms) subtracted by hyperfine's calibration.
-    # A --prepare applies to every command of one hyperfine run: the cold check and
-    # the full compile (which clear the cache and the output first) run on their own.
+    # A --prepare applies to every command of one hyperfine run: the cold check, the
+    # compile after a change (which flips one model's prod replicas between 3 and 4
+    # first) and the compile into an empty folder (which removes the output and the
+    # spare tree first) run on their own.
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-cold.json" \
       --command-name cold --prepare "rm -rf $repo/.modelops-cache" "$modelops check" >/dev/null 2>&1
-    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-compile.json" \
-      --command-name compile --prepare "rm -rf $repo/generated" "$modelops compile" >/dev/null 2>&1
+    flip="sed -i -e s/replicas.3\$/replicas=X/ -e s/replicas.4\$/replicas\ 3/ -e s/replicas=X/replicas\ 4/ $repo/models/m-00001.kdl"
+    grep -q 'replicas [34]$' models/m-00001.kdl || { echo "error: no replicas to flip" >&2; exit 2; }
+    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-change.json" \
+      --command-name compile --prepare "$flip" "$modelops compile" >/dev/null 2>&1
+    git checkout -q models && "$modelops" compile >/dev/null 2>&1
+    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-fresh.json" \
+      --command-name compile-fresh --prepare "sh -c 'rm -rf $repo/generated $repo/.modelops-cache/*.spare'" \
+      "$modelops compile" >/dev/null 2>&1
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
       --command-name warm "$modelops check" \
       --command-name staged "$modelops check --staged" \
@@ -98,7 +107,12 @@ EDIT
     fi
     rss() { /usr/bin/time -o "$work/rss-one" -f %M "$@" >/dev/null 2>&1 || true; tail -1 "$work/rss-one"; }
     rm -rf .modelops-cache
-    echo "$n $(rss "$modelops" check) $(rss "$modelops" check) $(rss "$modelops" compile --check)" >> "$work/rss"
+    cold=$(rss "$modelops" check)
+    warm=$(rss "$modelops" check)
+    check=$(rss "$modelops" compile --check)
+    rm -rf generated
+    fresh=$(rss "$modelops" compile)
+    echo "$n $cold $warm $check $fresh" >> "$work/rss"
   )
 done
 
@@ -107,23 +121,22 @@ import json, os, sys
 work, sizes = sys.argv[1], sys.argv[2:]
 def medians(path):
     out = {}
-    for suffix in ["", "-cold", "-compile"]:
+    for suffix in ["", "-cold", "-change", "-fresh"]:
         p = path.replace(".json", suffix + ".json")
         if os.path.exists(p):
             out.update({r["command"]: r["median"] * 1000 for r in json.load(open(p))["results"]})
     return out
 rss = {}
 for line in open(os.path.join(work, "rss")):
-    n, cold, warm, comp = line.split()
-    rss[n] = (cold, warm, comp)
-cols = ["cold", "warm", "staged", "lock", "compile-check", "compile", "diff", "blame"]
-print("| models | check cold | check warm | check --staged | lock --check | compile --check | compile | diff HEAD~1 | blame | RSS check cold / warm / compile (MiB) |")
-print("|---|" + "---|" * 9)
+    n, *kib = line.split()
+    rss[n] = kib
+cols = ["cold", "warm", "staged", "lock", "compile-check", "compile", "compile-fresh", "diff", "blame"]
+print("| models | check cold | check warm | check --staged | lock --check | compile --check | compile, one model changed | compile, empty folder | diff HEAD~1 | blame | RSS check cold / warm / compile --check / compile, empty folder (MiB) |")
+print("|---|" + "---|" * 10)
 for n in sizes:
     m = medians(os.path.join(work, f"h-{n}.json"))
-    c, w, k = rss[n]
-    mib = lambda kib: f"{int(kib) / 1024:.0f}"
-    print(f"| {n} | " + " | ".join(f"{m[c]:.0f}" for c in cols) + f" | {mib(c)} / {mib(w)} / {mib(k)} |")
+    mib = " / ".join(f"{int(kib) / 1024:.0f}" for kib in rss[n])
+    print(f"| {n} | " + " | ".join(f"{m[c]:.0f}" for c in cols) + f" | {mib} |")
 print()
 print("| models | modelops check cold vs check-jsonschema | lock --check vs b3sum | blame vs git blame |")
 print("|---|---|---|---|")

@@ -88,10 +88,18 @@ fn workflow(pipeline: &Pipeline) -> Value {
     })
 }
 
-pub fn emit(cx: &EmitContext<'_>, files: &mut FileSet) {
-    let mut grouped = pipeline::by_model(cx);
-    for model in cx.models {
-        let deployments = grouped.remove(&model.name).unwrap_or_default();
+/// The pipelines of `models`, from every deployment grouped by model (`grouped`).
+pub fn emit(
+    cx: &EmitContext<'_>,
+    models: &[crate::model::Model],
+    grouped: &pipeline::ByModel<'_>,
+    files: &mut FileSet,
+) {
+    for model in models {
+        let deployments = grouped
+            .get(model.name.as_str())
+            .cloned()
+            .unwrap_or_default();
         let pipeline = pipeline::pipeline(cx, &model.name, deployments, pipeline::CiSystem::GitHub);
         files.insert(
             format!("github-actions/{}.yml", model.name),

@@ -125,7 +125,7 @@ pub fn to_yaml_documents(values: &[Value]) -> String {
 }
 
 /// Pretty JSON with a trailing newline (keys sorted: serde_json's maps are ordered).
-pub fn to_json(value: &Value) -> String {
+pub fn to_json(value: &impl serde::Serialize) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text
@@ -172,30 +172,44 @@ pub fn emit_each(
     // Targets are independent: emit them on every core (files are keyed by path;
     // diagnostics keep the order of the targets).
     // Targets whose files are per deployment (Kubernetes and the proxies) go in
-    // chunks of deployments, so that their files reach the sink (and can be let go)
-    // while they are still being emitted, and both cores stay busy to the end.
+    // chunks of deployments, and pipelines in chunks of models, so that their files
+    // reach the sink (and can be let go) while they are still being emitted, and
+    // both cores stay busy to the end.
     use rayon::prelude::*;
     const CHUNK: usize = 128;
-    let jobs: Vec<(&Target, &[Deployment<'_>])> = selected_targets(cx.project, target)
+    let grouped = pipeline::by_model(cx);
+    let jobs: Vec<(&Target, Part<'_, '_>)> = selected_targets(cx.project, target)
         .into_iter()
         .flat_map(|selected| {
-            let chunks: Vec<&[Deployment<'_>]> = match selected.name.as_str() {
+            let all = Part {
+                deployments: &deployments,
+                models: cx.models,
+            };
+            let parts: Vec<Part<'_, '_>> = match selected.name.as_str() {
                 "kubernetes" | "istio" | "envoy" | "nginx" | "litellm"
                     if !deployments.is_empty() =>
                 {
-                    deployments.chunks(CHUNK).collect()
+                    deployments
+                        .chunks(CHUNK)
+                        .map(|deployments| Part { deployments, ..all })
+                        .collect()
                 }
-                _ => vec![deployments.as_slice()],
+                "github-actions" | "gitlab-ci" if !cx.models.is_empty() => cx
+                    .models
+                    .chunks(CHUNK)
+                    .map(|models| Part { models, ..all })
+                    .collect(),
+                _ => vec![all],
             };
-            chunks.into_iter().map(move |chunk| (selected, chunk))
+            parts.into_iter().map(move |part| (selected, part))
         })
         .collect();
     let per_target: Vec<Vec<Diagnostic>> = jobs
         .into_par_iter()
-        .map(|(selected, chunk)| {
+        .map(|(selected, part)| {
             let mut files = FileSet::default();
             let mut diagnostics = Vec::new();
-            emit_target(cx, selected, chunk, &mut files, &mut diagnostics);
+            emit_target(cx, selected, part, &grouped, &mut files, &mut diagnostics);
             sink(files);
             diagnostics
         })
@@ -206,14 +220,23 @@ pub fn emit_each(
     per_target.into_iter().flatten().collect()
 }
 
-/// One target's files.
+/// The deployments and models one emitter job covers.
+#[derive(Clone, Copy)]
+struct Part<'c, 'a> {
+    deployments: &'c [Deployment<'a>],
+    models: &'a [crate::model::Model],
+}
+
+/// One target's files, for one part of the deployments (or, for pipelines, models).
 fn emit_target(
     cx: &EmitContext<'_>,
     selected: &Target,
-    deployments: &[Deployment<'_>],
+    part: Part<'_, '_>,
+    grouped: &pipeline::ByModel<'_>,
     files: &mut FileSet,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    let deployments = part.deployments;
     match selected.name.as_str() {
         "kubernetes" => kubernetes::emit(cx, selected, deployments, files, diagnostics),
         "istio" => istio::emit(cx, selected, deployments, files),
@@ -221,8 +244,8 @@ fn emit_target(
         "nginx" => nginx::emit(cx, selected, deployments, files, diagnostics),
         "litellm" => litellm::emit(cx, selected, deployments, files),
         // Pipelines cover every environment of a model; `--env` does not split them.
-        "github-actions" => github::emit(cx, files),
-        "gitlab-ci" => gitlab::emit(cx, files),
+        "github-actions" => github::emit(cx, part.models, grouped, files),
+        "gitlab-ci" => gitlab::emit(cx, part.models, grouped, files),
         // Other targets are emitted by their own modules as they are added; a known
         // target without an emitter yet is said, not skipped silently.
         other => diagnostics.push(

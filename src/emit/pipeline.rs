@@ -314,16 +314,16 @@ fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> 
 }
 
 /// Every model's deployments, computed once for all pipelines.
-pub fn by_model<'a>(
-    cx: &EmitContext<'a>,
-) -> std::collections::BTreeMap<String, Vec<Deployment<'a>>> {
-    let mut grouped: std::collections::BTreeMap<String, Vec<Deployment<'a>>> =
-        std::collections::BTreeMap::new();
+pub fn by_model<'a>(cx: &EmitContext<'a>) -> ByModel<'a> {
+    let mut grouped = ByModel::new();
     for d in cx.deployments() {
-        grouped.entry(d.model.name.clone()).or_default().push(d);
+        grouped.entry(&d.model.name).or_default().push(d);
     }
     grouped
 }
+
+/// Deployments by the name of their model.
+pub type ByModel<'a> = std::collections::BTreeMap<&'a str, Vec<Deployment<'a>>>;
 
 /// The CI system a pipeline is for, where a script differs between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

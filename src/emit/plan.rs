@@ -2,6 +2,8 @@
 //! fingerprints, the stages its rollout walks through, and the repository files it
 //! depends on (the paths a pipeline triggers on).
 
+use serde::Serialize;
+use serde::ser::SerializeSeq;
 use serde_json::{Value, json};
 
 use crate::emit::{Deployment, EmitContext};
@@ -54,28 +56,45 @@ pub fn stages(d: &Deployment<'_>) -> Vec<Value> {
     stages
 }
 
-/// The whole plan.
-pub fn plan(cx: &EmitContext<'_>) -> Value {
-    let deployments: Vec<Value> = cx
-        .deployments()
-        .iter()
-        .map(|d| {
-            json!({
-                "model": d.model.name,
-                "environment": d.environment.name,
-                "namespace": d.namespace(),
-                "strategy": d.deploy.candidate().map_or("none", |c| c.kind()),
-                "fingerprint": d.plan.fingerprint,
-                "tracks": d.plan.tracks,
-                "stages": stages(d),
-                "guards": d.deploy.guard.keys().collect::<Vec<_>>(),
-                "dependencies": d.plan.dependencies,
-            })
-        })
-        .collect();
+/// The whole plan, serialised as it is written: each deployment's entry is built
+/// and let go in turn, so that a plan of thousands of deployments is never held as
+/// one tree of values.
+pub fn plan<'a>(cx: &'a EmitContext<'a>) -> impl Serialize + 'a {
+    // Fields in the order of their names, as the maps of `json!` write them.
+    #[derive(Serialize)]
+    struct Plan<'a> {
+        deployments: Entries<'a>,
+        format: u32,
+        project: &'a str,
+    }
+    struct Entries<'a>(Vec<Deployment<'a>>);
+    impl Serialize for Entries<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+            for d in &self.0 {
+                seq.serialize_element(&entry(d))?;
+            }
+            seq.end()
+        }
+    }
+    Plan {
+        deployments: Entries(cx.deployments()),
+        format: 1,
+        project: &cx.project.project,
+    }
+}
+
+/// One deployment's entry in the plan.
+fn entry(d: &Deployment<'_>) -> Value {
     json!({
-        "project": cx.project.project,
-        "format": 1,
-        "deployments": deployments,
+        "model": d.model.name,
+        "environment": d.environment.name,
+        "namespace": d.namespace(),
+        "strategy": d.deploy.candidate().map_or("none", |c| c.kind()),
+        "fingerprint": d.plan.fingerprint,
+        "tracks": d.plan.tracks,
+        "stages": stages(d),
+        "guards": d.deploy.guard.keys().collect::<Vec<_>>(),
+        "dependencies": d.plan.dependencies,
     })
 }
