@@ -13,6 +13,7 @@ SERIES = [
     ("check warm", "#1f77b4"),
     ("lock --check", "#2ca02c"),
     ("compile --check", "#9467bd"),
+    ("compile, one model changed", "#e377c2"),
     ("diff HEAD~1", "#8c564b"),
     ("blame", "#7f7f7f"),
 ]
@@ -39,7 +40,7 @@ def main():
     header, rows = table(sys.stdin.read().splitlines())
     if not rows:
         sys.exit("no table of medians on standard input")
-    width, height, left, bottom, top, right = 720, 440, 70, 50, 20, 170
+    width, height, left, bottom, top, right = 750, 440, 70, 50, 20, 200
     models = [int(r["models"]) for r in rows]
     values = [float(r[name]) for r in rows for name, _ in SERIES if name in r]
     x0, x1 = math.log10(min(models)), math.log10(max(models))

@@ -97,7 +97,9 @@ impl OldTree {
                     if let Some(stat) = Stat::of(&meta) {
                         folders.push((relative, stat));
                     }
-                } else if entry.file_type().is_file() {
+                } else {
+                    // Links and other entries too: they are not the output, and
+                    // are replaced or removed like stale files.
                     files.insert(relative, None);
                 }
             }
@@ -161,22 +163,26 @@ impl OldTree {
             return Ok(Compared::Different);
         };
         let full = self.dir.join(path);
-        if let Some(known) = known {
-            match std::fs::symlink_metadata(&full) {
-                Ok(meta) if Stat::of(&meta) == Some(known.stat) => {
-                    return Ok(if known.hash == *hash {
-                        Compared::Same {
-                            stat: Some(known.stat),
-                            read: false,
-                        }
-                    } else {
-                        Compared::Different
-                    });
+        let meta = match std::fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
+            Err(error) => return Err(error),
+        };
+        if let Some(known) = known
+            && Stat::of(&meta) == Some(known.stat)
+        {
+            return Ok(if known.hash == *hash {
+                Compared::Same {
+                    stat: Some(known.stat),
+                    read: false,
                 }
-                Ok(_) => {}
-                Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
-                Err(error) => return Err(error),
-            }
+            } else {
+                Compared::Different
+            });
+        }
+        // A link or anything else that is not a plain file is never the output.
+        if !meta.is_file() {
+            return Ok(Compared::Different);
         }
         let mut file = match std::fs::File::open(&full) {
             Ok(file) => file,
@@ -572,6 +578,8 @@ mod tests {
         let out = dir.path().join("generated");
         let cache = dir.path().join("cache");
         let spare = next::SparePaths::new(&cache, &out);
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
         let file = |i: usize| {
             (
                 format!("t/{}/f{i}.yaml", i % 3),
@@ -595,6 +603,15 @@ mod tests {
                 std::fs::write(spare.dir.join("t/0/f0.yaml"), "edited").unwrap();
                 std::fs::write(spare.dir.join("stray.yaml"), "stray").unwrap();
             }
+            #[cfg(unix)]
+            if round == 2 {
+                // Odd things left in the output, which becomes the spare next:
+                // a link where a folder belongs, a folder where a file belongs.
+                std::fs::remove_dir_all(out.join("t/1")).unwrap();
+                std::os::unix::fs::symlink(&outside, out.join("t/1")).unwrap();
+                std::fs::remove_file(out.join("t/0/f3.yaml")).unwrap();
+                std::fs::create_dir_all(out.join("t/0/f3.yaml/x")).unwrap();
+            }
             if round == 4 {
                 // A file of the output edited in place: the spare may share it.
                 std::fs::write(out.join("t/2/f8.yaml"), "in place").unwrap();
@@ -608,10 +625,15 @@ mod tests {
             // The first compile has no tree to retire.
             assert_eq!(spare.dir.is_dir(), round > 0, "round {round}");
         }
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "nothing is written through a link"
+        );
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names.len(), 3, "{names:?}");
     }
 }

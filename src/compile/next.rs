@@ -185,10 +185,12 @@ impl NextTree {
             }
             opened.carry(path, &from.join(path))
         })?;
+        // Files not in the new tree (but not a link a folder has replaced).
+        let needed = folders_of(tree);
         let stale: Vec<&String> = opened
             .held
             .paths()
-            .filter(|path| !tree.contains_key(path.as_str()))
+            .filter(|path| !tree.contains_key(path.as_str()) && !needed.contains(path.as_str()))
             .collect();
         stale.par_iter().try_for_each(|path| {
             match std::fs::remove_file(opened.dir.join(path.as_str())) {
@@ -198,7 +200,6 @@ impl NextTree {
         })?;
         // Folders no kept file is in, deepest first; a folder that still holds
         // anything (a stray file) stays.
-        let needed = folders_of(tree);
         let mut empty: Vec<&str> = opened
             .held
             .folders
@@ -341,9 +342,26 @@ impl Opened {
             .map(|folders| folders.contains(parent))
             .unwrap_or(false);
         if !known {
-            std::fs::create_dir_all(self.dir.join(parent))?;
-            if let Ok(mut folders) = self.folders.lock() {
-                folders.extend(ancestors(path).map(str::to_owned));
+            // Shallowest first, never through a link: whatever stands where a
+            // folder belongs (a file, a link a user left in the output) goes.
+            let mut folders: Vec<&str> = ancestors(path).collect();
+            folders.reverse();
+            for folder in &folders {
+                let full = self.dir.join(folder);
+                match std::fs::symlink_metadata(&full) {
+                    Ok(meta) if meta.is_dir() => continue,
+                    Ok(_) => std::fs::remove_file(&full)?,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
+                match std::fs::create_dir(&full) {
+                    // Another thread made it meanwhile.
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    done => done?,
+                }
+            }
+            if let Ok(mut known) = self.folders.lock() {
+                known.extend(folders.into_iter().map(str::to_owned));
             }
         }
         Ok(())
@@ -419,7 +437,14 @@ fn replace(target: &Path, make: impl FnOnce(&Path) -> std::io::Result<()>) -> st
         .unwrap_or_default();
     let temporary = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
-    let done = make(&temporary).and_then(|()| std::fs::rename(&temporary, target));
+    let done = make(&temporary).and_then(|()| match std::fs::rename(&temporary, target) {
+        // A folder where the file belongs (left in the output by a user) goes.
+        Err(_) if std::fs::symlink_metadata(target).is_ok_and(|meta| meta.is_dir()) => {
+            std::fs::remove_dir_all(target)?;
+            std::fs::rename(&temporary, target)
+        }
+        done => done,
+    });
     if done.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
