@@ -231,15 +231,18 @@ impl OldTree {
     /// listed, each known by what this run verified or what the old index vouched
     /// for, and its folders as found (moving the tree changed only the top one).
     fn index_after_move(&self, dir: &Path, changes: &Changes) -> std::io::Result<OutputIndex> {
-        let top = Stat::of_path(dir)?;
-        let folders = self
-            .folders
-            .iter()
-            .filter_map(|(path, stat)| match path.as_str() {
-                "" => top.map(|top| (String::new(), top)),
-                _ => Some((path.clone(), *stat)),
-            })
-            .collect();
+        // Every folder or none: a folder left out would hide a file added to it.
+        let folders = match Stat::of_path(dir)? {
+            Some(top) => self
+                .folders
+                .iter()
+                .map(|(path, stat)| match path.as_str() {
+                    "" => (String::new(), top),
+                    _ => (path.clone(), *stat),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let files = self
             .files
             .iter()

@@ -319,15 +319,16 @@ impl Opened {
         let mut folders: Vec<&str> = folders_of(tree).into_iter().collect();
         folders.push("");
         folders.sort_unstable();
-        // A folder that cannot be looked at leaves the index without it, which only
-        // means the next run lists the folder.
+        // Every folder or none: a folder left out would hide a file added to it. An
+        // index without folders only means the next run lists the tree.
         let folders = folders
             .par_iter()
-            .filter_map(|path| {
+            .map(|path| {
                 let stat = Stat::of_path(&index::join(dir, path)).ok()??;
                 Some(((*path).to_owned(), stat))
             })
-            .collect();
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
         OutputIndex { folders, files }
     }
 
