@@ -6,11 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use modelops::source::MemorySource;
 use serde_json::Value;
-use support::{TempRepo, copy_example, example_repo, modelops_in, tree, vendor_schema};
+use support::{TempRepo, copy_example, example_repo, modelops_in, run_tool, tree, vendor_schema};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml).expect("generated YAML parses")
@@ -222,13 +221,17 @@ fn an_incremental_compile_leaves_what_a_fresh_one_writes() {
             .contains("replicas: 5")
     );
     // Files carried over are not shared with anything left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(repo.path())
+    assert_eq!(staging_left_in(repo.path()), 0);
+    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+}
+
+/// How many staging folders a compile left next to the output in `dir`.
+fn staging_left_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".generated"))
-        .collect();
-    assert!(leftovers.is_empty());
-    assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+        .count()
 }
 
 /// Deterministic fragments of text that YAML readers are known to trip over.
@@ -614,33 +617,19 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
     // Without a cache there is no spare, and nothing is left behind.
     std::fs::remove_dir_all(&cache).unwrap();
     std::fs::write(&model, &text).unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_modelops"))
-        .arg("compile")
-        .current_dir(repo.path())
-        .env("MODELOPS_NO_CACHE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let without_cache = |args: &[&str]| {
+        let modelops = Path::new(env!("CARGO_BIN_EXE_modelops"));
+        run_tool(
+            repo.path(),
+            modelops,
+            args,
+            &[("MODELOPS_NO_CACHE", Path::new("1"))],
+        )
+    };
+    let run = without_cache(&["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!cache.exists());
-    let run = Command::new(env!("CARGO_BIN_EXE_modelops"))
-        .args(["compile", "--check"])
-        .current_dir(repo.path())
-        .env("MODELOPS_NO_CACHE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stdout)
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(repo.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".generated"))
-        .collect();
-    assert!(leftovers.is_empty());
+    let run = without_cache(&["compile", "--check"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(staging_left_in(repo.path()), 0);
 }

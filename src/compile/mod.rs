@@ -200,31 +200,39 @@ impl OldTree {
     }
 
     /// The index of this tree after a run that wrote nothing: the listing as found,
-    /// with the files this run found unchanged (and those outside its scope that the
-    /// old index vouched for). `None` when the run learnt nothing the index had not.
+    /// with the files this run found unchanged (and, for the others, what the old
+    /// index vouched for). `None` when the run learnt nothing the index had not.
     pub fn index_after_compare(&self, changes: &Changes) -> Option<OutputIndex> {
         if (self.listed_from_index && changes.read == 0) || self.folders.is_empty() {
             return None;
         }
-        let files = self
-            .files
-            .iter()
-            .map(|(path, known)| {
-                let known = match changes.emitted.get(path) {
-                    Some(emitted) => emitted.stat.map(|stat| Known {
-                        stat,
-                        hash: emitted.hash,
-                    }),
-                    // Outside this run's scope: what the old index knew still holds.
-                    None => *known,
-                };
-                (path.clone(), known)
-            })
-            .collect();
+        let files = self.files_known(changes);
         Some(OutputIndex {
             folders: self.folders.clone(),
             files,
         })
+    }
+
+    /// Every file of the tree, known by the bytes this run verified on disk, or else
+    /// by what the old index vouched for (files this run changed or did not emit
+    /// still hold the old bytes it recorded).
+    fn files_known(&self, changes: &Changes) -> Vec<(String, Option<Known>)> {
+        self.files
+            .iter()
+            .map(|(path, known)| {
+                let known = match changes.emitted.get(path) {
+                    Some(Emitted {
+                        hash,
+                        stat: Some(stat),
+                    }) => Some(Known {
+                        stat: *stat,
+                        hash: *hash,
+                    }),
+                    _ => *known,
+                };
+                (path.clone(), known)
+            })
+            .collect()
     }
 
     /// The index of this tree once moved to `dir` (to be the spare): its files as
@@ -243,25 +251,7 @@ impl OldTree {
                 .collect(),
             None => Vec::new(),
         };
-        let files = self
-            .files
-            .iter()
-            .map(|(path, known)| {
-                let known = match changes.emitted.get(path) {
-                    Some(Emitted {
-                        hash,
-                        stat: Some(stat),
-                    }) => Some(Known {
-                        stat: *stat,
-                        hash: *hash,
-                    }),
-                    // Changed by this run, or outside its scope: what the old index
-                    // knew of the old bytes still holds.
-                    _ => *known,
-                };
-                (path.clone(), known)
-            })
-            .collect();
+        let files = self.files_known(changes);
         Ok(OutputIndex { folders, files })
     }
 }

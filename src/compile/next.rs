@@ -151,14 +151,13 @@ impl NextTree {
         }
         opened.make_parent(path)?;
         let target = opened.dir.join(path);
-        let created = match opened.held.contains(path) {
-            true => None,
-            false => match create_new(&target, bytes) {
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => None,
-                done => Some(done),
-            },
-        };
-        created.unwrap_or_else(|| replace(&target, |temporary| create_new(temporary, bytes)))?;
+        if !opened.held.contains(path) {
+            match create_new(&target, bytes) {
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                done => return done.and_then(|()| opened.record_now(path, &target)),
+            }
+        }
+        replace(&target, |temporary| create_new(temporary, bytes))?;
         opened.record_now(path, &target)
     }
 

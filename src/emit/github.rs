@@ -95,12 +95,7 @@ pub fn emit(
     grouped: &pipeline::ByModel<'_>,
     files: &mut FileSet,
 ) {
-    for model in models {
-        let deployments = grouped
-            .get(model.name.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let pipeline = pipeline::pipeline(cx, &model.name, deployments, pipeline::CiSystem::GitHub);
+    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitHub) {
         files.insert(
             format!("github-actions/{}.yml", model.name),
             to_yaml(&workflow(&pipeline)),

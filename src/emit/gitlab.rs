@@ -95,12 +95,7 @@ pub fn emit(
     grouped: &pipeline::ByModel<'_>,
     files: &mut FileSet,
 ) {
-    for model in models {
-        let deployments = grouped
-            .get(model.name.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let pipeline = pipeline::pipeline(cx, &model.name, deployments, pipeline::CiSystem::GitLab);
+    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitLab) {
         files.insert(
             format!("gitlab-ci/{}.yml", model.name),
             to_yaml(&pipeline_file(&pipeline)),

@@ -325,6 +325,22 @@ pub fn by_model<'a>(cx: &EmitContext<'a>) -> ByModel<'a> {
 /// Deployments by the name of their model.
 pub type ByModel<'a> = std::collections::BTreeMap<&'a str, Vec<Deployment<'a>>>;
 
+/// The pipeline of each of `models` for `ci`, from every deployment grouped by model.
+pub fn pipelines<'m>(
+    cx: &EmitContext<'_>,
+    models: &'m [crate::model::Model],
+    grouped: &ByModel<'_>,
+    ci: CiSystem,
+) -> impl Iterator<Item = (&'m crate::model::Model, Pipeline)> {
+    models.iter().map(move |model| {
+        let deployments = grouped
+            .get(model.name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        (model, pipeline(cx, &model.name, deployments, ci))
+    })
+}
+
 /// The CI system a pipeline is for, where a script differs between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CiSystem {
