@@ -106,12 +106,50 @@ const TOKENS: &[&str] = &[
     "trailing \nspace ",
     "a\u{2029}b\nc",
     "run: |\n  echo hi\n",
+    "modelops gate --model m-1 --env prod",
+    "${{ secrets.TOKEN }}",
+    "$HOME",
+    "$",
+    "$ x",
+    "echo ${X}",
+    "a # b",
+    "a #",
+    "a b:",
+    "a :b",
+    "x: y z",
+    "say \"hi\"",
+    "it's ok",
+    "100%",
+    "a%b c",
+    "x|y > z",
+    "a [b] {c}",
+    "a &b *c !d",
+    "Yes please",
+    "on call",
+    "y n",
+    "a\tb c",
+    "end\u{7f}",
+    "ends with space ",
+    "/path with space",
+    "ok-",
 ];
 
 /// Random documents, from the synthetic generator's deterministic source.
 impl Rng {
     fn token(&mut self) -> String {
         TOKENS[self.below(TOKENS.len())].to_owned()
+    }
+
+    /// One to three tokens joined by a space or by nothing.
+    fn phrase(&mut self) -> String {
+        let mut text = self.token();
+        for _ in 0..self.below(3) {
+            if self.below(2) == 0 {
+                text.push(' ');
+            }
+            text.push_str(&self.token());
+        }
+        text
     }
 
     fn scalar(&mut self) -> Value {
@@ -122,6 +160,7 @@ impl Rng {
             3 => Value::from(self.below(100_000) as u64),
             4 => Value::from((self.below(1000) as f64) / 8.0 - 60.0),
             5 => Value::from(u64::MAX),
+            6..=8 => Value::String(self.phrase()),
             _ => Value::String(self.token()),
         }
     }

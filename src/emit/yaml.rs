@@ -168,30 +168,45 @@ fn alone(value: &Value, options: &serde_saphyr::SerializerOptions) -> Option<Str
 }
 
 /// Whether a string is written plain as it is, by a rule strictly narrower than
-/// serde-saphyr's: it starts with an ASCII letter or `/`, holds only ASCII letters,
-/// digits and `-_./` (and, in values, `@` and `:` after the first character, never
-/// last), and is none of the words a YAML 1.1 reader takes for a boolean, null or
-/// special float.
+/// serde-saphyr's. A key starts with an ASCII letter or `/` and holds only ASCII
+/// letters, digits and `-_./`. A value starts with an ASCII letter, `/` or `$`, holds
+/// only printable ASCII, and has no space at its end, no `: `, no ` #` and no `:` at
+/// its end. Neither is one of the words a YAML 1.1 reader takes for a boolean, null
+/// or special float.
 fn plainly_safe(text: &str, key: bool) -> bool {
     let bytes = text.as_bytes();
-    let Some((&first, rest)) = bytes.split_first() else {
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    if !(first.is_ascii_alphabetic() || first == b'/') {
-        return false;
-    }
-    let allowed = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'/')
-            || (!key && matches!(b, b'@' | b':'))
+    let safe = if key {
+        (first.is_ascii_alphabetic() || first == b'/')
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+    } else {
+        (first.is_ascii_alphabetic() || first == b'/' || first == b'$')
+            && !matches!(last, b' ' | b':')
+            && plain_value_bytes(bytes)
     };
-    if !rest.iter().all(|&b| allowed(b)) || bytes.last() == Some(&b':') {
-        return false;
-    }
     const WORDS: [&str; 11] = [
         "null", "true", "false", "nan", "inf", "y", "n", "yes", "no", "on", "off",
     ];
-    !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word))
+    safe && !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word))
+}
+
+/// Printable ASCII without `: ` or ` #`, in one pass.
+fn plain_value_bytes(bytes: &[u8]) -> bool {
+    let mut previous = 0u8;
+    for &b in bytes {
+        if !matches!(b, 0x20..=0x7e)
+            || (previous == b':' && b == b' ')
+            || (previous == b' ' && b == b'#')
+        {
+            return false;
+        }
+        previous = b;
+    }
+    true
 }
 
 /// Multi-line text (`value`, holding `text`) after `key: `: a literal block scalar
