@@ -145,6 +145,11 @@ impl Diagnostics {
         self.items.iter()
     }
 
+    /// The diagnostics, in their order.
+    pub fn as_slice(&self) -> &[Diagnostic] {
+        &self.items
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

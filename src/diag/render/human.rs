@@ -3,6 +3,7 @@
 use std::fmt;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Severity, Span};
 
@@ -39,20 +40,28 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
         .filter(|d| d.redact)
         .flat_map(|d| d.labels.iter().map(|l| l.span))
         .collect();
-    let mut out = String::new();
-    for diagnostic in diagnostics.iter() {
+    // Each report is rendered on its own (in parallel: a large repository can have
+    // thousands), then joined in order.
+    let render = |diagnostic: &Diagnostic| {
+        let mut text = String::new();
         let report = Report::new(diagnostic, files, &sensitive);
-        if handler.render_report(&mut out, &report).is_err() {
+        if handler.render_report(&mut text, &report).is_err() {
             // Rendering into a String only fails if miette itself fails; fall back to
             // the plain message so nothing is lost.
-            out.push_str(&format!(
+            text = format!(
                 "{}[{}]: {}\n",
                 diagnostic.severity.as_str(),
                 diagnostic.code.id(),
                 diagnostic.message
-            ));
+            );
         }
-        out.push('\n');
+        text.push('\n');
+        text
+    };
+    let reports: Vec<String> = diagnostics.as_slice().par_iter().map(render).collect();
+    let mut out = String::with_capacity(reports.iter().map(String::len).sum::<usize>() + 64);
+    for report in &reports {
+        out.push_str(report);
     }
     if let Some(summary) = summary_line(diagnostics) {
         out.push_str(&summary);
