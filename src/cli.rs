@@ -995,13 +995,19 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         return EXIT_INVALID;
     }
     let (false, Some(next)) = (changed.is_empty(), next) else {
+        eprintln!(
+            "{} is up to date ({} files)",
+            out.display(),
+            old.paths().count()
+        );
         return EXIT_OK;
     };
+    let tally = changes.tally(&old, &changed);
     match crate::compile::write_changes(&old, next, &changes, &scope) {
         Ok(index) => {
             let count = index.files.len();
             save_index(Some(index));
-            eprintln!("wrote {count} files to {}", out.display());
+            eprintln!("updated {}: {tally} ({count} files)", out.display());
             EXIT_OK
         }
         Err(error) => fail(

@@ -198,6 +198,55 @@ fn files_of_removed_deployments_disappear_and_filters_keep_the_rest() {
 }
 
 #[test]
+fn a_compile_of_one_target_or_environment_leaves_the_others_as_they_are() {
+    let repo = copy_example();
+    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    let out = repo.path().join("generated");
+    let full = tree(&out);
+    assert!(full.keys().any(|p| p.starts_with("github-actions/")));
+    for args in [
+        &["compile", "--target", "nginx"][..],
+        &["compile", "--target", "kubernetes", "--env", "staging"],
+        &["compile", "--target", "gitlab-ci"],
+        &["compile", "--env", "prod"],
+    ] {
+        let run = modelops_in(repo.path(), args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is up to date"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(tree(&out), full, "{args:?}");
+    }
+    // A change reaches only the files in scope, and the summary counts them.
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replace("replicas 6", "replicas 5")).unwrap();
+    let run = modelops_in(repo.path(), &["compile", "--target", "nginx"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is up to date"),
+        "replicas are not nginx's: {}",
+        run.stderr
+    );
+    let run = modelops_in(repo.path(), &["compile", "--target", "kubernetes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(": 0 added, 1 changed, 0 removed ("),
+        "{}",
+        run.stderr
+    );
+    let after = tree(&out);
+    let differing: Vec<&String> = after
+        .keys()
+        .filter(|path| after.get(*path) != full.get(*path))
+        .collect();
+    assert_eq!(differing, ["kubernetes/prod/support-bot.yaml"]);
+    assert_eq!(after.len(), full.len());
+}
+
+#[test]
 fn an_incremental_compile_leaves_what_a_fresh_one_writes() {
     let repo = copy_example();
     assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);

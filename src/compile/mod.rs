@@ -32,15 +32,21 @@ pub struct Scope {
 
 impl Scope {
     /// Whether a generated file (relative path) belongs to this compile. Files are laid
-    /// out as `<target>/<environment>/…`; files at the top (`plan.json`) are always in.
+    /// out under their target's folder: `<target>/<environment>/…` for a deployment's
+    /// files, `<target>/<model>.yml` for a pipeline, which covers every environment
+    /// and is emitted whatever `--env` says. Files at the top (`plan.json`) are always
+    /// in.
     pub fn contains(&self, path: &str) -> bool {
         let mut parts = path.split('/');
-        let (Some(target), Some(environment), Some(_)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(target), Some(second)) = (parts.next(), parts.next()) else {
             return true;
         };
+        let environment = parts.next().map(|_| second);
         self.target.as_deref().is_none_or(|t| t == target)
-            && self.environment.as_deref().is_none_or(|e| e == environment)
+            && match (self.environment.as_deref(), environment) {
+                (Some(wanted), Some(environment)) => wanted == environment,
+                _ => true,
+            }
     }
 }
 
@@ -128,7 +134,7 @@ impl OldTree {
     }
 
     /// Whether the tree lists a file at `path`.
-    fn contains(&self, path: &str) -> bool {
+    pub fn contains(&self, path: &str) -> bool {
         self.files.contains_key(path)
     }
 
@@ -340,6 +346,39 @@ impl Changes {
         paths.sort();
         paths
     }
+
+    /// How the differing `paths` (from [`Changes::paths`]) change the old tree.
+    pub fn tally(&self, old: &OldTree, paths: &[String]) -> Tally {
+        let mut tally = Tally::default();
+        for path in paths {
+            if !self.emitted.contains_key(path) {
+                tally.removed += 1;
+            } else if old.contains(path) {
+                tally.changed += 1;
+            } else {
+                tally.added += 1;
+            }
+        }
+        tally
+    }
+}
+
+/// How many files a compile adds, changes and removes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} removed",
+            self.added, self.changed, self.removed
+        )
+    }
 }
 
 /// Compares emitted files with the folder as they arrive, from any thread: what
@@ -533,6 +572,22 @@ mod tests {
         assert!(!scope.contains("kubernetes/staging/bot.yaml"));
         assert!(!scope.contains("istio/prod/bot.yaml"));
         assert!(scope.contains("plan.json"));
+        // Pipelines are their target's, whatever the environment.
+        assert!(!scope.contains("github-actions/bot.yml"));
+        let pipelines = Scope {
+            target: Some("gitlab-ci".into()),
+            environment: Some("prod".into()),
+        };
+        assert!(pipelines.contains("gitlab-ci/bot.yml"));
+        assert!(!pipelines.contains("github-actions/bot.yml"));
+        assert!(!pipelines.contains("kubernetes/prod/bot.yaml"));
+        let environment = Scope {
+            target: None,
+            environment: Some("staging".into()),
+        };
+        assert!(environment.contains("github-actions/bot.yml"));
+        assert!(environment.contains("envoy/staging/bot/listener.yaml"));
+        assert!(!environment.contains("envoy/prod/bot/listener.yaml"));
     }
 
     /// Compiles `files` into `out` as a writing compile does.
