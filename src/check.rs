@@ -89,6 +89,12 @@ impl Options {
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
 pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
     let loaded = load::load_with_cache(source, options.cache.as_deref())?;
+    Ok(check_loaded(loaded, source, options))
+}
+
+/// [`check`] of a repository already loaded from `source` (with
+/// [`load::load_with_cache`]), so that a caller can load it alongside other work.
+pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options) -> Checked {
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
     let mut spans = SpanIndex::default();
     let mut project = None;
@@ -139,24 +145,37 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
                 .is_some_and(|span| loaded.files.path(span.file).starts_with("models/"))
     });
 
+    // Each model's releases resolve on their own, on every core, while the lock parses.
+    let (resolved_releases, lock_file) = rayon::join(
+        || {
+            models
+                .par_iter()
+                .map(|model| {
+                    let mut found = Vec::new();
+                    let resolved = model::resolve_releases(model, &spans, &mut found);
+                    (model.name.clone(), resolved, found)
+                })
+                .collect::<Vec<_>>()
+        },
+        || {
+            loaded
+                .lock
+                .as_ref()
+                .map(|(file, text)| (*file, lock::parse(*file, text)))
+        },
+    );
     let mut releases = BTreeMap::new();
-    for model in &models {
-        releases.insert(
-            model.name.clone(),
-            model::resolve_releases(model, &spans, &mut diagnostics),
-        );
+    for (name, resolved, found) in resolved_releases {
+        diagnostics.extend(found);
+        releases.insert(name, resolved);
     }
-
-    let lock_file = loaded
-        .lock
-        .as_ref()
-        .map(|(file, text)| match lock::parse(*file, text) {
-            Ok(parsed) => (*file, Some(parsed)),
-            Err(problems) => {
-                diagnostics.extend(problems);
-                (*file, None)
-            }
-        });
+    let lock_file = lock_file.map(|(file, parsed)| match parsed {
+        Ok(parsed) => (file, Some(parsed)),
+        Err(problems) => {
+            diagnostics.extend(problems);
+            (file, None)
+        }
+    });
     let mut resolution = None;
     let mut lock_entries = BTreeMap::new();
     if let Some(project) = &project {
@@ -201,7 +220,7 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
     let mut sorted = Diagnostics::new();
     sorted.extend(diagnostics);
     sorted.sort(&loaded.files);
-    Ok(Checked {
+    Checked {
         files: loaded.files,
         diagnostics: sorted,
         spans,
@@ -213,7 +232,7 @@ pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadErro
         lock_entries,
         lock_file,
         views,
-    })
+    }
 }
 
 /// One file's typed content.

@@ -647,14 +647,9 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
     } else {
         &worktree
     };
-    let mut options = match options_with_base(worktree.root(), args.base.as_deref()) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
-    options.keep_rendered = false;
-    let checked = match check(source, &options) {
+    let checked = match check_at_base(source, worktree.root(), args.base.as_deref(), false) {
         Ok(checked) => checked,
-        Err(error) => return fail(&error.to_string(), None),
+        Err(code) => return code,
     };
     let failed = checked.diagnostics.has_errors()
         || (args.deny == Some(Deny::Warnings) && !checked.diagnostics.is_empty());
@@ -723,11 +718,10 @@ fn cache_dir(root: &Path) -> Option<PathBuf> {
     )
 }
 
-/// Check options, with the lock at the base revision for immutability. An explicit
-/// `--base` that cannot be read is an error (exit 2); the default `HEAD` is skipped
-/// when there is no repository or no commit yet.
-fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Options, u8> {
-    let mut options = options_for(root);
+/// The lock at the base revision, for immutability. An explicit `--base` that cannot
+/// be read is an error (exit 2); the default `HEAD` is skipped when there is no
+/// repository or no commit yet.
+fn read_base(root: &Path, base: Option<&str>) -> Result<Option<crate::rules::lock::BaseLock>, u8> {
     let (revision, explicit) = match base {
         Some(revision) => (revision, true),
         None => ("HEAD", false),
@@ -735,7 +729,7 @@ fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Op
     // Only the lock is read at the base: no walk of the whole tree.
     let tree = match GitRevision::open_files(root, revision, &[crate::lock::LOCK_FILE_NAME]) {
         Ok(tree) => tree,
-        Err(_) if !explicit => return Ok(options),
+        Err(_) if !explicit => return Ok(None),
         Err(error) => {
             return Err(fail(
                 &error.to_string(),
@@ -747,26 +741,45 @@ fn options_with_base(root: &Path, base: Option<&str>) -> Result<crate::check::Op
     };
     let label = format!("{revision} ({})", &tree.commit().to_string()[..10]);
     let Ok(lock_path) = crate::source::RepoPath::parse(crate::lock::LOCK_FILE_NAME) else {
-        return Ok(options);
+        return Ok(None);
     };
     let text = match tree.read(&lock_path, crate::load::MAX_LOCK_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         // No lock at the base: nothing was released through it yet.
-        Err(crate::source::SourceError::NotFound(_)) => return Ok(options),
+        Err(crate::source::SourceError::NotFound(_)) => return Ok(None),
         Err(error) => return Err(fail(&format!("reading the lock at {label}: {error}"), None)),
     };
     match crate::lock::parse(crate::diag::FileId(u32::MAX), &text) {
-        Ok(lock) => {
-            options.base = Some(crate::rules::lock::BaseLock {
-                revision: label,
-                lock,
-            })
+        Ok(lock) => Ok(Some(crate::rules::lock::BaseLock {
+            revision: label,
+            lock,
+        })),
+        Err(_) => {
+            eprintln!(
+                "warning: modelops.lock at {label} cannot be read; released content is not checked against it"
+            );
+            Ok(None)
         }
-        Err(_) => eprintln!(
-            "warning: modelops.lock at {label} cannot be read; released content is not checked against it"
-        ),
     }
-    Ok(options)
+}
+
+/// `check` of `source` against the lock at the base revision ([`read_base`]), which
+/// is read while the repository loads.
+fn check_at_base(
+    source: &dyn Source,
+    root: &Path,
+    base: Option<&str>,
+    keep_rendered: bool,
+) -> Result<crate::check::Checked, u8> {
+    let mut options = options_for(root);
+    options.keep_rendered = keep_rendered;
+    let (base_lock, loaded) = rayon::join(
+        || read_base(root, base),
+        || crate::load::load_with_cache(source, options.cache.as_deref()),
+    );
+    options.base = base_lock?;
+    let loaded = loaded.map_err(|error| fail(&error.to_string(), None))?;
+    Ok(crate::check::check_loaded(loaded, source, &options))
 }
 
 fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
@@ -774,14 +787,9 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let mut options = match options_with_base(worktree.root(), args.base.as_deref()) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
-    options.keep_rendered = false;
-    let checked = match check(&worktree, &options) {
+    let checked = match check_at_base(&worktree, worktree.root(), args.base.as_deref(), false) {
         Ok(checked) => checked,
-        Err(error) => return fail(&error.to_string(), None),
+        Err(code) => return code,
     };
     // The lock's own findings are what `lock` fixes; anything else must be fixed first.
     let lock_codes = [Code::MissingLock, Code::StaleLock, Code::InvalidLock];
@@ -865,10 +873,6 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let options = match options_with_base(worktree.root(), args.base.as_deref()) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
     let out = match &args.out {
         Some(out) => out.clone(),
         None => worktree.root().join("generated"),
@@ -879,19 +883,18 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     let index_file = cache
         .as_deref()
         .map(|cache| crate::compile::index::index_path(cache, &out));
-    // Listing the output folder does not depend on the check: do both at once.
+    // Listing the output folder does not depend on the check: do both at once. (The
+    // analysis cache's pack is let go when the check returns, before emitting.)
     let (checked, old) = rayon::join(
-        || check(&worktree, &options),
+        || check_at_base(&worktree, worktree.root(), args.base.as_deref(), true),
         || {
             let index = index_file.as_deref().and_then(crate::compile::index::load);
             crate::compile::OldTree::open_with(&out, index)
         },
     );
-    // The analysis cache has done its work: let its pack go before emitting.
-    drop(options);
     let checked = match checked {
         Ok(checked) => checked,
-        Err(error) => return fail(&error.to_string(), None),
+        Err(code) => return code,
     };
     let context = crate::emit::EmitContext::from_checked(&checked);
     let (Some(context), false) = (context, checked.has_errors()) else {
