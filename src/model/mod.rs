@@ -491,22 +491,21 @@ pub fn annotate(value: &mut Value, file: FileId) {
         name: Option<&str>,
         keyed_map: bool,
     ) {
+        // Only objects are annotated: scalars need no pointer of their own.
+        let nested = |child: &Value| matches!(child, Value::Object(_) | Value::Array(_));
         match value {
             Value::Object(map) if keyed_map => {
-                for (key, child) in map.iter_mut() {
+                for (key, child) in map.iter_mut().filter(|(_, child)| nested(child)) {
                     walk(child, file, &pointer.push(key), Some(key), false);
                 }
             }
             Value::Object(map) => {
-                let keys: Vec<String> = map.keys().cloned().collect();
-                for key in keys {
+                for (key, child) in map.iter_mut().filter(|(_, child)| nested(child)) {
                     if FREE_MAP_NODES.contains(&key.as_str()) {
                         continue;
                     }
                     let keyed = KEYED_NODES.contains(&key.as_str());
-                    if let Some(child) = map.get_mut(&key) {
-                        walk(child, file, &pointer.push(&key), Some(&key), keyed);
-                    }
+                    walk(child, file, &pointer.push(key), Some(key), keyed);
                 }
                 map.insert(
                     "$at".to_owned(),
@@ -517,7 +516,7 @@ pub fn annotate(value: &mut Value, file: FileId) {
                 }
             }
             Value::Array(items) => {
-                for (index, item) in items.iter_mut().enumerate() {
+                for (index, item) in items.iter_mut().enumerate().filter(|(_, i)| nested(i)) {
                     walk(item, file, &pointer.index(index), None, false);
                 }
             }

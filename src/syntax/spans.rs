@@ -22,12 +22,23 @@ impl Pointer {
 
     /// Appends one segment, escaping `~` and `/`.
     pub fn push(&self, segment: &str) -> Self {
-        let escaped = segment.replace('~', "~0").replace('/', "~1");
-        Pointer(format!("{}/{escaped}", self.0))
+        let mut text = String::with_capacity(self.0.len() + 1 + segment.len());
+        text.push_str(&self.0);
+        text.push('/');
+        if segment.contains(['~', '/']) {
+            text.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+        } else {
+            text.push_str(segment);
+        }
+        Pointer(text)
     }
 
     pub fn index(&self, index: usize) -> Self {
-        Pointer(format!("{}/{index}", self.0))
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(self.0.len() + 4);
+        text.push_str(&self.0);
+        let _ = write!(text, "/{index}");
+        Pointer(text)
     }
 
     pub fn as_str(&self) -> &str {
