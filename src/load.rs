@@ -128,7 +128,7 @@ pub fn load_with_cache(
         .collect();
     let mut contents = paths
         .par_iter()
-        .map(|path| source.read(path, MAX_FILE_BYTES))
+        .map(|path| source.read(path, MAX_FILE_BYTES).map(decode))
         .collect::<Vec<_>>()
         .into_iter();
     let mut jobs = Vec::new();
@@ -188,7 +188,7 @@ pub fn load_with_cache(
             .is_some()
         && let (file, Some(text)) = register(
             &lock_path,
-            source.read(&lock_path, MAX_LOCK_BYTES),
+            source.read(&lock_path, MAX_LOCK_BYTES).map(decode),
             &mut loaded,
         )?
     {
@@ -197,35 +197,37 @@ pub fn load_with_cache(
     Ok(loaded)
 }
 
+/// A file's bytes as text: valid UTF-8, or its lossy text and the offset of the first
+/// invalid byte. Decoding is done where the file is read, on every core.
+enum Text {
+    Valid(Arc<str>),
+    Invalid { lossy: String, valid_up_to: usize },
+}
+
+fn decode(bytes: Vec<u8>) -> Text {
+    match String::from_utf8(bytes) {
+        Ok(text) => Text::Valid(text.into()),
+        Err(error) => Text::Invalid {
+            valid_up_to: error.utf8_error().valid_up_to(),
+            lossy: String::from_utf8_lossy(error.as_bytes()).into_owned(),
+        },
+    }
+}
+
 /// Adds a file that was read (or failed to be) to `files` as text, turning
 /// file-level problems into diagnostics. Returns the file id and, when readable,
 /// its text.
 fn register(
     path: &RepoPath,
-    read: Result<Vec<u8>, SourceError>,
+    read: Result<Text, SourceError>,
     loaded: &mut Loaded,
 ) -> Result<(FileId, Option<Arc<str>>), LoadError> {
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        // The file vanished or cannot be read: an environment problem, not bad config.
-        Err(error @ (SourceError::Io { .. } | SourceError::NotFound(_))) => {
-            return Err(LoadError::Source(error));
-        }
-        Err(error) => {
-            let file = loaded.files.add(path.as_str(), "");
-            loaded.diagnostics.push(file_problem(file, &error));
-            return Ok((file, None));
-        }
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => {
-            let text: Arc<str> = text.into();
+    match read {
+        Ok(Text::Valid(text)) => {
             let file = loaded.files.add(path.as_str(), text.clone());
             Ok((file, Some(text)))
         }
-        Err(error) => {
-            let valid = error.utf8_error().valid_up_to();
-            let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+        Ok(Text::Invalid { lossy, valid_up_to }) => {
             let file = loaded.files.add(path.as_str(), lossy);
             loaded.diagnostics.push(
                 Diagnostic::new(
@@ -233,11 +235,20 @@ fn register(
                     format!("`{path}` is not valid UTF-8"),
                 )
                 .with_label(
-                    Span::new(file, valid, valid + 1),
+                    Span::new(file, valid_up_to, valid_up_to + 1),
                     "invalid byte sequence here",
                 )
                 .with_help("save the file as UTF-8 text"),
             );
+            Ok((file, None))
+        }
+        // The file vanished or cannot be read: an environment problem, not bad config.
+        Err(error @ (SourceError::Io { .. } | SourceError::NotFound(_))) => {
+            Err(LoadError::Source(error))
+        }
+        Err(error) => {
+            let file = loaded.files.add(path.as_str(), "");
+            loaded.diagnostics.push(file_problem(file, &error));
             Ok((file, None))
         }
     }
