@@ -65,22 +65,28 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
     let mut uses = Vec::new();
     let mut literal_start = 0;
     let mut i = 0;
-    let (mut line, mut line_start) = (1usize, 0usize);
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'\n' {
-            line += 1;
-            line_start = i + 1;
-            i += 1;
-            continue;
-        }
-        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'{') {
+    // Lines are counted up to `counted` only when a variable needs its position.
+    let (mut line, mut line_start, mut counted) = (1usize, 0usize, 0usize);
+    while let Some(found) = bytes
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'{', b'\\', rest))
+    {
+        let at = i + found;
+        let next = bytes.get(at + 1);
+        if bytes.get(at) == Some(&b'\\') && next == Some(&b'{') {
             return None;
         }
-        if bytes[i] != b'{' || bytes[i + 1] != b'{' {
-            i += 1;
+        if bytes.get(at) != Some(&b'{') || next != Some(&b'{') {
+            i = at + 1;
             continue;
         }
-        let open = i;
+        let open = at;
+        let before = bytes.get(counted..open).unwrap_or_default();
+        for newline in memchr::memchr_iter(b'\n', before) {
+            line += 1;
+            line_start = counted + newline + 1;
+        }
+        counted = open;
         let mut j = i + 2;
         while bytes.get(j) == Some(&b' ') {
             j += 1;
@@ -349,6 +355,8 @@ mod tests {
             "{{{a}}}",
             "{{#if a}}y{{/if}}",
             "\\{{a}}",
+            "\\",
+            "a\\b",
             "{{!c}}",
             "{{else}}",
         ];
