@@ -87,7 +87,7 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
             line_start = counted + newline + 1;
         }
         counted = open;
-        let mut j = i + 2;
+        let mut j = open + 2;
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
@@ -317,6 +317,14 @@ mod tests {
             registry.register_escape_fn(handlebars::no_escape);
             let theirs = registry.render_template(text, &vars).unwrap();
             assert_eq!(ours, theirs);
+        }
+        // Text with plain insertions is the scanner's, wherever they sit.
+        for text in [
+            "Hi {{product}}.",
+            "# Title\n\nYou help {{ product }} users.\n{{a}}{{b}} and {x} \\ done",
+            "{{product}}",
+        ] {
+            assert!(simple_scan(text).is_some(), "{text:?} went to handlebars");
         }
         assert!(analyze("{{#if x}}y{{/if}}").segments.is_none());
         assert!(analyze("{{{product}}}").segments.is_some());
