@@ -71,16 +71,22 @@ EDIT
     # compile after a change (which flips one model's prod replicas between 3 and 4
     # first) and the compile into an empty folder (which removes the output and the
     # spare tree first) run on their own.
+    # Each group starts with the disk settled: the setup's writes (hundreds of MB at
+    # 2,000 models) would otherwise be written back during the timings.
+    sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-cold.json" \
       --command-name cold --prepare "rm -rf $repo/.modelops-cache" "$modelops check" >/dev/null 2>&1
     flip="sed -i -e s/replicas.3\$/replicas=X/ -e s/replicas.4\$/replicas\ 3/ -e s/replicas=X/replicas\ 4/ $repo/models/m-00001.kdl"
     grep -q 'replicas [34]$' models/m-00001.kdl || { echo "error: no replicas to flip" >&2; exit 2; }
+    sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-change.json" \
       --command-name compile --prepare "$flip" "$modelops compile" >/dev/null 2>&1
     git checkout -q models && "$modelops" compile >/dev/null 2>&1
+    sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-fresh.json" \
       --command-name compile-fresh --prepare "sh -c 'rm -rf $repo/generated $repo/.modelops-cache/*.spare'" \
       "$modelops compile" >/dev/null 2>&1
+    sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
       --command-name warm "$modelops check" \
       --command-name staged "$modelops check --staged" \
