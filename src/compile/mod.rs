@@ -41,12 +41,13 @@ impl Scope {
         let (Some(target), Some(second)) = (parts.next(), parts.next()) else {
             return true;
         };
+        // The second part is an environment only when more follows.
         let environment = parts.next().map(|_| second);
         self.target.as_deref().is_none_or(|t| t == target)
-            && match (self.environment.as_deref(), environment) {
-                (Some(wanted), Some(environment)) => wanted == environment,
-                _ => true,
-            }
+            && self
+                .environment
+                .as_deref()
+                .is_none_or(|wanted| environment.is_none_or(|e| e == wanted))
     }
 }
 

@@ -191,7 +191,8 @@ fn plainly_safe(text: &str, key: bool) -> bool {
     const WORDS: [&str; 11] = [
         "null", "true", "false", "nan", "inf", "y", "n", "yes", "no", "on", "off",
     ];
-    safe && !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word))
+    // The words are at most five bytes long: longer text needs no comparison.
+    safe && (text.len() > 5 || !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word)))
 }
 
 /// Printable ASCII without `: ` or ` #`, in one pass.

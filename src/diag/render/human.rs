@@ -58,11 +58,12 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
         text.push('\n');
         text
     };
-    let reports: Vec<String> = diagnostics.as_slice().par_iter().map(render).collect();
-    let mut out = String::with_capacity(reports.iter().map(String::len).sum::<usize>() + 64);
-    for report in &reports {
-        out.push_str(report);
-    }
+    let mut out = diagnostics
+        .as_slice()
+        .par_iter()
+        .map(render)
+        .collect::<Vec<String>>()
+        .concat();
     if let Some(summary) = summary_line(diagnostics) {
         out.push_str(&summary);
         out.push('\n');
