@@ -353,38 +353,26 @@ pub fn guard_query(scope: &QueryScope<'_>, guard: &Guard) -> Option<String> {
 /// query. Handlebars, strict, no escaping (PromQL is not HTML); a query that does
 /// not render is used as written (the rules report template problems).
 fn render_query(query: &str, scope: &QueryScope<'_>) -> String {
-    let mut registry = handlebars::Handlebars::new();
-    registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
-    registry
-        .render_template(
-            query,
-            &json!({
-                "model": scope.model,
-                "release": scope.release,
-                "namespace": scope.namespace,
-                "track": scope.track,
-            }),
-        )
-        .unwrap_or_else(|_| query.to_owned())
+    let vars = [
+        ("model", scope.model),
+        ("release", scope.release),
+        ("namespace", scope.namespace),
+        ("track", scope.track),
+    ];
+    crate::syntax::template::render_text(query, &vars, true).unwrap_or_else(|_| query.to_owned())
 }
 
 /// Replaces a gate command's `{{endpoint}}`, `{{scores}}`, `{{dataset}}` and
 /// `{{judge}}` placeholders with quoted shell variables (`"$MODELOPS_ENDPOINT"`, …),
 /// so that pipelines pass values through the environment, never into the script.
 pub fn render_placeholders(command: &str) -> String {
-    let mut registry = handlebars::Handlebars::new();
-    registry.register_escape_fn(handlebars::no_escape);
-    registry
-        .render_template(
-            command,
-            &json!({
-                "endpoint": "\"$MODELOPS_ENDPOINT\"",
-                "scores": "\"$MODELOPS_SCORES\"",
-                "dataset": "\"$MODELOPS_DATASET\"",
-                "judge": "\"$MODELOPS_JUDGE\"",
-            }),
-        )
+    let vars = [
+        ("endpoint", "\"$MODELOPS_ENDPOINT\""),
+        ("scores", "\"$MODELOPS_SCORES\""),
+        ("dataset", "\"$MODELOPS_DATASET\""),
+        ("judge", "\"$MODELOPS_JUDGE\""),
+    ];
+    crate::syntax::template::render_text(command, &vars, false)
         .unwrap_or_else(|_| command.to_owned())
 }
 

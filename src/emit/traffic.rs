@@ -8,8 +8,6 @@
 
 use std::fmt;
 
-use serde_json::json;
-
 use crate::emit::Deployment;
 use crate::model::{Candidate, Target};
 
@@ -161,43 +159,20 @@ pub fn upstream_for(
     environment: &str,
 ) -> Result<Address, String> {
     let template = target.upstream.as_deref().unwrap_or(DEFAULT_UPSTREAM);
-    // Plain `{{name}}` templates (the default among them) render by splicing; the
-    // same answer as handlebars, without building a registry per address.
-    if let Some(segments) = crate::syntax::template::analyze(template).segments {
-        let vars: serde_json::Map<String, serde_json::Value> = [
-            ("model", model),
-            ("track", track),
-            ("namespace", namespace),
-            ("environment", environment),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), json!(v)))
-        .collect();
-        if let Some(rendered) = crate::syntax::template::render_segments(template, &segments, &vars)
-            && let Ok(address) = Address::parse(rendered.trim())
-        {
-            return Ok(address);
-        }
-    }
-    let mut registry = handlebars::Handlebars::new();
-    registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
-    let rendered = registry
-        .render_template(
-            template,
-            &json!({
-                "model": model,
-                "track": track,
-                "namespace": namespace,
-                "environment": environment,
-            }),
-        )
-        .map_err(|e| match e.reason() {
+    let vars = [
+        ("model", model),
+        ("track", track),
+        ("namespace", namespace),
+        ("environment", environment),
+    ];
+    let rendered = crate::syntax::template::render_text(template, &vars, true).map_err(|e| {
+        match e.reason() {
             handlebars::RenderErrorReason::MissingVariable(Some(name)) => format!(
                 "the template uses `{{{{{name}}}}}`, which is not one of model, track, namespace, environment"
             ),
             other => other.to_string(),
-        })?;
+        }
+    })?;
     Address::parse(rendered.trim())
         .map_err(|why| format!("it renders to `{rendered}` for track `{track}`: {why}"))
 }

@@ -216,6 +216,31 @@ pub fn render_segments(
     Some(out)
 }
 
+/// Renders `template` with text variables and no escaping, for the emitters' own
+/// templates (queries, commands, addresses): by splicing when it only inserts
+/// variables, else with handlebars — strict (a missing variable is an error) when
+/// `strict` is set. The text is the same either way; splicing needs no registry and
+/// no second parse.
+pub fn render_text(
+    template: &str,
+    vars: &[(&str, &str)],
+    strict: bool,
+) -> Result<String, handlebars::RenderError> {
+    let vars: serde_json::Map<String, Value> = vars
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), Value::String((*value).to_owned())))
+        .collect();
+    if let Some(segments) = simple_scan(template).and_then(|analysis| analysis.segments)
+        && let Some(text) = render_segments(template, &segments, &vars)
+    {
+        return Ok(text);
+    }
+    let mut registry = handlebars::Handlebars::new();
+    registry.set_strict_mode(strict);
+    registry.register_escape_fn(handlebars::no_escape);
+    registry.render_template(template, &vars)
+}
+
 fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
     for (index, element) in template.elements.iter().enumerate() {
         let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
@@ -398,5 +423,32 @@ mod tests {
             agreed += 1;
         }
         assert!(agreed > 1000, "only {agreed} templates took the fast path");
+    }
+
+    #[test]
+    fn render_text_gives_what_handlebars_gives() {
+        let vars = [("endpoint", "\"$E\""), ("model", "m-1")];
+        let json: serde_json::Map<String, Value> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect();
+        for text in [
+            "run --url {{endpoint}} --model {{ model }}",
+            "{{missing}} then {{model}}",
+            "{{#if model}}{{model}}{{/if}}",
+            "<{{{endpoint}}}> & {{endpoint}}",
+            "no placeholders",
+        ] {
+            for strict in [false, true] {
+                let mut registry = handlebars::Handlebars::new();
+                registry.set_strict_mode(strict);
+                registry.register_escape_fn(handlebars::no_escape);
+                let theirs = registry.render_template(text, &json).ok();
+                let ours = render_text(text, &vars, strict).ok();
+                assert_eq!(ours, theirs, "{text:?}, strict: {strict}");
+            }
+        }
+        assert!(render_text("{{missing}}", &vars, true).is_err());
+        assert_eq!(render_text("{{missing}}x", &vars, false).unwrap(), "x");
     }
 }
