@@ -6,9 +6,10 @@
 //! and indentation indicators its content needs), `{}` and `[]` for empty
 //! collections, and strings quoted wherever a YAML 1.1 reader could take them for
 //! something else. This module lays out the structure and writes the common scalars
-//! itself: names, labels, paths and references that are plainly safe, integers,
-//! booleans, null and block text. Every other scalar (a string that may need quotes,
-//! a float) is handed to serde-saphyr on its own, and a document with a shape this
+//! itself: names, labels, paths and references that are plainly safe, numbers with a
+//! unit (`30s`), integers, booleans, null, block text, and the strings it certainly
+//! double-quotes (versions, addresses, `*`, `@type`, JSON text). Every other scalar
+//! (a string that may need quotes, a float) is handed to serde-saphyr on its own, and a document with a shape this
 //! writer does not lay out (a sequence directly inside a sequence, block text
 //! directly in a sequence, a top level that is not a mapping) is handed to
 //! serde-saphyr whole. `tests/yaml_writer.rs` holds the two to identical bytes.
@@ -132,8 +133,10 @@ fn write_scalar(
             }
         }
         Value::String(text) => {
-            if plainly_safe(text, false) {
+            if plainly_safe(text, false) || quantity(text) {
                 out.push_str(text);
+            } else if certainly_quoted(text) {
+                write_double_quoted(out, text);
             } else {
                 out.push_str(&alone(value, options)?);
             }
@@ -146,6 +149,10 @@ fn write_scalar(
 fn write_key(out: &mut String, key: &str, options: &serde_saphyr::SerializerOptions) -> Option<()> {
     if plainly_safe(key, true) {
         out.push_str(key);
+        return Some(());
+    }
+    if certainly_quoted(key) {
+        write_double_quoted(out, key);
         return Some(());
     }
     // serde-saphyr's rendering of the key, taken from a one-entry mapping.
@@ -166,6 +173,11 @@ fn alone(value: &Value, options: &serde_saphyr::SerializerOptions) -> Option<Str
     let line = text.strip_suffix('\n')?;
     (!line.contains('\n')).then(|| line.to_owned())
 }
+
+/// The words a YAML 1.1 reader takes for a boolean, null or special float, in any case.
+const WORDS: [&str; 11] = [
+    "null", "true", "false", "nan", "inf", "y", "n", "yes", "no", "on", "off",
+];
 
 /// Whether a string is written plain as it is, by a rule strictly narrower than
 /// serde-saphyr's. A key starts with an ASCII letter or `/` and holds only ASCII
@@ -188,11 +200,69 @@ fn plainly_safe(text: &str, key: bool) -> bool {
             && !matches!(last, b' ' | b':')
             && plain_value_bytes(bytes)
     };
-    const WORDS: [&str; 11] = [
-        "null", "true", "false", "nan", "inf", "y", "n", "yes", "no", "on", "off",
-    ];
     // The words are at most five bytes long: longer text needs no comparison.
     safe && (text.len() > 5 || !WORDS.iter().any(|word| text.eq_ignore_ascii_case(word)))
+}
+
+/// Whether a value is a number with a unit, which serde-saphyr writes plain: digits,
+/// then ASCII letters other than `e`, `b`, `o` and `x` in either case (so neither an
+/// exponent nor a radix prefix), as in `30s`, `500m` or `4Gi`.
+fn quantity(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let unit = bytes.get(digits..).unwrap_or_default();
+    digits > 0
+        && !unit.is_empty()
+        && unit.iter().all(|&b| {
+            b.is_ascii_alphabetic() && !matches!(b.to_ascii_lowercase(), b'e' | b'b' | b'o' | b'x')
+        })
+}
+
+/// Whether serde-saphyr writes a string (as a key or a value) between double quotes,
+/// by a rule strictly narrower than its own: printable ASCII that a YAML 1.1 reader
+/// takes for a number (digits and dots, a digit first), for a boolean, null or
+/// special float (the words of [`plainly_safe`], in any case), or that starts with
+/// an indicator character. Such text needs no escapes but `\\` and `\"`.
+fn certainly_quoted(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return false;
+    };
+    if !bytes.iter().all(|b| matches!(b, 0x20..=0x7e)) {
+        return false;
+    }
+    let numeric = first.is_ascii_digit() && bytes.iter().all(|&b| b.is_ascii_digit() || b == b'.');
+    let indicator = matches!(
+        first,
+        b',' | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    );
+    numeric || indicator || WORDS.iter().any(|word| text.eq_ignore_ascii_case(word))
+}
+
+/// Printable ASCII between double quotes, as serde-saphyr escapes it.
+fn write_double_quoted(out: &mut String, text: &str) {
+    out.push('"');
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            ch => out.push(ch),
+        }
+    }
+    out.push('"');
 }
 
 /// Printable ASCII without `: ` or ` #`, in one pass.
