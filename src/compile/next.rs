@@ -154,10 +154,17 @@ impl NextTree {
         if !opened.held.contains(path) {
             match create_new(&target, bytes) {
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-                done => return done.and_then(|()| opened.record_now(path, &target)),
+                // Its metadata from the open file: no second walk of the path.
+                done => {
+                    if let Some(stat) = Stat::of(&done?.metadata()?) {
+                        opened.record(path, stat);
+                    }
+                    return Ok(());
+                }
             }
         }
-        replace(&target, |temporary| create_new(temporary, bytes))?;
+        // A rename changes the file's ctime: its metadata is read after.
+        replace(&target, |temporary| create_new(temporary, bytes).map(drop))?;
         opened.record_now(path, &target)
     }
 
@@ -348,14 +355,21 @@ impl Opened {
             folders.reverse();
             for folder in &folders {
                 let full = self.dir.join(folder);
-                match std::fs::symlink_metadata(&full) {
-                    Ok(meta) if meta.is_dir() => continue,
-                    Ok(_) => std::fs::remove_file(&full)?,
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => return Err(error),
-                }
+                // Made at the first try in a fresh tree; otherwise whatever stands
+                // there is looked at (a folder, maybe made by another thread
+                // meanwhile, stays).
                 match std::fs::create_dir(&full) {
-                    // Another thread made it meanwhile.
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    done => {
+                        done?;
+                        continue;
+                    }
+                }
+                if std::fs::symlink_metadata(&full)?.is_dir() {
+                    continue;
+                }
+                std::fs::remove_file(&full)?;
+                match std::fs::create_dir(&full) {
                     Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
                     done => done?,
                 }
@@ -402,14 +416,15 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Writes a new file; fails when `path` exists.
-fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a new file and returns it, open; fails when `path` exists.
+fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<std::fs::File> {
     use std::io::Write;
     let mut file = std::fs::File::options()
         .write(true)
         .create_new(true)
         .open(path)?;
-    file.write_all(bytes)
+    file.write_all(bytes)?;
+    Ok(file)
 }
 
 /// A hard link to `source` at `target`, or a copy where links are not possible; fails
