@@ -149,6 +149,16 @@ impl OldTree {
         }
     }
 
+    /// What the index knows of the file at `path` when it is the very file `seen`
+    /// describes — the same device and inode, with the same size and times — found
+    /// by this run through another link (the spare and the output share files). The
+    /// entry still names that file, as the listing is trusted (no folder changed),
+    /// and the file is as recorded: nothing needs to be looked at again.
+    fn known_as(&self, path: &str, seen: Option<Stat>) -> Option<Known> {
+        let known = (*self.files.get(path)?)?;
+        (Some(known.stat) == seen).then_some(known)
+    }
+
     /// A listed file's bytes (`None` for a path that is not in the tree).
     pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
         if !self.files.contains_key(path) {
@@ -510,6 +520,9 @@ pub struct NewFile {
     /// Whether it is carried over from the old tree (it is there, as it must be),
     /// rather than written by this run.
     carried: bool,
+    /// For a carried file, its metadata in the old tree as this run found it, with
+    /// the bytes of `hash`.
+    seen: Option<Stat>,
 }
 
 /// Replaces the output folder with the new output: `next` (which already holds the
@@ -526,9 +539,11 @@ pub fn write_changes(
         .emitted
         .iter()
         .map(|(path, emitted)| {
+            let carried = !changes.changed.contains(path);
             let file = NewFile {
                 hash: Some(emitted.hash),
-                carried: !changes.changed.contains(path),
+                carried,
+                seen: emitted.stat.filter(|_| carried),
             };
             (path.as_str(), file)
         })
@@ -537,12 +552,13 @@ pub fn write_changes(
         .paths()
         .filter(|p| !scope.contains(p) && !changes.emitted.contains_key(*p))
     {
-        let hash = old.vouched_for(path).map(|known| known.hash);
+        let known = old.vouched_for(path);
         tree.insert(
             path,
             NewFile {
-                hash,
+                hash: known.map(|known| known.hash),
                 carried: true,
+                seen: known.map(|known| known.stat),
             },
         );
     }
@@ -592,6 +608,36 @@ mod tests {
     }
 
     /// Compiles `files` into `out` as a writing compile does.
+    #[cfg(unix)]
+    #[test]
+    fn a_record_stands_for_a_file_seen_elsewhere_only_when_it_is_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("t")).unwrap();
+        std::fs::write(tree.join("t/a.yaml"), "a").unwrap();
+        std::fs::write(tree.join("t/b.yaml"), "a").unwrap();
+        let stat = |p: &str| Stat::of_path(&tree.join(p)).unwrap().unwrap();
+        let (a, b) = (stat("t/a.yaml"), stat("t/b.yaml"));
+        let hash = *blake3::hash(b"a").as_bytes();
+        let index = OutputIndex {
+            folders: vec![(String::new(), stat("")), ("t".to_owned(), stat("t"))],
+            files: vec![("t/a.yaml".to_owned(), Some(Known { stat: a, hash }))],
+        };
+        // Let the clock pass the records, so that the index vouches for them.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let path = dir.path().join("tree.index");
+        index::save(&path, &index).unwrap();
+        let old = OldTree::open_with(&tree, index::load(&path)).unwrap();
+        assert!(old.listed_from_index());
+        assert_eq!(
+            old.known_as("t/a.yaml", Some(a)).map(|k| k.hash),
+            Some(hash)
+        );
+        // Same bytes, another file: it is looked at instead.
+        assert!(old.known_as("t/a.yaml", Some(b)).is_none());
+        assert!(old.known_as("t/a.yaml", None).is_none());
+    }
+
     fn write(out: &Path, spare: Option<next::SparePaths>, files: &BTreeMap<String, Vec<u8>>) {
         let old = OldTree::open(out).unwrap();
         let next = NextTree::new(out, spare);
@@ -650,6 +696,9 @@ mod tests {
             if round == 3 {
                 // Someone edits the spare: it is still brought up to date.
                 std::fs::write(spare.dir.join("t/0/f0.yaml"), "edited").unwrap();
+                // A file the output keeps, edited in place in the spare (the output
+                // may share it).
+                std::fs::write(spare.dir.join("t/2/f11.yaml"), "edited too").unwrap();
                 std::fs::write(spare.dir.join("stray.yaml"), "stray").unwrap();
             }
             #[cfg(unix)]

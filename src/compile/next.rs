@@ -177,14 +177,15 @@ impl NextTree {
         tree: &BTreeMap<&str, NewFile>,
     ) -> std::io::Result<()> {
         let opened = self.opened()?;
-        let carried: Vec<(&str, Option<[u8; 32]>)> = tree
+        let carried: Vec<(&str, &NewFile)> = tree
             .iter()
             .filter(|(_, file)| file.carried)
-            .map(|(path, file)| (*path, file.hash))
+            .map(|(path, file)| (*path, file))
             .collect();
-        carried.par_iter().try_for_each(|(path, hash)| {
-            if let Some(known) = opened.held.vouched_for(path)
-                && Some(known.hash) == *hash
+        carried.par_iter().try_for_each(|(path, file)| {
+            let held = opened.held.known_as(path, file.seen);
+            if let Some(known) = held.or_else(|| opened.held.vouched_for(path))
+                && Some(known.hash) == file.hash
             {
                 opened.record(path, known.stat);
                 return Ok(());
