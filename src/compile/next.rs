@@ -182,16 +182,25 @@ impl NextTree {
             .filter(|(_, file)| file.carried)
             .map(|(path, file)| (*path, file))
             .collect();
-        carried.par_iter().try_for_each(|(path, file)| {
-            let held = opened.held.known_as(path, file.seen);
-            if let Some(known) = held.or_else(|| opened.held.vouched_for(path))
-                && Some(known.hash) == file.hash
-            {
-                opened.record(path, known.stat);
-                return Ok(());
-            }
-            opened.carry(path, &from.join(path))
-        })?;
+        // The records of files the next tree already holds, gathered and taken
+        // into the map at once rather than one lock at a time.
+        let held: Vec<(&str, Stat)> = carried
+            .par_iter()
+            .map(|(path, file)| {
+                let held = opened.held.known_as(path, file.seen);
+                if let Some(known) = held.or_else(|| opened.held.vouched_for(path))
+                    && Some(known.hash) == file.hash
+                {
+                    return Ok(Some((*path, known.stat)));
+                }
+                opened.carry(path, &from.join(path)).map(|()| None)
+            })
+            .filter_map(Result::transpose)
+            .collect::<std::io::Result<_>>()?;
+        if let Ok(mut stats) = opened.stats.lock() {
+            stats.reserve(held.len());
+            stats.extend(held.into_iter().map(|(path, stat)| (path.to_owned(), stat)));
+        }
         // Files not in the new tree (but not a link a folder has replaced).
         let needed = folders_of(tree);
         let stale: Vec<&String> = opened
@@ -255,10 +264,16 @@ impl NextTree {
             // The spare's record describes the tree that is now the output.
             let _ = std::fs::remove_file(&spare.index);
         }
-        if had_output {
-            retire(&aside, spare, retired, changes);
-        }
-        Ok(opened.index(out, tree))
+        // The spare's index and the output's are made side by side.
+        let ((), index) = rayon::join(
+            || {
+                if had_output {
+                    retire(&aside, spare, retired, changes);
+                }
+            },
+            || opened.index(out, tree),
+        );
+        Ok(index)
     }
 }
 
