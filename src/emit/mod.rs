@@ -204,19 +204,25 @@ pub fn emit_each(
             parts.into_iter().map(move |part| (selected, part))
         })
         .collect();
-    let per_target: Vec<Vec<Diagnostic>> = jobs
-        .into_par_iter()
-        .map(|(selected, part)| {
-            let mut files = FileSet::default();
-            let mut diagnostics = Vec::new();
-            emit_target(cx, selected, part, &grouped, &mut files, &mut diagnostics);
-            sink(files);
-            diagnostics
-        })
-        .collect();
-    let mut plan = FileSet::default();
-    plan.insert("plan.json", to_json(&plan::plan(cx)));
-    sink(plan);
+    // The plan is made alongside, not after, so that no core waits for it at the end.
+    let (per_target, ()): (Vec<Vec<Diagnostic>>, ()) = rayon::join(
+        || {
+            jobs.into_par_iter()
+                .map(|(selected, part)| {
+                    let mut files = FileSet::default();
+                    let mut diagnostics = Vec::new();
+                    emit_target(cx, selected, part, &grouped, &mut files, &mut diagnostics);
+                    sink(files);
+                    diagnostics
+                })
+                .collect()
+        },
+        || {
+            let mut plan = FileSet::default();
+            plan.insert("plan.json", to_json(&plan::plan(cx)));
+            sink(plan);
+        },
+    );
     per_target.into_iter().flatten().collect()
 }
 
