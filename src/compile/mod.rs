@@ -607,7 +607,6 @@ mod tests {
         assert!(!environment.contains("envoy/prod/bot/listener.yaml"));
     }
 
-    /// Compiles `files` into `out` as a writing compile does.
     #[cfg(unix)]
     #[test]
     fn a_record_stands_for_a_file_seen_elsewhere_only_when_it_is_that_file() {
@@ -638,6 +637,7 @@ mod tests {
         assert!(old.known_as("t/a.yaml", None).is_none());
     }
 
+    /// Compiles `files` into `out` as a writing compile does.
     fn write(out: &Path, spare: Option<next::SparePaths>, files: &BTreeMap<String, Vec<u8>>) {
         let old = OldTree::open(out).unwrap();
         let next = NextTree::new(out, spare);
