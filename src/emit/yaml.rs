@@ -9,10 +9,10 @@
 //! itself: names, labels, paths and references that are plainly safe, numbers with a
 //! unit (`30s`), integers, booleans, null, block text, and the strings it certainly
 //! double-quotes (versions, addresses, `*`, `@type`, JSON text). Every other scalar
-//! (a string that may need quotes, a float) is handed to serde-saphyr on its own, and a document with a shape this
-//! writer does not lay out (a sequence directly inside a sequence, block text
-//! directly in a sequence, a top level that is not a mapping) is handed to
-//! serde-saphyr whole. `tests/yaml_writer.rs` holds the two to identical bytes.
+//! (a string that may need quotes, a float) is handed to serde-saphyr on its own, and
+//! a document with a shape this writer does not lay out (a sequence directly inside a
+//! sequence, block text directly in a sequence, a top level that is not a mapping) is
+//! handed to serde-saphyr whole. `tests/yaml_writer.rs` holds the two to identical bytes.
 
 use std::fmt::Write as _;
 
