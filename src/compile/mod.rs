@@ -135,7 +135,7 @@ impl OldTree {
     }
 
     /// Whether the tree lists a file at `path`.
-    pub fn contains(&self, path: &str) -> bool {
+    fn contains(&self, path: &str) -> bool {
         self.files.contains_key(path)
     }
 

@@ -219,9 +219,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn new(prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>) -> Self {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
+        let mut registry = crate::syntax::template::text_registry(true);
         for (name, versions) in prompts {
             for (version, prompt) in versions {
                 let simple = prompt

@@ -72,11 +72,11 @@ fn simple_scan(text: &str) -> Option<TemplateAnalysis> {
         .and_then(|rest| memchr::memchr2(b'{', b'\\', rest))
     {
         let at = i + found;
-        let next = bytes.get(at + 1);
-        if bytes.get(at) == Some(&b'\\') && next == Some(&b'{') {
+        let (found, next) = (bytes.get(at), bytes.get(at + 1));
+        if found == Some(&b'\\') && next == Some(&b'{') {
             return None;
         }
-        if bytes.get(at) != Some(&b'{') || next != Some(&b'{') {
+        if found != Some(&b'{') || next != Some(&b'{') {
             i = at + 1;
             continue;
         }
@@ -235,10 +235,17 @@ pub fn render_text(
     {
         return Ok(text);
     }
+    text_registry(strict).render_template(template, &vars)
+}
+
+/// A handlebars registry for text, not HTML: values are inserted as they are (no
+/// escaping); in strict mode a missing variable is an error. Every template the
+/// tool renders with handlebars — prompts and the emitters' own — goes through one.
+pub fn text_registry<'r>(strict: bool) -> handlebars::Handlebars<'r> {
     let mut registry = handlebars::Handlebars::new();
     registry.set_strict_mode(strict);
     registry.register_escape_fn(handlebars::no_escape);
-    registry.render_template(template, &vars)
+    registry
 }
 
 fn collect(template: &Template, uses: &mut Vec<VariableUse>) {
