@@ -57,9 +57,11 @@ fn stages(c: &mut Criterion) {
             b.iter(|| load(&tree).expect("loads"))
         });
         // Warm the cache once, then measure the load a pre-commit run does.
-        load_with_cache(&tree, Some(&DirCache::new(&cache_dir))).expect("loads");
+        load_with_cache(&tree, Some(&DirCache::new(&cache_dir)), false).expect("loads");
         group.bench_with_input(BenchmarkId::new("load, warm cache", models), &(), |b, _| {
-            b.iter(|| load_with_cache(&tree, Some(&DirCache::new(&cache_dir))).expect("loads"))
+            b.iter(|| {
+                load_with_cache(&tree, Some(&DirCache::new(&cache_dir)), false).expect("loads")
+            })
         });
         group.bench_with_input(
             BenchmarkId::new("check, warm cache", models),

@@ -30,7 +30,7 @@ pub trait AnalysisCache: Send + Sync {
 
 /// The layout of cached analyses; bumped when it changes, so that old entries
 /// simply miss.
-const FORMAT: &str = "5";
+const FORMAT: &str = "6";
 
 /// The first bytes of a pack file.
 const PACK_MAGIC: &[u8] = b"modelops analysis pack\n";

@@ -9,14 +9,13 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::diag::{Code, Diagnostic, Diagnostics, FileId, Files, Span};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Span};
 use crate::load::{self, LoadError, PromptVersion};
 use crate::lock::{self, LockFile, LockKey};
-use crate::model::{self, Date, Model, ModelFile, Project, ResolvedRelease, SpanIndex};
+use crate::model::{self, Date, Model, Project, ResolvedRelease, SpanIndex, Typed};
 use crate::resolve::{self, Resolution};
 use crate::rules;
 use crate::rules::lock::BaseLock;
-use crate::schema::FileKind;
 use crate::source::Source;
 
 /// The outcome of validating a repository.
@@ -88,7 +87,7 @@ impl Options {
 /// Validates the repository behind `source`. Only a missing project file or an I/O
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
 pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
-    let loaded = load::load_with_cache(source, options.cache.as_deref())?;
+    let loaded = load::load_with_cache(source, options.cache.as_deref(), options.keep_views)?;
     Ok(check_loaded(loaded, source, options))
 }
 
@@ -101,39 +100,19 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
     let mut models = Vec::new();
     let mut views = BTreeMap::new();
 
-    let mut valid_views = Vec::new();
+    // Each file was mapped onto the typed model as it loaded (on every core); they
+    // are taken in file order.
     for kdl in loaded.kdl {
-        let valid = kdl.schema_errors.is_empty();
         diagnostics.extend(kdl.schema_errors);
-        spans.insert(kdl.view.spans);
-        if !valid {
-            continue;
+        spans.insert(kdl.spans);
+        if let Some(view) = kdl.view {
+            views.insert(kdl.path.to_string(), view);
         }
-        if options.keep_views {
-            views.insert(kdl.path.to_string(), kdl.view.value.clone());
-        }
-        valid_views.push((kdl.kind, kdl.file, kdl.view.value));
-    }
-    // Each file maps onto the typed model on its own: on every core, in file order.
-    let typed: Vec<Result<Typed, Diagnostic>> = valid_views
-        .into_par_iter()
-        .map(|(kind, file, mut annotated)| {
-            model::annotate(&mut annotated, file);
-            let file_start = Span::new(file, 0, 0);
-            match kind {
-                FileKind::Project => serde_json::from_value::<Project>(annotated)
-                    .map(|p| Typed::Project(Box::new(p))),
-                FileKind::Model => serde_json::from_value::<ModelFile>(annotated)
-                    .map(|file| Typed::Models(file.model.into_values().collect())),
-            }
-            .map_err(|error| uninterpretable(file_start, &error))
-        })
-        .collect();
-    for outcome in typed {
-        match outcome {
-            Ok(Typed::Project(parsed)) => project = Some(*parsed),
-            Ok(Typed::Models(file)) => models.extend(file),
-            Err(diagnostic) => diagnostics.push(diagnostic),
+        match kdl.typed {
+            Some(Ok(Typed::Project(parsed))) => project = Some(*parsed),
+            Some(Ok(Typed::Models(file))) => models.extend(file),
+            Some(Err(diagnostic)) => diagnostics.push(diagnostic),
+            None => {}
         }
     }
 
@@ -233,21 +212,4 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         lock_file,
         views,
     }
-}
-
-/// One file's typed content.
-enum Typed {
-    Project(Box<Project>),
-    Models(Vec<Model>),
-}
-
-/// A view that passed the schema but does not map onto the typed model: a gap
-/// between the schema and the types, reported rather than hidden.
-fn uninterpretable(at: Span, error: &serde_json::Error) -> Diagnostic {
-    Diagnostic::new(
-        Code::InvalidValue,
-        format!("the file passed the schema but cannot be interpreted: {error}"),
-    )
-    .with_label(at, "in this file")
-    .with_help("please report this as a bug in modelops, with the file")
 }

@@ -775,7 +775,7 @@ fn check_at_base(
     options.keep_rendered = keep_rendered;
     let (base_lock, loaded) = rayon::join(
         || read_base(root, base),
-        || crate::load::load_with_cache(source, options.cache.as_deref()),
+        || crate::load::load_with_cache(source, options.cache.as_deref(), options.keep_views),
     );
     options.base = base_lock?;
     let loaded = loaded.map_err(|error| fail(&error.to_string(), None))?;

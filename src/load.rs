@@ -10,13 +10,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde_json::Value;
 
 use crate::cache::AnalysisCache;
 use crate::diag::{Code, Diagnostic, FileId, Files, Span};
+use crate::model::{self, Typed};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
 use crate::syntax::template::{TemplateAnalysis, analyze};
-use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, View};
+use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, SpanTable, View};
 
 /// The project file's name, at the repository root.
 pub const PROJECT_FILE_NAME: &str = "modelops.kdl";
@@ -53,11 +55,17 @@ pub struct LoadedKdl {
     pub kind: FileKind,
     pub file: FileId,
     pub path: RepoPath,
-    pub view: View,
+    /// Where each node, argument and property of the view is in the file.
+    pub spans: SpanTable,
     /// True when parsing or lowering reported an error for this file.
     pub has_errors: bool,
     /// What the schema says of the view (empty when it is valid).
     pub schema_errors: Vec<Diagnostic>,
+    /// The file on the typed model, when its view passed the schema (or why it does
+    /// not map onto it).
+    pub typed: Option<Result<Typed, Diagnostic>>,
+    /// The view as the schema saw it, when it is valid and views were asked for.
+    pub view: Option<Value>,
 }
 
 /// One prompt version file.
@@ -87,13 +95,15 @@ pub struct Loaded {
 
 /// Reads the repository behind `source`.
 pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
-    load_with_cache(source, None)
+    load_with_cache(source, None, false)
 }
 
 /// Reads the repository behind `source`, reusing cached analyses of unchanged files.
+/// `keep_views` keeps each valid KDL file's view ([`LoadedKdl::view`]).
 pub fn load_with_cache(
     source: &dyn Source,
     cache: Option<&dyn AnalysisCache>,
+    keep_views: bool,
 ) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     let project_path =
@@ -151,7 +161,7 @@ pub fn load_with_cache(
     let (analyzed, templates) = rayon::join(
         || {
             jobs.par_iter()
-                .map(|job| analyze_kdl_cached(job, cache))
+                .map(|job| analyze_kdl_cached(job, cache, keep_views))
                 .collect::<Vec<_>>()
         },
         || {
@@ -289,46 +299,117 @@ struct KdlJob {
     text: Arc<str>,
 }
 
-/// What the cache keeps of one KDL file: everything that depends only on its bytes.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// What the cache keeps of one KDL file besides its annotated view: everything else
+/// that depends only on its bytes.
+#[derive(serde::Deserialize)]
 struct CachedKdl {
-    view: Option<View>,
+    /// `None` when the file did not parse.
+    spans: Option<SpanTable>,
     has_errors: bool,
     schema_errors: Vec<Diagnostic>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// [`CachedKdl`] as written, borrowing what it holds.
+#[derive(serde::Serialize)]
+struct CachedKdlRef<'a> {
+    spans: Option<&'a SpanTable>,
+    has_errors: bool,
+    schema_errors: &'a [Diagnostic],
+    diagnostics: &'a [Diagnostic],
+}
+
+/// A cache entry: the length of the header (4 bytes, little-endian), the header
+/// ([`CachedKdl`] as JSON), then the annotated view as JSON (empty when the view
+/// did not pass the schema). The typed model is decoded straight from the view's
+/// bytes, with no JSON tree in between.
+fn entry(header: &[u8], view: &[u8]) -> Option<Vec<u8>> {
+    let length = u32::try_from(header.len()).ok()?;
+    let mut bytes = Vec::with_capacity(4 + header.len() + view.len());
+    bytes.extend_from_slice(&length.to_le_bytes());
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(view);
+    Some(bytes)
+}
+
+/// The header and the view of an [`entry`].
+fn split_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (length, rest) = bytes.split_first_chunk::<4>()?;
+    rest.split_at_checked(usize::try_from(u32::from_le_bytes(*length)).ok()?)
+}
+
+/// A view that passed the schema but does not map onto the typed model: a gap
+/// between the schema and the types, reported rather than hidden.
+fn uninterpretable(file: FileId, error: &serde_json::Error) -> Diagnostic {
+    Diagnostic::new(
+        Code::InvalidValue,
+        format!("the file passed the schema but cannot be interpreted: {error}"),
+    )
+    .with_label(Span::new(file, 0, 0), "in this file")
+    .with_help("please report this as a bug in modelops, with the file")
+}
+
+/// The view as the schema saw it, from its annotated JSON.
+fn plain_view(annotated: &[u8]) -> Option<Value> {
+    let mut value = serde_json::from_slice(annotated).ok()?;
+    model::strip_annotations(&mut value);
+    Some(value)
 }
 
 /// Analyses one KDL file, through the cache when there is one.
 fn analyze_kdl_cached(
     job: &KdlJob,
     cache: Option<&dyn AnalysisCache>,
+    keep_views: bool,
 ) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
     let kind = match job.kind {
         FileKind::Project => "project",
         FileKind::Model => "model",
     };
     let Some(cache) = cache else {
-        return analyze_kdl(job);
+        let (analysis, diagnostics) = analyze_kdl(job);
+        let loaded = analysis.map(|(view, has_errors, schema_errors)| {
+            let valid = schema_errors.is_empty();
+            let mut value = view.value;
+            let typed = valid.then(|| {
+                let mut annotated = if keep_views {
+                    value.clone()
+                } else {
+                    std::mem::take(&mut value)
+                };
+                model::annotate(&mut annotated);
+                Typed::from_value(job.kind, job.file, annotated)
+                    .map_err(|e| uninterpretable(job.file, &e))
+            });
+            let plain = (keep_views && valid).then_some(value);
+            job.loaded(view.spans, has_errors, schema_errors, typed, plain)
+        });
+        return (loaded, diagnostics);
     };
     let key = crate::cache::key(kind, job.text.as_bytes());
-    if let Some(cached) = cache
-        .get(&key)
-        .and_then(|bytes| serde_json::from_slice::<CachedKdl>(&bytes).ok())
+    if let Some(bytes) = cache.get(&key)
+        && let Some((header, view)) = split_entry(&bytes)
+        && let Ok(cached) = serde_json::from_slice::<CachedKdl>(header)
     {
-        let loaded = cached.view.map(|view| LoadedKdl {
-            kind: job.kind,
-            file: job.file,
-            path: job.path.clone(),
-            view: View {
-                value: view.value,
-                spans: view.spans.in_file(job.file),
-            },
-            has_errors: cached.has_errors,
-            schema_errors: cached
+        let loaded = cached.spans.map(|spans| {
+            let valid = cached.schema_errors.is_empty();
+            let typed = valid.then(|| {
+                Typed::from_json(job.kind, job.file, view)
+                    .map_err(|e| uninterpretable(job.file, &e))
+            });
+            let schema_errors = cached
                 .schema_errors
                 .into_iter()
                 .map(|d| d.in_file(job.file))
-                .collect(),
+                .collect();
+            let plain = (keep_views && valid).then(|| plain_view(view)).flatten();
+            job.loaded(
+                spans.in_file(job.file),
+                cached.has_errors,
+                schema_errors,
+                typed,
+                plain,
+            )
         });
         let diagnostics = cached
             .diagnostics
@@ -337,25 +418,83 @@ fn analyze_kdl_cached(
             .collect();
         return (loaded, diagnostics);
     }
-    let (loaded, diagnostics) = analyze_kdl(job);
-    let entry = CachedKdl {
-        view: loaded.as_ref().map(|l| l.view.clone()),
-        has_errors: loaded.as_ref().is_some_and(|l| l.has_errors),
-        schema_errors: loaded
-            .as_ref()
-            .map(|l| l.schema_errors.clone())
-            .unwrap_or_default(),
-        diagnostics: diagnostics.clone(),
+    let (analysis, diagnostics) = analyze_kdl(job);
+    let Some((view, has_errors, schema_errors)) = analysis else {
+        let header = CachedKdlRef {
+            spans: None,
+            has_errors: false,
+            schema_errors: &[],
+            diagnostics: &diagnostics,
+        };
+        if let Ok(header) = serde_json::to_vec(&header)
+            && let Some(bytes) = entry(&header, &[])
+        {
+            cache.put(&key, &bytes);
+        }
+        return (None, diagnostics);
     };
-    if let Ok(bytes) = serde_json::to_vec(&entry) {
+    // A valid view is annotated and written as JSON, and the typed model decoded from
+    // those bytes: the same way as from the cache, so a hit and a miss agree.
+    let mut annotated_json = Vec::new();
+    let mut plain = None;
+    let typed = schema_errors.is_empty().then(|| {
+        let mut value = view.value;
+        model::annotate(&mut value);
+        let typed = match serde_json::to_vec(&value) {
+            Ok(json) => {
+                annotated_json = json;
+                Typed::from_json(job.kind, job.file, &annotated_json)
+            }
+            Err(_) => Typed::from_value(job.kind, job.file, value.clone()),
+        };
+        if keep_views {
+            model::strip_annotations(&mut value);
+            plain = Some(value);
+        }
+        typed.map_err(|e| uninterpretable(job.file, &e))
+    });
+    let header = CachedKdlRef {
+        spans: Some(&view.spans),
+        has_errors,
+        schema_errors: &schema_errors,
+        diagnostics: &diagnostics,
+    };
+    if let Ok(header) = serde_json::to_vec(&header)
+        && let Some(bytes) = entry(&header, &annotated_json)
+    {
         cache.put(&key, &bytes);
     }
-    (loaded, diagnostics)
+    let loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
+    (Some(loaded), diagnostics)
+}
+
+impl KdlJob {
+    fn loaded(
+        &self,
+        spans: SpanTable,
+        has_errors: bool,
+        schema_errors: Vec<Diagnostic>,
+        typed: Option<Result<Typed, Diagnostic>>,
+        view: Option<Value>,
+    ) -> LoadedKdl {
+        LoadedKdl {
+            kind: self.kind,
+            file: self.file,
+            path: self.path.clone(),
+            spans,
+            has_errors,
+            schema_errors,
+            typed,
+            view,
+        }
+    }
 }
 
 /// Parses, lowers and validates one KDL file: everything about it that depends only
-/// on its own bytes.
-fn analyze_kdl(job: &KdlJob) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
+/// on its own bytes. Gives the view, whether lowering found errors, and what the
+/// schema says of the view; `None` when the file does not parse.
+#[allow(clippy::type_complexity)]
+fn analyze_kdl(job: &KdlJob) -> (Option<(View, bool, Vec<Diagnostic>)>, Vec<Diagnostic>) {
     let grammar = match job.kind {
         FileKind::Project => &PROJECT_FILE,
         FileKind::Model => &MODEL_FILE,
@@ -365,15 +504,7 @@ fn analyze_kdl(job: &KdlJob) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
             let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
             let has_errors = diagnostics.iter().any(Diagnostic::is_error);
             let schema_errors = crate::schema::validate(&view, job.kind);
-            let loaded = LoadedKdl {
-                kind: job.kind,
-                file: job.file,
-                path: job.path.clone(),
-                view,
-                has_errors,
-                schema_errors,
-            };
-            (Some(loaded), diagnostics)
+            (Some((view, has_errors, schema_errors)), diagnostics)
         }
         Err(diagnostics) => (None, diagnostics),
     }

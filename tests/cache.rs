@@ -109,3 +109,62 @@ fn concurrent_cold_runs_agree_and_leave_a_whole_pack() {
     let warm = repo.modelops(&["check"]);
     assert_eq!((warm.code, &warm.stderr), (cold.code, &cold.stderr));
 }
+
+/// Runs `modelops` in `dir`, with the cache in its default place or turned off.
+fn run_in(dir: &std::path::Path, args: &[&str], cached: bool) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("MODELOPS_TODAY", "2026-06-01");
+    if !cached {
+        command.env("MODELOPS_NO_CACHE", "1");
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The typed model is decoded from cached views: its nodes must point into the file
+/// they came from, also when a new file shifts every file's id, and `inspect` must
+/// show the same views from the cache as without it.
+#[test]
+fn typed_nodes_from_cached_views_point_into_their_own_files() {
+    let dir = support::copy_example();
+    let triage = dir.path().join("models/triage.kdl");
+    let text = std::fs::read_to_string(&triage).unwrap();
+    // A rule finding (not a schema one) in the second model file.
+    std::fs::write(
+        &triage,
+        text.replacen("deploy \"staging\"", "deploy \"qa\"", 1),
+    )
+    .unwrap();
+    let uncached = run_in(dir.path(), &["check"], false);
+    assert_eq!(uncached.0, Some(1), "{}", uncached.2);
+    assert!(uncached.2.contains("models/triage.kdl"), "{}", uncached.2);
+    assert!(uncached.2.contains("deploy \"qa\""), "{}", uncached.2);
+    let cold = run_in(dir.path(), &["check"], true);
+    let warm = run_in(dir.path(), &["check"], true);
+    assert_eq!(cold, uncached);
+    assert_eq!(warm, uncached);
+
+    // A model file that sorts first: every other file gets a new id, and is still
+    // a cache hit.
+    std::fs::write(
+        dir.path().join("models/aardvark.kdl"),
+        "model \"aardvark\" {\n    owner \"team-a\"\n}\n",
+    )
+    .unwrap();
+    let uncached = run_in(dir.path(), &["check"], false);
+    assert!(uncached.2.contains("deploy \"qa\""), "{}", uncached.2);
+    assert_eq!(run_in(dir.path(), &["check"], true), uncached);
+
+    std::fs::write(&triage, text).unwrap();
+    let uncached = run_in(dir.path(), &["inspect"], false);
+    assert_eq!(uncached.0, Some(0), "{}", uncached.2);
+    assert_eq!(run_in(dir.path(), &["inspect"], true), uncached);
+    assert_eq!(run_in(dir.path(), &["inspect"], true), uncached);
+}

@@ -10,7 +10,7 @@ use git2::{Oid, Repository, Sort};
 
 use crate::audit::{AuditError, Progress, short};
 use crate::diag::FileId;
-use crate::model::{Model, ModelFile};
+use crate::model::Model;
 use crate::schema::FileKind;
 use crate::syntax::{MODEL_FILE, lower, parse};
 
@@ -82,9 +82,11 @@ pub fn parse_model(text: &str, name: &str) -> Option<Model> {
         return None;
     }
     let mut value = view.value;
-    crate::model::annotate(&mut value, file);
-    let parsed: ModelFile = serde_json::from_value(value).ok()?;
-    parsed.model.into_values().find(|m| m.name == name)
+    crate::model::annotate(&mut value);
+    match crate::model::Typed::from_value(FileKind::Model, file, value).ok()? {
+        crate::model::Typed::Models(models) => models.into_iter().find(|m| m.name == name),
+        crate::model::Typed::Project(_) => None,
+    }
 }
 
 /// What runs in one environment.

@@ -19,13 +19,78 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::diag::{FileId, Span};
+use crate::schema::FileKind;
 use crate::syntax::{FREE_MAP_NODES, KEYED_NODES, Pointer, SpanTable};
 
 /// Where a typed node came from: its file and JSON pointer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+///
+/// In an annotated view, `$at` holds only the pointer: the file is the one being
+/// decoded ([`decode_in_file`]), so an annotated view does not depend on the id its
+/// file happens to get, and can be cached as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct At {
     pub file: u32,
     pub ptr: String,
+}
+
+thread_local! {
+    /// The file whose annotated view is being decoded on this thread.
+    static DECODING: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+impl<'de> Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ptr = String::deserialize(d)?;
+        let file = DECODING.with(std::cell::Cell::get).ok_or_else(|| {
+            <D::Error as serde::de::Error>::custom("a node's location was read outside its file")
+        })?;
+        Ok(At { file, ptr })
+    }
+}
+
+/// Runs `decode` (a deserialisation of an annotated view of `file`, on this thread),
+/// with every [`At`] it reads placed in `file`.
+pub fn decode_in_file<T>(file: FileId, decode: impl FnOnce() -> T) -> T {
+    /// Puts back the file decoded before, also when `decode` unwinds.
+    struct Restore(Option<u32>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DECODING.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(DECODING.with(|cell| cell.replace(Some(file.0))));
+    decode()
+}
+
+/// A file mapped onto the typed model.
+#[derive(Clone, Debug)]
+pub enum Typed {
+    Project(Box<Project>),
+    Models(Vec<Model>),
+}
+
+impl Typed {
+    /// Decodes the annotated view ([`annotate`]) of `file`, a file of `kind`, from JSON.
+    pub fn from_json(kind: FileKind, file: FileId, json: &[u8]) -> serde_json::Result<Typed> {
+        decode_in_file(file, || match kind {
+            FileKind::Project => {
+                serde_json::from_slice::<Project>(json).map(|p| Typed::Project(Box::new(p)))
+            }
+            FileKind::Model => serde_json::from_slice::<ModelFile>(json)
+                .map(|f| Typed::Models(f.model.into_values().collect())),
+        })
+    }
+
+    /// Maps the annotated view ([`annotate`]) of `file`, a file of `kind`.
+    pub fn from_value(kind: FileKind, file: FileId, annotated: Value) -> serde_json::Result<Typed> {
+        decode_in_file(file, || match kind {
+            FileKind::Project => {
+                serde_json::from_value::<Project>(annotated).map(|p| Typed::Project(Box::new(p)))
+            }
+            FileKind::Model => serde_json::from_value::<ModelFile>(annotated)
+                .map(|f| Typed::Models(f.model.into_values().collect())),
+        })
+    }
 }
 
 impl At {
@@ -478,25 +543,19 @@ pub struct Rollback {
     pub on: String,
 }
 
-/// Adds `$at` (file and pointer) to every object of a view, and `$name` (the key it is
-/// stored under), so typed nodes know where they came from. Free maps (`params`,
-/// `vars`) hold user data and are left alone.
-pub fn annotate(value: &mut Value, file: FileId) {
+/// Adds `$at` (the JSON pointer) to every object of a view, and `$name` (the key it
+/// is stored under), so typed nodes know where they came from. Free maps (`params`,
+/// `vars`) hold user data and are left alone. [`strip_annotations`] undoes it.
+pub fn annotate(value: &mut Value) {
     /// `name` is the key the value is stored under; `keyed_map` says the value is a
     /// keyed node's map (whose own keys are user-chosen names).
-    fn walk(
-        value: &mut Value,
-        file: FileId,
-        pointer: &Pointer,
-        name: Option<&str>,
-        keyed_map: bool,
-    ) {
+    fn walk(value: &mut Value, pointer: &Pointer, name: Option<&str>, keyed_map: bool) {
         // Only objects are annotated: scalars need no pointer of their own.
         let nested = |child: &Value| matches!(child, Value::Object(_) | Value::Array(_));
         match value {
             Value::Object(map) if keyed_map => {
                 for (key, child) in map.iter_mut().filter(|(_, child)| nested(child)) {
-                    walk(child, file, &pointer.push(key), Some(key), false);
+                    walk(child, &pointer.push(key), Some(key), false);
                 }
             }
             Value::Object(map) => {
@@ -505,23 +564,50 @@ pub fn annotate(value: &mut Value, file: FileId) {
                         continue;
                     }
                     let keyed = KEYED_NODES.contains(&key.as_str());
-                    walk(child, file, &pointer.push(key), Some(key), keyed);
+                    walk(child, &pointer.push(key), Some(key), keyed);
                 }
-                map.insert(
-                    "$at".to_owned(),
-                    serde_json::json!({"file": file.0, "ptr": pointer.as_str()}),
-                );
+                map.insert("$at".to_owned(), Value::String(pointer.as_str().to_owned()));
                 if let Some(name) = name {
                     map.insert("$name".to_owned(), Value::String(name.to_owned()));
                 }
             }
             Value::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate().filter(|(_, i)| nested(i)) {
-                    walk(item, file, &pointer.index(index), None, false);
+                    walk(item, &pointer.index(index), None, false);
                 }
             }
             _ => {}
         }
     }
-    walk(value, file, &Pointer::root(), None, false);
+    walk(value, &Pointer::root(), None, false);
+}
+
+/// Removes what [`annotate`] added, walking the view the same way: the view as the
+/// schema saw it.
+pub fn strip_annotations(value: &mut Value) {
+    fn walk(value: &mut Value, keyed_map: bool) {
+        match value {
+            Value::Object(map) if keyed_map => {
+                for child in map.values_mut() {
+                    walk(child, false);
+                }
+            }
+            Value::Object(map) => {
+                map.remove("$at");
+                map.remove("$name");
+                for (key, child) in map.iter_mut() {
+                    if !FREE_MAP_NODES.contains(&key.as_str()) {
+                        walk(child, KEYED_NODES.contains(&key.as_str()));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, false);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, false);
 }
