@@ -29,7 +29,7 @@ pub struct Checked {
     /// Models from files that passed the schema.
     pub models: Vec<Model>,
     /// Resolved releases by model, then version.
-    pub releases: BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub releases: BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     /// Hashes, fingerprints and plans; `None` when the project file is invalid.
     pub resolution: Option<Resolution>,

@@ -99,7 +99,7 @@ fn prometheus_value(url: &crate::http::Url, query: &str, guard: &str) -> Result<
 /// Evaluates `guards` for the release `scope` describes.
 pub fn evaluate(
     scope: &QueryScope<'_>,
-    guards: &BTreeMap<String, Guard>,
+    guards: &crate::model::NameMap<Guard>,
     source: &MetricSource,
 ) -> Result<Vec<GuardResult>, GuardError> {
     let mut results = Vec::new();
@@ -137,7 +137,7 @@ fn show(threshold: Option<Threshold>) -> String {
 }
 
 /// The report for people: one line per guard.
-pub fn human(results: &[GuardResult], guards: &BTreeMap<String, Guard>) -> String {
+pub fn human(results: &[GuardResult], guards: &crate::model::NameMap<Guard>) -> String {
     let mut out = String::new();
     for result in results {
         let guard = guards.get(&result.guard);

@@ -296,12 +296,12 @@ fn model_change(
     let (old_releases, new_releases) = (releases(old), releases(new));
     let releases_added: Vec<String> = new_releases
         .keys()
-        .filter(|k| !old_releases.contains_key(*k))
+        .filter(|k| !old_releases.contains_key(k))
         .cloned()
         .collect();
     let releases_removed: Vec<String> = old_releases
         .keys()
-        .filter(|k| !new_releases.contains_key(*k))
+        .filter(|k| !new_releases.contains_key(k))
         .cloned()
         .collect();
     let mut releases_changed = BTreeMap::new();

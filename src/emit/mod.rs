@@ -41,7 +41,7 @@ pub struct EmitContext<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
     pub resolution: &'a Resolution,
-    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
     pub spans: &'a SpanIndex,
 }
 

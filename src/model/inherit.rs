@@ -5,11 +5,9 @@
 //! merged key by key, the child's keys winning. Chains may be of any length; a cycle
 //! or an unknown parent is reported, and the release resolves from what it has.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
-use super::{At, Base, Model, PromptRef, Secret, SpanIndex};
+use super::{At, Base, Model, NameMap, PromptRef, Secret, SpanIndex};
 use crate::diag::{Code, Diagnostic};
 
 /// A release after inheritance. Each inherited value remembers the release that
@@ -26,9 +24,9 @@ pub struct ResolvedRelease {
     pub image: Option<(String, At)>,
     pub prompt: Option<PromptRef>,
     /// Each parameter with the release node that set it.
-    pub params: BTreeMap<String, (Value, At)>,
-    pub vars: BTreeMap<String, (Value, At)>,
-    pub secrets: BTreeMap<String, Secret>,
+    pub params: NameMap<(Value, At)>,
+    pub vars: NameMap<(Value, At)>,
+    pub secrets: NameMap<Secret>,
 }
 
 /// Resolves every release of `model`, reporting unknown parents and cycles.
@@ -36,9 +34,9 @@ pub fn resolve_releases(
     model: &Model,
     spans: &SpanIndex,
     diagnostics: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, ResolvedRelease> {
+) -> NameMap<ResolvedRelease> {
     let mut reported_cycles: Vec<Vec<String>> = Vec::new();
-    let mut out = BTreeMap::new();
+    let mut out = Vec::with_capacity(model.release.len());
     for (version, release) in &model.release {
         let mut lineage = vec![version.clone()];
         let mut current = release;
@@ -93,9 +91,9 @@ pub fn resolve_releases(
                 }
             }
         }
-        out.insert(version.clone(), resolve_one(model, &lineage));
+        out.push((version.clone(), resolve_one(model, &lineage)));
     }
-    out
+    out.into_iter().collect()
 }
 
 fn resolve_one(model: &Model, lineage: &[String]) -> ResolvedRelease {
@@ -107,9 +105,9 @@ fn resolve_one(model: &Model, lineage: &[String]) -> ResolvedRelease {
         base: None,
         image: None,
         prompt: None,
-        params: BTreeMap::new(),
-        vars: BTreeMap::new(),
-        secrets: BTreeMap::new(),
+        params: NameMap::new(),
+        vars: NameMap::new(),
+        secrets: NameMap::new(),
     };
     // Apply from the root ancestor down, so children override parents.
     for version in lineage.iter().rev() {
@@ -140,6 +138,9 @@ fn resolve_one(model: &Model, lineage: &[String]) -> ResolvedRelease {
             resolved.secrets.insert(key.clone(), secret.clone());
         }
     }
+    resolved.params.shrink_to_fit();
+    resolved.vars.shrink_to_fit();
+    resolved.secrets.shrink_to_fit();
     resolved
 }
 

@@ -7,10 +7,12 @@
 
 mod date;
 mod inherit;
+mod names;
 mod values;
 
 pub use date::Date;
 pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
+pub use names::NameMap;
 pub use values::{Duration, Regression, Threshold};
 
 use std::collections::BTreeMap;
@@ -175,11 +177,11 @@ pub struct Project {
     pub at: At,
     pub project: String,
     #[serde(default)]
-    pub environment: BTreeMap<String, Environment>,
+    pub environment: NameMap<Environment>,
     #[serde(default)]
     pub policy: Policy,
     #[serde(default)]
-    pub target: BTreeMap<String, Target>,
+    pub target: NameMap<Target>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -204,7 +206,7 @@ pub struct Environment {
     pub max_regression: Option<Regression>,
     pub min_step_pause: Option<Duration>,
     #[serde(default)]
-    pub vars: BTreeMap<String, Value>,
+    pub vars: NameMap<Value>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -268,9 +270,9 @@ pub struct Model {
     pub owner: Option<String>,
     pub description: Option<String>,
     #[serde(default)]
-    pub release: BTreeMap<String, Release>,
+    pub release: NameMap<Release>,
     #[serde(default)]
-    pub deploy: BTreeMap<String, Deploy>,
+    pub deploy: NameMap<Deploy>,
 }
 
 /// A release as written (before `from=` inheritance).
@@ -285,11 +287,11 @@ pub struct Release {
     pub image: Option<String>,
     pub prompt: Option<PromptRef>,
     #[serde(default)]
-    pub params: BTreeMap<String, Value>,
+    pub params: NameMap<Value>,
     #[serde(default)]
-    pub vars: BTreeMap<String, Value>,
+    pub vars: NameMap<Value>,
     #[serde(default)]
-    pub secret: BTreeMap<String, Secret>,
+    pub secret: NameMap<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -334,9 +336,9 @@ pub struct Deploy {
     pub blue_green: Option<BlueGreen>,
     pub smoke: Option<Smoke>,
     #[serde(default)]
-    pub gate: BTreeMap<String, Gate>,
+    pub gate: NameMap<Gate>,
     #[serde(default)]
-    pub guard: BTreeMap<String, Guard>,
+    pub guard: NameMap<Guard>,
     pub rollback: Option<Rollback>,
 }
 

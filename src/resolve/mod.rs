@@ -64,7 +64,7 @@ pub struct Resolution {
 pub struct Inputs<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
-    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
     pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     pub spans: &'a SpanIndex,
     pub files: &'a Files,

@@ -32,7 +32,7 @@ pub struct Context<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
     /// Resolved releases by model name, then version.
-    pub releases: &'a BTreeMap<String, BTreeMap<String, ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
     pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     pub spans: &'a SpanIndex,
     pub files: &'a Files,

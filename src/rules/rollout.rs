@@ -417,7 +417,7 @@ fn shadow_support(
         return;
     };
     for (target, reason, only_partial) in SHADOW_LIMITS {
-        let Some(target_node) = cx.project.target.get(*target) else {
+        let Some(target_node) = cx.project.target.get(target) else {
             continue;
         };
         if *only_partial && shadow.percent() >= 100 {
