@@ -112,6 +112,21 @@ fn prompt_symlink_pointing_outside_the_repository() {
     assert!(!stderr.contains("secret text"), "{stderr}");
 }
 
+/// A named pipe where a prompt file should be is reported, not waited on: reading it
+/// would block until something writes to it.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_not_a_file() {
+    let repo = TempRepo::new();
+    repo.remove("prompts/assistant/v1.md");
+    let made = std::process::Command::new("mkfifo")
+        .arg(repo.path().join("prompts/assistant/v1.md"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert_reports(&repo, "MO208", 1);
+}
+
 #[cfg(unix)]
 #[test]
 fn dataset_symlink_pointing_outside_the_repository() {
