@@ -182,17 +182,32 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         lock_entries = lock::expected_entries(&resolved);
         let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
         let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
-        rules::lock::check_lock(
-            &context,
-            &lock_entries,
-            parsed,
-            lock_span,
-            !models_incomplete,
-            &mut diagnostics,
+        // The working lock and the lock at the base are judged side by side.
+        let (mut against_lock, mut against_base) = (Vec::new(), Vec::new());
+        rayon::join(
+            || {
+                rules::lock::check_lock(
+                    &context,
+                    &lock_entries,
+                    parsed,
+                    lock_span,
+                    !models_incomplete,
+                    &mut against_lock,
+                );
+            },
+            || {
+                if let Some(base) = &options.base {
+                    rules::lock::check_immutability(
+                        &context,
+                        &lock_entries,
+                        base,
+                        &mut against_base,
+                    );
+                }
+            },
         );
-        if let Some(base) = &options.base {
-            rules::lock::check_immutability(&context, &lock_entries, base, &mut diagnostics);
-        }
+        diagnostics.extend(against_lock);
+        diagnostics.extend(against_base);
         resolution = Some(resolved);
     }
 
