@@ -113,3 +113,126 @@ fn a_staged_symlink_out_of_the_repository_is_reported() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("MO207"), "{}", run.stderr);
 }
+
+/// Runs the `git` command line in the repository (these tests need it: CI installs
+/// it; elsewhere they are skipped without it).
+fn git_cli(repo: &TempRepo) -> Option<impl Fn(&[&str]) -> support::Run + '_> {
+    let git = support::external_tool("git")?;
+    Some(move |args: &[&str]| support::run_tool(repo.path(), &git, args, &[]))
+}
+
+/// A repository whose index stages a floating alias that the working tree has
+/// already undone, committed once with the pinned model.
+fn staged_floating(repo: &TempRepo, git: &dyn Fn(&[&str]) -> support::Run) {
+    for args in [
+        &["init", "-q"][..],
+        &["config", "user.name", "Test Author"],
+        &["config", "user.email", "author@example.com"],
+        &["add", "-A"],
+        &["commit", "-q", "-m", "initial"],
+    ] {
+        let run = git(args);
+        assert_eq!(run.code, 0, "git {args:?}: {}", run.stderr);
+    }
+    set_base(repo, PINNED, FLOATING);
+    assert_eq!(git(&["add", "-A"]).code, 0);
+    set_base(repo, FLOATING, PINNED);
+}
+
+/// The index is read by modelops itself: each of git's index versions (4 compresses
+/// paths), extended flags (skip-worktree), and entries git will not commit
+/// (intent-to-add) read as git means them.
+#[test]
+fn every_index_version_git_writes_is_read_alike() {
+    let repo = TempRepo::new();
+    let Some(git) = git_cli(&repo) else {
+        return;
+    };
+    staged_floating(&repo, &git);
+    repo.write("prompts/assistant/v2.md", "A second version.\n");
+    repo.write("models/later.kdl", "model \"later\" {");
+    assert_eq!(git(&["add", "prompts/assistant/v2.md"]).code, 0);
+    // Recorded for later, not added: a commit leaves it out, and so does the check.
+    assert_eq!(git(&["add", "-N", "models/later.kdl"]).code, 0);
+    let mut reports = Vec::new();
+    for version in ["2", "3", "4"] {
+        let set = git(&["update-index", "--index-version", version]);
+        assert_eq!(set.code, 0, "{}", set.stderr);
+        if version == "3" {
+            let flag = git(&["update-index", "--skip-worktree", "prompts/assistant/v1.md"]);
+            assert_eq!(flag.code, 0, "{}", flag.stderr);
+        }
+        let staged = repo.modelops(&["check", "--staged", "--format", "json"]);
+        assert_eq!(staged.code, 1, "index version {version}: {}", staged.stderr);
+        assert!(staged.stdout.contains("MO301"), "{}", staged.stdout);
+        assert!(!staged.stdout.contains("later.kdl"), "{}", staged.stdout);
+        reports.push(staged.stdout);
+    }
+    assert!(reports.windows(2).all(|pair| pair[0] == pair[1]));
+}
+
+/// `git commit -a` and `git commit <paths>` prepare the commit in a temporary index
+/// and name it in `GIT_INDEX_FILE` for the hooks: that is what is checked.
+#[test]
+fn a_hook_checks_the_index_git_commit_prepares() {
+    let repo = TempRepo::new();
+    let Some(git) = git_cli(&repo) else {
+        return;
+    };
+    staged_floating(&repo, &git);
+    // Back to a clean index; the floating alias only in the working tree.
+    assert_eq!(git(&["add", "-A"]).code, 0);
+    set_base(&repo, PINNED, FLOATING);
+    let hook = repo.path().join(".git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nexec '{}' check --staged\n",
+            env!("CARGO_BIN_EXE_modelops")
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(
+        repo.modelops(&["check", "--staged"]).code,
+        0,
+        "the index itself is clean"
+    );
+    for args in [
+        &["commit", "-a", "-m", "all"][..],
+        &["commit", "-m", "one path", "models/assistant.kdl"],
+    ] {
+        let refused = git(args);
+        assert_ne!(refused.code, 0, "git {args:?} should be refused");
+        assert!(refused.stderr.contains("MO301"), "{}", refused.stderr);
+    }
+    set_base(&repo, FLOATING, PINNED);
+    repo.write("prompts/assistant/v1.md", "You are a careful assistant.\n");
+    let accepted = git(&["commit", "-a", "-m", "all, pinned"]);
+    assert_eq!(accepted.code, 0, "{}", accepted.stderr);
+}
+
+/// A split index keeps most entries in another file: refused with the way out, never
+/// read partly.
+#[test]
+fn a_split_index_is_refused_with_the_way_out() {
+    let repo = TempRepo::new();
+    let Some(git) = git_cli(&repo) else {
+        return;
+    };
+    staged_floating(&repo, &git);
+    assert_eq!(git(&["update-index", "--split-index"]).code, 0);
+    let staged = repo.modelops(&["check", "--staged"]);
+    assert_eq!(staged.code, 2, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains("--no-split-index"),
+        "{}",
+        staged.stderr
+    );
+    assert_eq!(git(&["update-index", "--no-split-index"]).code, 0);
+    assert_eq!(repo.modelops(&["check", "--staged"]).code, 1);
+}

@@ -21,9 +21,19 @@ const MODE_GITLINK: u32 = 0o160000;
 /// Why a git source could not be opened (an environment problem, exit code 2).
 #[derive(Debug)]
 pub enum GitError {
-    NotARepository { path: String },
+    NotARepository {
+        path: String,
+    },
     BareRepository,
-    UnknownRevision { revision: String, message: String },
+    UnknownRevision {
+        revision: String,
+        message: String,
+    },
+    /// The index file (`.git/index` or `GIT_INDEX_FILE`) cannot be used.
+    Index {
+        path: String,
+        message: String,
+    },
     Git(git2::Error),
 }
 
@@ -37,6 +47,7 @@ impl fmt::Display for GitError {
             GitError::UnknownRevision { revision, message } => {
                 write!(f, "revision `{revision}` cannot be resolved: {message}")
             }
+            GitError::Index { path, message } => write!(f, "`{path}`: {message}"),
             GitError::Git(e) => write!(f, "git: {}", e.message()),
         }
     }
@@ -253,30 +264,61 @@ pub struct GitIndex {
 }
 
 impl GitIndex {
-    /// Opens the index of the repository containing `root` (the config root).
+    /// Opens the index of the repository containing `root` (the config root): the
+    /// file `GIT_INDEX_FILE` names when it is set, as git sets it for hooks while
+    /// `git commit -a` or `git commit <paths>` prepares a commit in a temporary
+    /// index, else the repository's own.
     pub fn open(root: &Path) -> Result<Self, GitError> {
         let (repo, prefix) = open(root)?;
-        let mut entries = BTreeMap::new();
+        let index_path = std::env::var_os("GIT_INDEX_FILE")
+            .filter(|path| !path.is_empty())
+            .map_or_else(|| repo.path().join("index"), std::path::PathBuf::from);
+        if repo
+            .config()
+            .and_then(|config| config.get_string("extensions.objectformat"))
+            .is_ok_and(|format| !format.eq_ignore_ascii_case("sha1"))
         {
-            let index = repo.index()?;
-            for entry in index.iter() {
-                // Conflicted entries (stage > 0) are not committable; skip them.
-                let stage = (entry.flags >> 12) & 0x3;
-                if stage != 0 {
-                    continue;
-                }
-                let path = String::from_utf8_lossy(&entry.path).into_owned();
-                if let Some(relative) = path.strip_prefix(&prefix) {
-                    entries.insert(
-                        relative.to_owned(),
-                        Blob {
-                            oid: entry.id,
-                            mode: entry.mode,
-                        },
-                    );
-                }
-            }
+            return Err(GitError::Index {
+                path: index_path.display().to_string(),
+                message: "of a repository whose objects are not named by SHA-1".to_owned(),
+            });
         }
+        let bytes = match std::fs::read(&index_path) {
+            Ok(bytes) => bytes,
+            // A repository where nothing was ever added has no index yet.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(GitError::Index {
+                    path: index_path.display().to_string(),
+                    message: format!("cannot be read: {error}"),
+                });
+            }
+        };
+        let found = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            super::git_index::committable(&bytes, prefix.as_bytes()).map_err(|error| {
+                GitError::Index {
+                    path: index_path.display().to_string(),
+                    message: error.to_string(),
+                }
+            })?
+        };
+        // Sorted already (the index's order): the map is built in one go.
+        let entries: BTreeMap<String, Blob> = found
+            .into_iter()
+            .filter_map(|entry| {
+                let path = String::from_utf8_lossy(&entry.path);
+                let relative = path.get(prefix.len()..)?.to_owned();
+                Some((
+                    relative,
+                    Blob {
+                        oid: Oid::from_bytes(&entry.oid).ok()?,
+                        mode: entry.mode,
+                    },
+                ))
+            })
+            .collect();
         Ok(GitIndex {
             files: GitFiles::new(repo, entries, "the git index".to_owned()),
         })

@@ -7,6 +7,7 @@
 //! never follows a symlink out of the repository.
 
 mod git;
+mod git_index;
 mod memory;
 mod path;
 mod worktree;
