@@ -390,13 +390,14 @@ fn analyze_kdl_cached(
     if let Some(bytes) = cache.get(&key)
         && let Some((header, view)) = split_entry(&bytes)
         && let Ok(cached) = serde_json::from_slice::<CachedKdl>(header)
+        // A view that does not decode is not trusted: the file is analysed again.
+        && let Ok(typed) = (cached.spans.is_some() && cached.schema_errors.is_empty())
+            .then(|| Typed::from_json(job.kind, job.file, view))
+            .transpose()
     {
         let loaded = cached.spans.map(|spans| {
             let valid = cached.schema_errors.is_empty();
-            let typed = valid.then(|| {
-                Typed::from_json(job.kind, job.file, view)
-                    .map_err(|e| uninterpretable(job.file, &e))
-            });
+            let typed = typed.map(Ok);
             let schema_errors = cached
                 .schema_errors
                 .into_iter()
@@ -459,7 +460,10 @@ fn analyze_kdl_cached(
         schema_errors: &schema_errors,
         diagnostics: &diagnostics,
     };
-    if let Ok(header) = serde_json::to_vec(&header)
+    // A valid view that could not be written is not cached (a hit must decode).
+    let written = !schema_errors.is_empty() || !annotated_json.is_empty();
+    if written
+        && let Ok(header) = serde_json::to_vec(&header)
         && let Some(bytes) = entry(&header, &annotated_json)
     {
         cache.put(&key, &bytes);
@@ -624,5 +628,84 @@ mod tests {
         assert_eq!(prompt_version("v.md"), None);
         assert_eq!(prompt_version("draft.md"), None);
         assert_eq!(prompt_version("v3.markdown"), None);
+    }
+
+    /// A cache that gives back, for every key, what `entry` makes of the entry put.
+    struct Tampering {
+        entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<u8>>>,
+        tamper: fn(&[u8]) -> Vec<u8>,
+    }
+
+    impl AnalysisCache for Tampering {
+        fn get(&self, key: &blake3::Hash) -> Option<std::borrow::Cow<'_, [u8]>> {
+            let entries = self.entries.lock().ok()?;
+            let bytes = entries.get(key.as_bytes())?;
+            Some(std::borrow::Cow::Owned((self.tamper)(bytes)))
+        }
+
+        fn put(&self, key: &blake3::Hash, payload: &[u8]) {
+            if let Ok(mut entries) = self.entries.lock() {
+                entries.insert(*key.as_bytes(), payload.to_vec());
+            }
+        }
+    }
+
+    fn typed_names(loaded: &Loaded) -> Vec<String> {
+        loaded
+            .kdl
+            .iter()
+            .map(|kdl| match &kdl.typed {
+                Some(Ok(Typed::Models(models))) => {
+                    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+                    format!("{}: {}", kdl.path, names.join(","))
+                }
+                Some(Ok(Typed::Project(project))) => format!("{}: {}", kdl.path, project.project),
+                Some(Err(diagnostic)) => format!("{}: {}", kdl.path, diagnostic.message),
+                None => format!("{}: -", kdl.path),
+            })
+            .collect()
+    }
+
+    /// An entry whose view does not decode (whatever the reason) is analysed again,
+    /// never turned into a finding.
+    #[test]
+    fn a_cached_view_that_does_not_decode_is_analysed_again() {
+        let source = crate::source::MemorySource::new()
+            .with_file("modelops.kdl", "project \"t\"\nenvironment \"prod\"\n")
+            .with_file("models/a.kdl", "model \"a\" {\n    owner \"team\"\n}\n")
+            .with_file("models/b.kdl", "model \"b\" {");
+        let fresh = load(&source).unwrap();
+        let expected = typed_names(&fresh);
+        // `models/b.kdl` does not parse: it is a finding, not a loaded file.
+        assert_eq!(expected, ["modelops.kdl: t", "models/a.kdl: a"]);
+        assert!(!fresh.diagnostics.is_empty());
+        for tamper in [
+            (|bytes: &[u8]| bytes.to_vec()) as fn(&[u8]) -> Vec<u8>,
+            // The view cut in half.
+            |bytes| {
+                bytes
+                    .get(..bytes.len() - bytes.len() / 4)
+                    .unwrap_or_default()
+                    .to_vec()
+            },
+            // A header that claims more than the entry holds.
+            |bytes| {
+                let mut bytes = bytes.to_vec();
+                if let Some(length) = bytes.get_mut(..4) {
+                    length.copy_from_slice(&u32::MAX.to_le_bytes());
+                }
+                bytes
+            },
+        ] {
+            let cache = Tampering {
+                entries: std::sync::Mutex::default(),
+                tamper,
+            };
+            let cold = load_with_cache(&source, Some(&cache), false).unwrap();
+            let warm = load_with_cache(&source, Some(&cache), false).unwrap();
+            assert_eq!(typed_names(&cold), expected);
+            assert_eq!(typed_names(&warm), expected);
+            assert_eq!(warm.diagnostics.len(), fresh.diagnostics.len());
+        }
     }
 }
