@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Span};
 use crate::load::{self, LoadError, PromptVersion};
 use crate::lock::{self, LockFile, LockKey};
-use crate::model::{self, Date, Model, Project, ResolvedRelease, SpanIndex, Typed};
+use crate::model::{self, Date, Model, NameMap, Project, ResolvedRelease, SpanIndex, Typed};
 use crate::resolve::{self, Resolution};
 use crate::rules;
 use crate::rules::lock::BaseLock;
@@ -29,7 +29,7 @@ pub struct Checked {
     /// Models from files that passed the schema.
     pub models: Vec<Model>,
     /// Resolved releases by model, then version.
-    pub releases: BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
+    pub releases: BTreeMap<String, NameMap<ResolvedRelease>>,
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     /// Hashes, fingerprints and plans; `None` when the project file is invalid.
     pub resolution: Option<Resolution>,

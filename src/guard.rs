@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::emit::kubernetes::{QueryScope, guard_query, threshold_value};
-use crate::model::{Guard, Threshold};
+use crate::model::{Guard, NameMap, Threshold};
 
 /// Where guard values come from.
 pub enum MetricSource {
@@ -99,7 +99,7 @@ fn prometheus_value(url: &crate::http::Url, query: &str, guard: &str) -> Result<
 /// Evaluates `guards` for the release `scope` describes.
 pub fn evaluate(
     scope: &QueryScope<'_>,
-    guards: &crate::model::NameMap<Guard>,
+    guards: &NameMap<Guard>,
     source: &MetricSource,
 ) -> Result<Vec<GuardResult>, GuardError> {
     let mut results = Vec::new();
@@ -137,7 +137,7 @@ fn show(threshold: Option<Threshold>) -> String {
 }
 
 /// The report for people: one line per guard.
-pub fn human(results: &[GuardResult], guards: &crate::model::NameMap<Guard>) -> String {
+pub fn human(results: &[GuardResult], guards: &NameMap<Guard>) -> String {
     let mut out = String::new();
     for result in results {
         let guard = guards.get(&result.guard);

@@ -5,6 +5,7 @@
 //! be, a symlink out of the repository) become diagnostics; only a missing project
 //! file or an I/O failure stops the run ([`LoadError`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::model::{self, Typed};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
 use crate::syntax::template::{TemplateAnalysis, analyze};
-use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, SpanTable, View};
+use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, SpanTable};
 
 /// The project file's name, at the repository root.
 pub const PROJECT_FILE_NAME: &str = "modelops.kdl";
@@ -300,23 +301,14 @@ struct KdlJob {
 }
 
 /// What the cache keeps of one KDL file besides its annotated view: everything else
-/// that depends only on its bytes.
-#[derive(serde::Deserialize)]
-struct CachedKdl {
+/// that depends only on its bytes. Written borrowed, read owned.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedKdl<'a> {
     /// `None` when the file did not parse.
-    spans: Option<SpanTable>,
+    spans: Option<Cow<'a, SpanTable>>,
     has_errors: bool,
-    schema_errors: Vec<Diagnostic>,
-    diagnostics: Vec<Diagnostic>,
-}
-
-/// [`CachedKdl`] as written, borrowing what it holds.
-#[derive(serde::Serialize)]
-struct CachedKdlRef<'a> {
-    spans: Option<&'a SpanTable>,
-    has_errors: bool,
-    schema_errors: &'a [Diagnostic],
-    diagnostics: &'a [Diagnostic],
+    schema_errors: Cow<'a, [Diagnostic]>,
+    diagnostics: Cow<'a, [Diagnostic]>,
 }
 
 /// A cache entry: the length of the header (4 bytes, little-endian), the header
@@ -362,29 +354,13 @@ fn analyze_kdl_cached(
     cache: Option<&dyn AnalysisCache>,
     keep_views: bool,
 ) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
+    let Some(cache) = cache else {
+        let (loaded, diagnostics, _) = analyze_kdl(job, keep_views, false);
+        return (loaded, diagnostics);
+    };
     let kind = match job.kind {
         FileKind::Project => "project",
         FileKind::Model => "model",
-    };
-    let Some(cache) = cache else {
-        let (analysis, diagnostics) = analyze_kdl(job);
-        let loaded = analysis.map(|(view, has_errors, schema_errors)| {
-            let valid = schema_errors.is_empty();
-            let mut value = view.value;
-            let typed = valid.then(|| {
-                let mut annotated = if keep_views {
-                    value.clone()
-                } else {
-                    std::mem::take(&mut value)
-                };
-                model::annotate(&mut annotated);
-                Typed::from_value(job.kind, job.file, annotated)
-                    .map_err(|e| uninterpretable(job.file, &e))
-            });
-            let plain = (keep_views && valid).then_some(value);
-            job.loaded(view.spans, has_errors, schema_errors, typed, plain)
-        });
-        return (loaded, diagnostics);
     };
     let key = crate::cache::key(kind, job.text.as_bytes());
     if let Some(bytes) = cache.get(&key)
@@ -395,81 +371,48 @@ fn analyze_kdl_cached(
             .then(|| Typed::from_json(job.kind, job.file, view))
             .transpose()
     {
-        let loaded = cached.spans.map(|spans| {
-            let valid = cached.schema_errors.is_empty();
-            let typed = typed.map(Ok);
-            let schema_errors = cached
-                .schema_errors
+        let in_file = |found: Cow<'_, [Diagnostic]>| {
+            found
+                .into_owned()
                 .into_iter()
                 .map(|d| d.in_file(job.file))
-                .collect();
-            let plain = (keep_views && valid).then(|| plain_view(view)).flatten();
+                .collect()
+        };
+        let plain = (keep_views && typed.is_some())
+            .then(|| plain_view(view))
+            .flatten();
+        let loaded = cached.spans.map(|spans| {
             job.loaded(
-                spans.in_file(job.file),
+                spans.into_owned().in_file(job.file),
                 cached.has_errors,
-                schema_errors,
-                typed,
+                in_file(cached.schema_errors),
+                typed.map(Ok),
                 plain,
             )
         });
-        let diagnostics = cached
-            .diagnostics
-            .into_iter()
-            .map(|d| d.in_file(job.file))
-            .collect();
-        return (loaded, diagnostics);
+        return (loaded, in_file(cached.diagnostics));
     }
-    let (analysis, diagnostics) = analyze_kdl(job);
-    let Some((view, has_errors, schema_errors)) = analysis else {
-        let header = CachedKdlRef {
-            spans: None,
-            has_errors: false,
-            schema_errors: &[],
-            diagnostics: &diagnostics,
+    let (loaded, diagnostics, view_json) = analyze_kdl(job, keep_views, true);
+    // A valid view that could not be written is not cached: a hit must decode.
+    if loaded
+        .as_ref()
+        .is_none_or(|l| l.typed.is_none() || view_json.is_some())
+    {
+        let header = CachedKdl {
+            spans: loaded.as_ref().map(|l| Cow::Borrowed(&l.spans)),
+            has_errors: loaded.as_ref().is_some_and(|l| l.has_errors),
+            schema_errors: loaded.as_ref().map_or(Cow::Borrowed(&[][..]), |l| {
+                Cow::Borrowed(&l.schema_errors[..])
+            }),
+            diagnostics: Cow::Borrowed(&diagnostics),
         };
         if let Ok(header) = serde_json::to_vec(&header)
-            && let Some(bytes) = entry(&header, &[])
+            && let Some(bytes) = entry(&header, view_json.as_deref().unwrap_or_default())
         {
             cache.put(&key, &bytes);
         }
-        return (None, diagnostics);
-    };
-    // A valid view is annotated and written as JSON, and the typed model decoded from
-    // those bytes: the same way as from the cache, so a hit and a miss agree.
-    let mut annotated_json = Vec::new();
-    let mut plain = None;
-    let typed = schema_errors.is_empty().then(|| {
-        let mut value = view.value;
-        model::annotate(&mut value);
-        let typed = match serde_json::to_vec(&value) {
-            Ok(json) => {
-                annotated_json = json;
-                Typed::from_json(job.kind, job.file, &annotated_json)
-            }
-            Err(_) => Typed::from_value(job.kind, job.file, value.clone()),
-        };
-        if keep_views {
-            model::strip_annotations(&mut value);
-            plain = Some(value);
-        }
-        typed.map_err(|e| uninterpretable(job.file, &e))
-    });
-    let header = CachedKdlRef {
-        spans: Some(&view.spans),
-        has_errors,
-        schema_errors: &schema_errors,
-        diagnostics: &diagnostics,
-    };
-    // A valid view that could not be written is not cached (a hit must decode).
-    let written = !schema_errors.is_empty() || !annotated_json.is_empty();
-    if written
-        && let Ok(header) = serde_json::to_vec(&header)
-        && let Some(bytes) = entry(&header, &annotated_json)
-    {
-        cache.put(&key, &bytes);
     }
-    let loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
-    (Some(loaded), diagnostics)
+    (loaded, diagnostics)
 }
 
 impl KdlJob {
@@ -494,24 +437,43 @@ impl KdlJob {
     }
 }
 
-/// Parses, lowers and validates one KDL file: everything about it that depends only
-/// on its own bytes. Gives the view, whether lowering found errors, and what the
-/// schema says of the view; `None` when the file does not parse.
-#[allow(clippy::type_complexity)]
-fn analyze_kdl(job: &KdlJob) -> (Option<(View, bool, Vec<Diagnostic>)>, Vec<Diagnostic>) {
+/// Parses, lowers and validates one KDL file, and maps a valid view onto the typed
+/// model: everything about it that depends only on its own bytes. `None` for a file
+/// that does not parse. With `as_json`, the typed model is decoded from the annotated
+/// view's JSON, which is returned for the cache: the way a cache hit decodes it, so a
+/// hit and a miss agree.
+fn analyze_kdl(
+    job: &KdlJob,
+    keep_views: bool,
+    as_json: bool,
+) -> (Option<LoadedKdl>, Vec<Diagnostic>, Option<Vec<u8>>) {
     let grammar = match job.kind {
         FileKind::Project => &PROJECT_FILE,
         FileKind::Model => &MODEL_FILE,
     };
-    match syntax::parse_for_view(job.file, &job.text) {
-        Ok(doc) => {
-            let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
-            let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-            let schema_errors = crate::schema::validate(&view, job.kind);
-            (Some((view, has_errors, schema_errors)), diagnostics)
-        }
-        Err(diagnostics) => (None, diagnostics),
+    let doc = match syntax::parse_for_view(job.file, &job.text) {
+        Ok(doc) => doc,
+        Err(diagnostics) => return (None, diagnostics, None),
+    };
+    let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let schema_errors = crate::schema::validate(&view, job.kind);
+    let (mut typed, mut plain, mut json) = (None, None, None);
+    if schema_errors.is_empty() {
+        plain = keep_views.then(|| view.value.clone());
+        let mut annotated = view.value;
+        model::annotate(&mut annotated);
+        json = as_json
+            .then(|| serde_json::to_vec(&annotated).ok())
+            .flatten();
+        let decoded = match &json {
+            Some(json) => Typed::from_json(job.kind, job.file, json),
+            None => Typed::from_value(job.kind, job.file, annotated),
+        };
+        typed = Some(decoded.map_err(|e| uninterpretable(job.file, &e)));
     }
+    let loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
+    (Some(loaded), diagnostics, json)
 }
 
 /// Parses `v<N>.md` / `v<N>.txt` into N.

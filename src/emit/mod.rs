@@ -21,7 +21,9 @@ use serde_json::Value;
 
 use crate::check::Checked;
 use crate::diag::{Code, Diagnostic};
-use crate::model::{Deploy, Environment, Model, Project, ResolvedRelease, SpanIndex, Target};
+use crate::model::{
+    Deploy, Environment, Model, NameMap, Project, ResolvedRelease, SpanIndex, Target,
+};
 use crate::resolve::{DeploymentPlan, Resolution};
 
 /// Output files by path relative to the output folder (`/`-separated).
@@ -41,7 +43,7 @@ pub struct EmitContext<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
     pub resolution: &'a Resolution,
-    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
     pub spans: &'a SpanIndex,
 }
 

@@ -72,26 +72,32 @@ pub enum Typed {
 }
 
 impl Typed {
-    /// Decodes the annotated view ([`annotate`]) of `file`, a file of `kind`, from JSON.
-    pub fn from_json(kind: FileKind, file: FileId, json: &[u8]) -> serde_json::Result<Typed> {
+    /// Maps the annotated view ([`annotate`]) of `file`, a file of `kind`, from what
+    /// `d` reads.
+    fn decode<'de, D: serde::Deserializer<'de>>(
+        kind: FileKind,
+        file: FileId,
+        d: D,
+    ) -> Result<Typed, D::Error> {
         decode_in_file(file, || match kind {
-            FileKind::Project => {
-                serde_json::from_slice::<Project>(json).map(|p| Typed::Project(Box::new(p)))
+            FileKind::Project => Project::deserialize(d).map(|p| Typed::Project(Box::new(p))),
+            FileKind::Model => {
+                ModelFile::deserialize(d).map(|f| Typed::Models(f.model.into_values().collect()))
             }
-            FileKind::Model => serde_json::from_slice::<ModelFile>(json)
-                .map(|f| Typed::Models(f.model.into_values().collect())),
         })
     }
 
-    /// Maps the annotated view ([`annotate`]) of `file`, a file of `kind`.
+    /// From the annotated view's JSON text.
+    pub fn from_json(kind: FileKind, file: FileId, json: &[u8]) -> serde_json::Result<Typed> {
+        let mut reader = serde_json::Deserializer::from_slice(json);
+        let typed = Self::decode(kind, file, &mut reader)?;
+        reader.end()?;
+        Ok(typed)
+    }
+
+    /// From the annotated view itself.
     pub fn from_value(kind: FileKind, file: FileId, annotated: Value) -> serde_json::Result<Typed> {
-        decode_in_file(file, || match kind {
-            FileKind::Project => {
-                serde_json::from_value::<Project>(annotated).map(|p| Typed::Project(Box::new(p)))
-            }
-            FileKind::Model => serde_json::from_value::<ModelFile>(annotated)
-                .map(|f| Typed::Models(f.model.into_values().collect())),
-        })
+        Self::decode(kind, file, annotated)
     }
 }
 

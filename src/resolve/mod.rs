@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic, Files};
 use crate::load::{PROJECT_FILE_NAME, PromptVersion};
-use crate::model::{Deploy, Environment, Model, Project, ResolvedRelease, SpanIndex};
+use crate::model::{Deploy, Environment, Model, NameMap, Project, ResolvedRelease, SpanIndex};
 use crate::source::{RepoPath, Source, SourceError};
 
 /// A BLAKE3 hash as 64 lower-case hex characters.
@@ -64,7 +64,7 @@ pub struct Resolution {
 pub struct Inputs<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
-    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
     pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     pub spans: &'a SpanIndex,
     pub files: &'a Files,

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Files};
 use crate::load::PromptVersion;
-use crate::model::{Date, Deploy, Model, Project, ResolvedRelease, SpanIndex};
+use crate::model::{Date, Deploy, Model, NameMap, Project, ResolvedRelease, SpanIndex};
 use crate::source::Source;
 
 pub use prompts::template_variables;
@@ -32,7 +32,7 @@ pub struct Context<'a> {
     pub project: &'a Project,
     pub models: &'a [Model],
     /// Resolved releases by model name, then version.
-    pub releases: &'a BTreeMap<String, crate::model::NameMap<ResolvedRelease>>,
+    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
     pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     pub spans: &'a SpanIndex,
     pub files: &'a Files,

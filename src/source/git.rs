@@ -273,36 +273,27 @@ impl GitIndex {
         let index_path = std::env::var_os("GIT_INDEX_FILE")
             .filter(|path| !path.is_empty())
             .map_or_else(|| repo.path().join("index"), std::path::PathBuf::from);
+        let unusable = |message: String| GitError::Index {
+            path: index_path.display().to_string(),
+            message,
+        };
         if repo
             .config()
             .and_then(|config| config.get_string("extensions.objectformat"))
             .is_ok_and(|format| !format.eq_ignore_ascii_case("sha1"))
         {
-            return Err(GitError::Index {
-                path: index_path.display().to_string(),
-                message: "of a repository whose objects are not named by SHA-1".to_owned(),
-            });
+            return Err(unusable(
+                "the repository names objects by SHA-256, which this tool does not read".to_owned(),
+            ));
         }
-        let bytes = match std::fs::read(&index_path) {
-            Ok(bytes) => bytes,
+        let found = match std::fs::read(&index_path) {
+            // An empty file holds no entries.
+            Ok(bytes) if bytes.is_empty() => Vec::new(),
+            Ok(bytes) => super::git_index::committable(&bytes, prefix.as_bytes())
+                .map_err(|error| unusable(error.to_string()))?,
             // A repository where nothing was ever added has no index yet.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => {
-                return Err(GitError::Index {
-                    path: index_path.display().to_string(),
-                    message: format!("cannot be read: {error}"),
-                });
-            }
-        };
-        let found = if bytes.is_empty() {
-            Vec::new()
-        } else {
-            super::git_index::committable(&bytes, prefix.as_bytes()).map_err(|error| {
-                GitError::Index {
-                    path: index_path.display().to_string(),
-                    message: error.to_string(),
-                }
-            })?
+            Err(error) => return Err(unusable(format!("cannot be read: {error}"))),
         };
         // Sorted already (the index's order): the map is built in one go.
         let entries: BTreeMap<String, Blob> = found

@@ -104,6 +104,7 @@ pub fn committable(bytes: &[u8], prefix: &[u8]) -> Result<Vec<Entry>, IndexError
         .ok_or(malformed("shorter than its checksum"))?;
     let mut at = 12;
     let mut entries = Vec::new();
+    // The path of the entry before (version 4 paths build on it).
     let mut previous: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = at;
@@ -122,30 +123,29 @@ pub fn committable(bytes: &[u8], prefix: &[u8]) -> Result<Vec<Entry>, IndexError
             extended = be16(body, at).ok_or(malformed("an entry is cut short"))?;
             at += 2;
         }
-        let path = if version == 4 {
-            let strip = varint(body, &mut at).ok_or(malformed("a path prefix is cut short"))?;
+        // The path: the one before, cut and extended (version 4), or its own.
+        let rest = body.get(at..).ok_or(malformed("an entry is cut short"))?;
+        let path: &[u8] = if version == 4 {
+            let mut after = 0;
+            let strip = varint(rest, &mut after).ok_or(malformed("a path prefix is cut short"))?;
             let keep = previous
                 .len()
                 .checked_sub(strip)
                 .ok_or(malformed("a path prefix is longer than the path before"))?;
-            let rest = body.get(at..).ok_or(malformed("an entry is cut short"))?;
-            let nul = memchr::memchr(0, rest).ok_or(malformed("a path is not terminated"))?;
-            let mut path = Vec::with_capacity(keep + nul);
-            path.extend_from_slice(previous.get(..keep).unwrap_or_default());
-            path.extend_from_slice(rest.get(..nul).unwrap_or_default());
-            at += nul + 1;
-            path
+            let suffix = rest.get(after..).unwrap_or_default();
+            let nul = memchr::memchr(0, suffix).ok_or(malformed("a path is not terminated"))?;
+            previous.truncate(keep);
+            previous.extend_from_slice(suffix.get(..nul).unwrap_or_default());
+            at += after + nul + 1;
+            &previous
         } else {
-            let rest = body.get(at..).ok_or(malformed("an entry is cut short"))?;
             let nul = memchr::memchr(0, rest).ok_or(malformed("a path is not terminated"))?;
-            let path = rest.get(..nul).unwrap_or_default().to_vec();
             // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
-            let length = (at - start + nul + 8) & !7;
-            at = start + length;
+            at = start + ((at - start + nul + 8) & !7);
             if at > body.len() {
                 return Err(malformed("an entry is cut short"));
             }
-            path
+            rest.get(..nul).unwrap_or_default()
         };
         let recorded_length = usize::from(flags & 0x0fff);
         if recorded_length < 0x0fff && recorded_length != path.len() {
@@ -160,12 +160,11 @@ pub fn committable(bytes: &[u8], prefix: &[u8]) -> Result<Vec<Entry>, IndexError
         let stage = (flags >> 12) & 0x3;
         if stage == 0 && extended & INTENT_TO_ADD == 0 && path.starts_with(prefix) {
             entries.push(Entry {
-                path: path.clone(),
+                path: path.to_vec(),
                 oid,
                 mode,
             });
         }
-        previous = path;
     }
     // Extensions: a signature, a length, the data.
     while at < body.len() {
