@@ -17,8 +17,8 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use modelops::cache::DirCache;
 use modelops::check::{Options, check};
 use modelops::emit::EmitContext;
-use modelops::load::{load, load_with_cache};
 use modelops::model::Date;
+use modelops::model::load::{load, load_with_cache};
 use modelops::source::WorkTree;
 
 fn sizes() -> Vec<usize> {

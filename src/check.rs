@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Span};
-use crate::load::{self, LoadError, PromptVersion};
+use crate::lock::check::BaseLock;
 use crate::lock::{self, LockFile, LockKey};
+use crate::model::load::{self, LoadError, PromptVersion};
 use crate::model::{self, Date, Model, NameMap, Project, ResolvedRelease, SpanIndex, Typed};
 use crate::resolve::{self, Resolution};
 use crate::rules;
-use crate::rules::lock::BaseLock;
 use crate::source::Source;
 
 /// The outcome of validating a repository.
@@ -186,7 +186,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         let (mut against_lock, mut against_base) = (Vec::new(), Vec::new());
         rayon::join(
             || {
-                rules::lock::check_lock(
+                lock::check::check_lock(
                     &context,
                     &lock_entries,
                     parsed,
@@ -197,7 +197,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
             },
             || {
                 if let Some(base) = &options.base {
-                    rules::lock::check_immutability(
+                    lock::check::check_immutability(
                         &context,
                         &lock_entries,
                         base,

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::check::check;
 use crate::diag::render::{HumanOptions, render_github, render_human, render_json, render_sarif};
 use crate::diag::{Code, did_you_mean};
-use crate::load::PROJECT_FILE_NAME;
+use crate::layout::PROJECT_FILE_NAME;
 use crate::source::{GitIndex, GitRevision, Source, WorkTree};
 
 /// The version `--version` prints: the crate's, with the git revision it was built
@@ -376,24 +376,24 @@ fn run_init(directory: Option<&Path>, args: &InitArgs) -> u8 {
     }
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let name = match &args.name {
-        Some(name) if crate::init::is_valid_name(name) => name.clone(),
+        Some(name) if crate::commands::init::is_valid_name(name) => name.clone(),
         Some(name) => {
             return fail(
                 &format!("`{name}` is not a valid project name"),
                 Some("use lower-case letters, digits and `-`, e.g. `acme-assistants`"),
             );
         }
-        None => crate::init::project_name(
+        None => crate::commands::init::project_name(
             &dir.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         ),
     };
-    let files = crate::init::scaffold(&name);
+    let files = crate::commands::init::scaffold(&name);
     let mut existing: Vec<&str> = files
         .keys()
         .copied()
-        .chain([crate::lock::LOCK_FILE_NAME, "generated"])
+        .chain([crate::layout::LOCK_FILE_NAME, "generated"])
         .filter(|path| dir.join(path).exists())
         .collect();
     existing.sort_unstable();
@@ -451,8 +451,8 @@ fn run_init(directory: Option<&Path>, args: &InitArgs) -> u8 {
 }
 
 fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
-    use crate::fmt::{FormatError, Outcome, format_kdl};
     use crate::schema::FileKind;
+    use crate::syntax::fmt::{FormatError, Outcome, format_kdl};
     let worktree = match open_worktree(directory) {
         Ok(worktree) => worktree,
         Err(code) => return code,
@@ -480,7 +480,7 @@ fn run_fmt(directory: Option<&Path>, args: &FmtArgs) -> u8 {
             .map_err(|e| e.to_string())
             .and_then(|repo_path| {
                 worktree
-                    .read(&repo_path, crate::load::MAX_FILE_BYTES)
+                    .read(&repo_path, crate::layout::MAX_FILE_BYTES)
                     .map_err(|e| e.to_string())
             })
             .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".into()));
@@ -558,7 +558,8 @@ fn run_inspect(directory: Option<&Path>, args: &InspectArgs) -> u8 {
             Some(&format!("environments: {}", known.join(", "))),
         );
     }
-    let Some(document) = crate::inspect::inspect(&checked, args.environment.as_deref()) else {
+    let Some(document) = crate::commands::inspect::inspect(&checked, args.environment.as_deref())
+    else {
         return fail("the repository could not be resolved", None);
     };
     match args.format {
@@ -721,13 +722,13 @@ fn cache_dir(root: &Path) -> Option<PathBuf> {
 /// The lock at the base revision, for immutability. An explicit `--base` that cannot
 /// be read is an error (exit 2); the default `HEAD` is skipped when there is no
 /// repository or no commit yet.
-fn read_base(root: &Path, base: Option<&str>) -> Result<Option<crate::rules::lock::BaseLock>, u8> {
+fn read_base(root: &Path, base: Option<&str>) -> Result<Option<crate::lock::check::BaseLock>, u8> {
     let (revision, explicit) = match base {
         Some(revision) => (revision, true),
         None => ("HEAD", false),
     };
     // Only the lock is read at the base: no walk of the whole tree.
-    let tree = match GitRevision::open_files(root, revision, &[crate::lock::LOCK_FILE_NAME]) {
+    let tree = match GitRevision::open_files(root, revision, &[crate::layout::LOCK_FILE_NAME]) {
         Ok(tree) => tree,
         Err(_) if !explicit => return Ok(None),
         Err(error) => {
@@ -740,17 +741,17 @@ fn read_base(root: &Path, base: Option<&str>) -> Result<Option<crate::rules::loc
         }
     };
     let label = format!("{revision} ({})", &tree.commit().to_string()[..10]);
-    let Ok(lock_path) = crate::source::RepoPath::parse(crate::lock::LOCK_FILE_NAME) else {
+    let Ok(lock_path) = crate::source::RepoPath::parse(crate::layout::LOCK_FILE_NAME) else {
         return Ok(None);
     };
-    let text = match tree.read(&lock_path, crate::load::MAX_LOCK_BYTES) {
+    let text = match tree.read(&lock_path, crate::layout::MAX_LOCK_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         // No lock at the base: nothing was released through it yet.
         Err(crate::source::SourceError::NotFound(_)) => return Ok(None),
         Err(error) => return Err(fail(&format!("reading the lock at {label}: {error}"), None)),
     };
     match crate::lock::parse(crate::diag::FileId(u32::MAX), &text) {
-        Ok(lock) => Ok(Some(crate::rules::lock::BaseLock {
+        Ok(lock) => Ok(Some(crate::lock::check::BaseLock {
             revision: label,
             lock,
         })),
@@ -775,7 +776,13 @@ fn check_at_base(
     options.keep_rendered = keep_rendered;
     let (base_lock, loaded) = rayon::join(
         || read_base(root, base),
-        || crate::load::load_with_cache(source, options.cache.as_deref(), options.keep_views),
+        || {
+            crate::model::load::load_with_cache(
+                source,
+                options.cache.as_deref(),
+                options.keep_views,
+            )
+        },
     );
     options.base = base_lock?;
     let loaded = loaded.map_err(|error| fail(&error.to_string(), None))?;
@@ -808,7 +815,7 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
         eprintln!("error: the repository has errors; fix them before locking");
         return EXIT_INVALID;
     }
-    let path = worktree.root().join(crate::lock::LOCK_FILE_NAME);
+    let path = worktree.root().join(crate::layout::LOCK_FILE_NAME);
     let new_text = crate::lock::render(&checked.lock_entries);
     let old_text = checked
         .lock_file
@@ -852,7 +859,7 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
         Ok(()) => {
             eprintln!(
                 "wrote {} ({} entries)",
-                crate::lock::LOCK_FILE_NAME,
+                crate::layout::LOCK_FILE_NAME,
                 checked.lock_entries.len()
             );
             EXIT_OK
@@ -1114,9 +1121,11 @@ fn run_gate(directory: Option<&Path>, args: &GateArgs) -> u8 {
             BetterArg::Lower => Better::Lower,
         };
     }
-    let scores = crate::gate::read_scores(&args.baseline)
-        .and_then(|base| Ok((base, crate::gate::read_scores(&args.candidate)?)))
-        .and_then(|(base, cand)| crate::gate::evaluate(&base, &cand, max_regression, better));
+    let scores = crate::runtime::gate::read_scores(&args.baseline)
+        .and_then(|base| Ok((base, crate::runtime::gate::read_scores(&args.candidate)?)))
+        .and_then(|(base, cand)| {
+            crate::runtime::gate::evaluate(&base, &cand, max_regression, better)
+        });
     let report = match scores {
         Ok(report) => report,
         Err(error) => return fail(&error.to_string(), None),
@@ -1164,7 +1173,7 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
             match serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(
                 &text,
             ) {
-                Ok(values) => crate::guard::MetricSource::Snapshot(values),
+                Ok(values) => crate::runtime::guard::MetricSource::Snapshot(values),
                 Err(e) => {
                     return fail(
                         &format!(
@@ -1176,8 +1185,8 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
                 }
             }
         }
-        (None, Some(url)) => match crate::http::Url::parse(url) {
-            Ok(url) => crate::guard::MetricSource::Prometheus(url),
+        (None, Some(url)) => match crate::runtime::http::Url::parse(url) {
+            Ok(url) => crate::runtime::guard::MetricSource::Prometheus(url),
             Err(e) => return fail(&e, None),
         },
         (None, None) => return fail("give `--metrics FILE` or `--prometheus URL`", None),
@@ -1195,17 +1204,19 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         namespace,
         track: crate::emit::kubernetes::candidate_track(deploy),
     };
-    let results = match crate::guard::evaluate(&scope, &deploy.guard, &source) {
+    let results = match crate::runtime::guard::evaluate(&scope, &deploy.guard, &source) {
         Ok(results) => results,
         Err(error) => return fail(&error.to_string(), None),
     };
     match args.format {
-        ReportFormat::Human => print_stdout(&crate::guard::human(&results, &deploy.guard)),
+        ReportFormat::Human => print_stdout(&crate::runtime::guard::human(&results, &deploy.guard)),
         ReportFormat::Json => print_stdout(
-            &serde_json::to_string_pretty(&crate::guard::json(&results)).unwrap_or_default(),
+            &serde_json::to_string_pretty(&crate::runtime::guard::json(&results))
+                .unwrap_or_default(),
         ),
     }
-    let breaches: Vec<&crate::guard::GuardResult> = results.iter().filter(|r| r.breached).collect();
+    let breaches: Vec<&crate::runtime::guard::GuardResult> =
+        results.iter().filter(|r| r.breached).collect();
     if breaches.is_empty() {
         EXIT_OK
     } else {
@@ -1272,7 +1283,7 @@ fn run_diff(directory: Option<&Path>, args: &DiffArgs) -> u8 {
 
 /// The version files of a prompt in the working tree, by version.
 fn prompt_files(worktree: &WorkTree, name: &str) -> std::collections::BTreeMap<u32, String> {
-    crate::load::prompt_paths(worktree, name)
+    crate::model::load::prompt_paths(worktree, name)
         .map(|paths| {
             paths
                 .into_iter()

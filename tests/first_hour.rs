@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use modelops::diag::FileId;
-use modelops::fmt::{Outcome, format_kdl};
 use modelops::schema::FileKind;
+use modelops::syntax::fmt::{Outcome, format_kdl};
 use support::{Git, example_repo, external_tool, modelops_in, run_tool};
 
 const TODAY: &str = "2026-06-01";

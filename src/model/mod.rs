@@ -7,6 +7,7 @@
 
 mod date;
 mod inherit;
+pub mod load;
 mod names;
 mod values;
 

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic, Files};
-use crate::load::{PROJECT_FILE_NAME, PromptVersion};
+use crate::layout::PROJECT_FILE_NAME;
+use crate::model::load::PromptVersion;
 use crate::model::{Deploy, Environment, Model, NameMap, Project, ResolvedRelease, SpanIndex};
 use crate::source::{RepoPath, Source, SourceError};
 

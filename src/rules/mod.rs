@@ -6,7 +6,6 @@
 //! have looked at the base).
 
 pub mod catalogue;
-pub mod lock;
 mod params;
 mod pinning;
 mod prompts;
@@ -20,7 +19,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Files};
-use crate::load::PromptVersion;
+use crate::model::load::PromptVersion;
 use crate::model::{Date, Deploy, Model, NameMap, Project, ResolvedRelease, SpanIndex};
 use crate::source::Source;
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Code, Diagnostic, Span};
-use crate::load::PromptVersion;
+use crate::model::load::PromptVersion;
 use crate::rules::Context;
 pub use crate::syntax::template::VariableUse;
 use crate::syntax::template::{TemplateProblem, analyze};

@@ -6,6 +6,7 @@
 //! (see `schema/README.md`). It knows nothing of what the configuration means.
 
 mod fast;
+pub mod fmt;
 mod grammar;
 mod lower;
 mod spans;
@@ -19,9 +20,7 @@ use kdl::KdlDocument;
 
 use crate::diag::{Code, Diagnostic, FileId, Span};
 
-/// The deepest `{ … }` nesting accepted. The language needs six levels; the bound
-/// keeps hostile input from exhausting the parser's stack.
-pub const MAX_NESTING: usize = 64;
+pub use crate::layout::MAX_NESTING;
 
 /// Parses one KDL v2 file for lowering to its view: through the fast parser of the
 /// plain subset when the file is within it, else as [`parse`] does. The document

@@ -15,20 +15,14 @@ use serde_json::Value;
 
 use crate::cache::AnalysisCache;
 use crate::diag::{Code, Diagnostic, FileId, Files, Span};
+use crate::layout::{
+    LOCK_FILE_NAME, MAX_FILE_BYTES, MAX_LOCK_BYTES, MODELS_DIR, PROJECT_FILE_NAME, PROMPTS_DIR,
+};
 use crate::model::{self, Typed};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
 use crate::syntax::template::{TemplateAnalysis, analyze};
 use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, SpanTable};
-
-/// The project file's name, at the repository root.
-pub const PROJECT_FILE_NAME: &str = "modelops.kdl";
-
-/// The largest KDL or prompt file read (1 MiB); real ones are a few KiB.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// The largest lock file read: about 100 bytes an entry, so room for 500,000 entries.
-pub const MAX_LOCK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A failure that stops loading altogether (exit code 2).
 #[derive(Debug)]
@@ -120,7 +114,7 @@ pub fn load_with_cache(
         }
         Err(e) => return Err(LoadError::Source(e)),
     }
-    let models_dir = RepoPath::parse("models").map_err(|_| LoadError::NoProjectFile {
+    let models_dir = RepoPath::parse(MODELS_DIR).map_err(|_| LoadError::NoProjectFile {
         source: source.describe(),
     })?;
     let mut kdl_paths = vec![(project_path, FileKind::Project)];
@@ -192,7 +186,7 @@ pub fn load_with_cache(
     {
         prompt.analysis = analysis;
     }
-    if let Ok(lock_path) = RepoPath::parse(crate::lock::LOCK_FILE_NAME)
+    if let Ok(lock_path) = RepoPath::parse(LOCK_FILE_NAME)
         && source
             .kind(&lock_path)
             .map_err(LoadError::Source)?
@@ -491,7 +485,7 @@ fn prompt_version(file_name: &str) -> Option<u32> {
 /// The version files of one prompt (`prompts/<name>/v<N>.md|txt`), without reading
 /// them.
 pub fn prompt_paths(source: &dyn Source, name: &str) -> Result<BTreeMap<u32, RepoPath>, LoadError> {
-    let Ok(dir) = RepoPath::parse(&format!("prompts/{name}")) else {
+    let Ok(dir) = RepoPath::parse(&format!("{PROMPTS_DIR}/{name}")) else {
         return Ok(BTreeMap::new());
     };
     let mut paths = BTreeMap::new();
@@ -512,7 +506,7 @@ fn discover_prompts(
     source: &dyn Source,
     loaded: &mut Loaded,
 ) -> Result<Vec<(String, u32, RepoPath)>, LoadError> {
-    let Ok(prompts_dir) = RepoPath::parse("prompts") else {
+    let Ok(prompts_dir) = RepoPath::parse(PROMPTS_DIR) else {
         return Ok(Vec::new());
     };
     let dirs: Vec<String> = source

@@ -28,6 +28,8 @@
 //! Adding an entry kind or a property raises the format. Files are rewritten in the
 //! newest format the next time `modelops lock` runs.
 
+pub mod check;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -36,8 +38,7 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 use crate::diag::{Code, Diagnostic, FileId, Span};
 use crate::resolve::Resolution;
 
-/// The lock file's name, at the repository root.
-pub const LOCK_FILE_NAME: &str = "modelops.lock";
+pub use crate::layout::LOCK_FILE_NAME;
 
 /// The newest format this version reads and the one it writes.
 pub const FORMAT: u32 = 1;

@@ -18,7 +18,7 @@ pub enum MetricSource {
     /// Values by guard name (durations as seconds, or as duration strings).
     Snapshot(BTreeMap<String, Value>),
     /// A Prometheus server's base URL (`http://host:port[/prefix]`).
-    Prometheus(crate::http::Url),
+    Prometheus(crate::runtime::http::Url),
 }
 
 /// Why guards could not be evaluated (exit code 2).
@@ -63,9 +63,16 @@ fn snapshot_value(name: &str, values: &BTreeMap<String, Value>) -> Result<f64, G
     }
 }
 
-fn prometheus_value(url: &crate::http::Url, query: &str, guard: &str) -> Result<f64, GuardError> {
-    let path = format!("/api/v1/query?query={}", crate::http::encode(query));
-    let (status, body) = crate::http::get(url, &path, Duration::from_secs(15))
+fn prometheus_value(
+    url: &crate::runtime::http::Url,
+    query: &str,
+    guard: &str,
+) -> Result<f64, GuardError> {
+    let path = format!(
+        "/api/v1/query?query={}",
+        crate::runtime::http::encode(query)
+    );
+    let (status, body) = crate::runtime::http::get(url, &path, Duration::from_secs(15))
         .map_err(|e| GuardError(format!("Prometheus cannot be reached: {e}")))?;
     let reply: Value = serde_json::from_slice(&body).map_err(|e| {
         GuardError(format!(

@@ -22,7 +22,7 @@ pub fn inspect(checked: &Checked, environment: Option<&str>) -> Option<Value> {
     let resolution = checked.resolution.as_ref()?;
     let project_view = checked
         .views
-        .get(crate::load::PROJECT_FILE_NAME)
+        .get(crate::layout::PROJECT_FILE_NAME)
         .cloned()
         .unwrap_or(Value::Null);
     let mut environments = project_view
