@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Span};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use crate::lock::check::BaseLock;
 use crate::lock::{self, LockFile, LockKey};
-use crate::model::load::{self, LoadError, PromptVersion};
-use crate::model::{self, Date, Model, NameMap, Project, ResolvedRelease, SpanIndex, Typed};
+use crate::model::load::{self, LoadError};
+use crate::model::{self, Config, Date, SpanIndex, Typed};
 use crate::resolve::{self, Resolution};
 use crate::rules;
 use crate::source::Source;
@@ -21,16 +21,9 @@ use crate::source::Source;
 /// The outcome of validating a repository.
 #[derive(Debug)]
 pub struct Checked {
-    pub files: Files,
+    /// Every file that passed the schema, on the typed model.
+    pub config: Config,
     pub diagnostics: Diagnostics,
-    pub spans: SpanIndex,
-    /// `None` when `modelops.kdl` could not be read, parsed or validated.
-    pub project: Option<Project>,
-    /// Models from files that passed the schema.
-    pub models: Vec<Model>,
-    /// Resolved releases by model, then version.
-    pub releases: BTreeMap<String, NameMap<ResolvedRelease>>,
-    pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     /// Hashes, fingerprints and plans; `None` when the project file is invalid.
     pub resolution: Option<Resolution>,
     /// What `modelops lock` would write.
@@ -155,16 +148,19 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
             (file, None)
         }
     });
+    let config = Config {
+        files: loaded.files,
+        spans,
+        project,
+        models,
+        releases,
+        prompts: loaded.prompts,
+    };
     let mut resolution = None;
     let mut lock_entries = BTreeMap::new();
-    if let Some(project) = &project {
+    if config.project.is_some() {
         let context = rules::Context {
-            project,
-            models: &models,
-            releases: &releases,
-            prompts: &loaded.prompts,
-            spans: &spans,
-            files: &loaded.files,
+            config: &config,
             source,
             today: options.today,
         };
@@ -173,8 +169,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
             || rules::run(&context, &mut diagnostics),
             || {
                 let mut found = Vec::new();
-                let inputs = resolve::Inputs::from_context(&context, options.keep_rendered);
-                let resolved = resolve::resolve(&inputs, &mut found);
+                let resolved = resolve::resolve(&config, source, options.keep_rendered, &mut found);
                 (resolved, found)
             },
         );
@@ -187,7 +182,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         rayon::join(
             || {
                 lock::check::check_lock(
-                    &context,
+                    &config,
                     &lock_entries,
                     parsed,
                     lock_span,
@@ -198,7 +193,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
             || {
                 if let Some(base) = &options.base {
                     lock::check::check_immutability(
-                        &context,
+                        &config,
                         &lock_entries,
                         base,
                         &mut against_base,
@@ -213,15 +208,10 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
 
     let mut sorted = Diagnostics::new();
     sorted.extend(diagnostics);
-    sorted.sort(&loaded.files);
+    sorted.sort(&config.files);
     Checked {
-        files: loaded.files,
+        config,
         diagnostics: sorted,
-        spans,
-        project,
-        models,
-        releases,
-        prompts: loaded.prompts,
         resolution,
         lock_entries,
         lock_file,

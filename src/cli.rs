@@ -545,11 +545,11 @@ fn run_inspect(directory: Option<&Path>, args: &InspectArgs) -> u8 {
         Err(error) => return fail(&error.to_string(), None),
     };
     if checked.has_errors() {
-        print_diagnostics(&checked.diagnostics, &checked.files);
+        print_diagnostics(&checked.diagnostics, &checked.config.files);
         eprintln!("error: the repository has errors; fix them to see it resolved");
         return EXIT_INVALID;
     }
-    if let (Some(environment), Some(project)) = (&args.environment, &checked.project)
+    if let (Some(environment), Some(project)) = (&args.environment, &checked.config.project)
         && !project.environment.contains_key(environment)
     {
         let known: Vec<&str> = project.environment.keys().map(String::as_str).collect();
@@ -656,7 +656,7 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
         || (args.deny == Some(Deny::Warnings) && !checked.diagnostics.is_empty());
     match args.format {
         Format::Human => {
-            let text = render_human(&checked.diagnostics, &checked.files, human_options());
+            let text = render_human(&checked.diagnostics, &checked.config.files, human_options());
             if !text.is_empty() {
                 let _ = std::io::stderr().write_all(text.as_bytes());
             }
@@ -668,7 +668,7 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
                 .map(|r| serde_json::to_value(&r.deployments).unwrap_or_default())
                 .unwrap_or_else(|| serde_json::json!([]));
             let report = serde_json::json!({
-                "diagnostics": render_json(&checked.diagnostics, &checked.files),
+                "diagnostics": render_json(&checked.diagnostics, &checked.config.files),
                 "summary": {
                     "errors": checked.diagnostics.error_count(),
                     "warnings": checked.diagnostics.warning_count(),
@@ -679,11 +679,11 @@ fn run_check(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             print_stdout(&text);
         }
         Format::Sarif => {
-            let log = render_sarif(&checked.diagnostics, &checked.files);
+            let log = render_sarif(&checked.diagnostics, &checked.config.files);
             print_stdout(&serde_json::to_string_pretty(&log).unwrap_or_default());
         }
         Format::Github => {
-            let text = render_github(&checked.diagnostics, &checked.files);
+            let text = render_github(&checked.diagnostics, &checked.config.files);
             if !text.is_empty() {
                 print_stdout(&text);
             }
@@ -810,7 +810,7 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
     );
     let unreadable = matches!(checked.lock_file, Some((_, None)));
     if !blocking.is_empty() || checked.resolution.is_none() {
-        let text = render_human(&blocking, &checked.files, human_options());
+        let text = render_human(&blocking, &checked.config.files, human_options());
         let _ = std::io::stderr().write_all(text.as_bytes());
         eprintln!("error: the repository has errors; fix them before locking");
         return EXIT_INVALID;
@@ -820,7 +820,7 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
     let old_text = checked
         .lock_file
         .as_ref()
-        .map(|(file, _)| checked.files.text(*file).to_owned());
+        .map(|(file, _)| checked.config.files.text(*file).to_owned());
     if args.check {
         return match &old_text {
             Some(old) if *old == new_text && !unreadable => EXIT_OK,
@@ -846,7 +846,7 @@ fn run_lock(directory: Option<&Path>, args: &LockArgs) -> u8 {
                 .filter(|d| d.code == Code::InvalidLock)
                 .cloned(),
         );
-        let text = render_human(&errors, &checked.files, human_options());
+        let text = render_human(&errors, &checked.config.files, human_options());
         let _ = std::io::stderr().write_all(text.as_bytes());
         eprintln!("error: modelops.lock cannot be read, so it is left as it is");
         eprintln!("  help: fix it by hand, or pass `--force` to replace it");
@@ -905,7 +905,7 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     };
     let context = crate::emit::EmitContext::from_checked(&checked);
     let (Some(context), false) = (context, checked.has_errors()) else {
-        print_diagnostics(&checked.diagnostics, &checked.files);
+        print_diagnostics(&checked.diagnostics, &checked.config.files);
         eprintln!("error: the repository has errors; nothing was written");
         return EXIT_INVALID;
     };
@@ -960,8 +960,8 @@ fn run_compile(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     let mut warnings = crate::diag::Diagnostics::new();
     warnings.extend(checked.diagnostics.iter().cloned());
     warnings.extend(emit_diagnostics);
-    warnings.sort(&checked.files);
-    print_diagnostics(&warnings, &checked.files);
+    warnings.sort(&checked.config.files);
+    print_diagnostics(&warnings, &checked.config.files);
     // What remains is comparing and writing files: let the analysis go first, on
     // another thread, since freeing it is work nothing below waits for.
     rayon::spawn(move || drop((warnings, checked)));
@@ -1039,8 +1039,13 @@ fn load_deployment(
     let worktree = open_worktree(directory)?;
     let checked = check(&worktree, &options_for(worktree.root()))
         .map_err(|error| fail(&error.to_string(), None))?;
-    let Some(found) = checked.models.iter().find(|m| m.name == model) else {
-        let known: Vec<&str> = checked.models.iter().map(|m| m.name.as_str()).collect();
+    let Some(found) = checked.config.models.iter().find(|m| m.name == model) else {
+        let known: Vec<&str> = checked
+            .config
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         return Err(fail(
             &format!("no model `{model}` in the repository"),
             Some(&format!("models: {}", known.join(", "))),
@@ -1069,6 +1074,7 @@ fn run_gate(directory: Option<&Path>, args: &GateArgs) -> u8 {
             Err(code) => return code,
         };
         let deploy = checked
+            .config
             .models
             .iter()
             .find(|m| &m.name == model)
@@ -1100,6 +1106,7 @@ fn run_gate(directory: Option<&Path>, args: &GateArgs) -> u8 {
             );
         };
         let env_limit = checked
+            .config
             .project
             .as_ref()
             .and_then(|p| p.environment.get(environment))
@@ -1145,6 +1152,7 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         Err(code) => return code,
     };
     let Some(deploy) = checked
+        .config
         .models
         .iter()
         .find(|m| m.name == model)
@@ -1192,6 +1200,7 @@ fn run_guard(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         (None, None) => return fail("give `--metrics FILE` or `--prometheus URL`", None),
     };
     let namespace = checked
+        .config
         .project
         .as_ref()
         .and_then(|p| p.environment.get(&args.environment))

@@ -73,7 +73,10 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
     let checked = check(&tree, &options).expect("fixture loads");
     let exit = u8::from(checked.has_errors());
     let codes = checked.diagnostics.iter().map(|d| d.code).collect();
-    (snapshot(exit, &checked.diagnostics, &checked.files), codes)
+    (
+        snapshot(exit, &checked.diagnostics, &checked.config.files),
+        codes,
+    )
 }
 
 #[test]

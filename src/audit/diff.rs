@@ -251,6 +251,7 @@ fn deployment_change(
     }
     let mut triggers = Vec::new();
     let old_stables: BTreeSet<&String> = old
+        .config
         .models
         .iter()
         .filter(|m| m.name == model)
@@ -292,7 +293,7 @@ fn model_change(
     b: Option<&Model>,
 ) -> Option<ModelChange> {
     let name = a.or(b)?.name.clone();
-    let releases = |side: &Checked| side.releases.get(&name).cloned().unwrap_or_default();
+    let releases = |side: &Checked| side.config.releases.get(&name).cloned().unwrap_or_default();
     let (old_releases, new_releases) = (releases(old), releases(new));
     let releases_added: Vec<String> = new_releases
         .keys()
@@ -385,9 +386,10 @@ fn model_change(
 /// Compares two checked sides.
 pub fn diff(old: &Checked, new: &Checked, from: &str, to: &str) -> DiffReport {
     let names: BTreeSet<&String> = old
+        .config
         .models
         .iter()
-        .chain(new.models.iter())
+        .chain(new.config.models.iter())
         .map(|m| &m.name)
         .collect();
     let models = names
@@ -396,13 +398,14 @@ pub fn diff(old: &Checked, new: &Checked, from: &str, to: &str) -> DiffReport {
             model_change(
                 old,
                 new,
-                old.models.iter().find(|m| &m.name == name),
-                new.models.iter().find(|m| &m.name == name),
+                old.config.models.iter().find(|m| &m.name == name),
+                new.config.models.iter().find(|m| &m.name == name),
             )
         })
         .collect();
     let targets = |side: &Checked| -> BTreeSet<String> {
-        side.project
+        side.config
+            .project
             .as_ref()
             .map(|p| p.target.keys().cloned().collect())
             .unwrap_or_default()

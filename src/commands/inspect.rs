@@ -18,7 +18,7 @@ use crate::resolve::DeploymentPlan;
 /// The resolved configuration, restricted to one environment when `environment`
 /// is given. `None` when the check has no project or resolution.
 pub fn inspect(checked: &Checked, environment: Option<&str>) -> Option<Value> {
-    let project = checked.project.as_ref()?;
+    let project = checked.config.project.as_ref()?;
     let resolution = checked.resolution.as_ref()?;
     let project_view = checked
         .views
@@ -40,7 +40,7 @@ pub fn inspect(checked: &Checked, environment: Option<&str>) -> Option<Value> {
     }
 
     let mut models = Map::new();
-    for model in &checked.models {
+    for model in &checked.config.models {
         let view = checked
             .views
             .get(&format!("models/{}.kdl", model.name))
@@ -55,6 +55,7 @@ pub fn inspect(checked: &Checked, environment: Option<&str>) -> Option<Value> {
             }
         }
         let releases: Map<String, Value> = checked
+            .config
             .releases
             .get(&model.name)
             .map(|releases| {

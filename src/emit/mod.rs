@@ -51,11 +51,11 @@ impl<'a> EmitContext<'a> {
     /// Builds the context from a check without errors.
     pub fn from_checked(checked: &'a Checked) -> Option<Self> {
         Some(EmitContext {
-            project: checked.project.as_ref()?,
-            models: &checked.models,
+            project: checked.config.project.as_ref()?,
+            models: &checked.config.models,
             resolution: checked.resolution.as_ref()?,
-            releases: &checked.releases,
-            spans: &checked.spans,
+            releases: &checked.config.releases,
+            spans: &checked.config.spans,
         })
     }
 

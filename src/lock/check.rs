@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::diag::{Code, Diagnostic, Span};
 use crate::lock::{LockFile, LockKey};
-use crate::rules::Context;
+use crate::model::Config;
 
 /// The lock as committed at the base revision, for immutability.
 #[derive(Clone, Debug)]
@@ -18,7 +18,7 @@ pub struct BaseLock {
 }
 
 /// Where an entry's content is defined, for labels.
-fn definition(cx: &Context<'_>, key: &LockKey) -> Option<Span> {
+fn definition(cx: &Config, key: &LockKey) -> Option<Span> {
     match key {
         LockKey::Prompt(name, version) => {
             let prompt = cx.prompts.get(name)?.get(version)?;
@@ -48,7 +48,7 @@ fn definition(cx: &Context<'_>, key: &LockKey) -> Option<Span> {
 
 /// Compares the working lock with the expected entries.
 pub fn check_lock(
-    cx: &Context<'_>,
+    cx: &Config,
     expected: &BTreeMap<LockKey, String>,
     lock: Option<&LockFile>,
     lock_span: Option<Span>,
@@ -59,7 +59,7 @@ pub fn check_lock(
         if lock_span.is_none() {
             out.push(
                 Diagnostic::new(Code::MissingLock, "the repository has no modelops.lock yet")
-                    .with_label(cx.spans.field(&cx.project.at, "project"), "prompts and releases are not locked")
+                    .with_label(cx.spans.field(&cx.project().at, "project"), "prompts and releases are not locked")
                     .with_help("run `modelops lock` and commit modelops.lock, so released content cannot change unnoticed"),
             );
         }
@@ -104,7 +104,7 @@ pub fn check_lock(
 /// Released content (prompt versions, releases) whose hash differs from the lock at
 /// the base revision. Datasets may be curated over time and are not frozen.
 pub fn check_immutability(
-    cx: &Context<'_>,
+    cx: &Config,
     expected: &BTreeMap<LockKey, String>,
     base: &BaseLock,
     out: &mut Vec<Diagnostic>,

@@ -5,12 +5,14 @@
 //! later stages can point diagnostics at the exact source span. Optional fields stay
 //! optional: a partially written model is representable, and rules judge what is there.
 
+pub mod config;
 mod date;
 mod inherit;
 pub mod load;
 mod names;
 mod values;
 
+pub use config::Config;
 pub use date::Date;
 pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
 pub use names::NameMap;

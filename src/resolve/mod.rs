@@ -12,10 +12,10 @@ use handlebars::Handlebars;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::diag::{Code, Diagnostic, Files};
+use crate::diag::{Code, Diagnostic};
 use crate::layout::PROJECT_FILE_NAME;
 use crate::model::load::PromptVersion;
-use crate::model::{Deploy, Environment, Model, NameMap, Project, ResolvedRelease, SpanIndex};
+use crate::model::{Config, Deploy, Environment, Model, ResolvedRelease};
 use crate::source::{RepoPath, Source, SourceError};
 
 /// A BLAKE3 hash as 64 lower-case hex characters.
@@ -61,42 +61,20 @@ pub struct Resolution {
     pub deployments: Vec<DeploymentPlan>,
 }
 
-/// Inputs to resolution (the parts of a check's outcome it reads).
-pub struct Inputs<'a> {
-    pub project: &'a Project,
-    pub models: &'a [Model],
-    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
-    pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
-    pub spans: &'a SpanIndex,
-    pub files: &'a Files,
-    pub source: &'a dyn Source,
-    /// Keep [`Track::rendered_prompt`] (otherwise only its fingerprint is kept).
-    pub keep_rendered: bool,
-}
-
-impl<'a> Inputs<'a> {
-    /// The inputs of a configuration the rules have judged.
-    pub fn from_context(cx: &crate::rules::Context<'a>, keep_rendered: bool) -> Self {
-        Inputs {
-            project: cx.project,
-            models: cx.models,
-            releases: cx.releases,
-            prompts: cx.prompts,
-            spans: cx.spans,
-            files: cx.files,
-            source: cx.source,
-            keep_rendered,
-        }
-    }
-}
-
 /// Hashes every prompt version, local dataset and release, and plans every
 /// deployment. Datasets that cannot be read are reported (the reference rules have
 /// already said why when the path is wrong; this covers I/O failures).
-pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolution {
+/// Datasets are read through `source`; `keep_rendered` keeps each track's rendered
+/// prompt ([`Track::rendered_prompt`]), otherwise only its fingerprint is kept.
+pub fn resolve(
+    config: &Config,
+    source: &dyn Source,
+    keep_rendered: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Resolution {
     // Every hash, rendering and plan below is independent of the others: they are
     // computed on every core and collected in input order, so output is unchanged.
-    let prompts = inputs
+    let prompts = config
         .prompts
         .iter()
         .flat_map(|(name, versions)| versions.iter().map(move |(v, p)| (name, *v, p)))
@@ -112,8 +90,8 @@ pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolu
         prompts,
         ..Resolution::default()
     };
-    hash_datasets(inputs, &mut resolution, diagnostics);
-    resolution.releases = inputs
+    hash_datasets(config, source, &mut resolution, diagnostics);
+    resolution.releases = config
         .releases
         .iter()
         .flat_map(|(model, releases)| releases.iter().map(move |(v, r)| (model, v, r)))
@@ -125,20 +103,28 @@ pub fn resolve(inputs: &Inputs<'_>, diagnostics: &mut Vec<Diagnostic>) -> Resolu
             ((model.clone(), version.clone()), hash)
         })
         .collect();
-    let renderer = Renderer::new(inputs.prompts);
-    let deployments: Vec<(&Model, &Deploy, &Environment)> = inputs
+    let renderer = Renderer::new(&config.prompts);
+    let deployments: Vec<(&Model, &Deploy, &Environment)> = config
         .models
         .iter()
         .flat_map(|model| model.deploy.values().map(move |deploy| (model, deploy)))
         .filter_map(|(model, deploy)| {
-            let environment = inputs.project.environment.get(&deploy.environment)?;
+            let environment = config.project().environment.get(&deploy.environment)?;
             Some((model, deploy, environment))
         })
         .collect();
     resolution.deployments = deployments
         .into_par_iter()
         .map(|(model, deploy, environment)| {
-            plan(inputs, &resolution, &renderer, model, deploy, environment)
+            plan(
+                config,
+                keep_rendered,
+                &resolution,
+                &renderer,
+                model,
+                deploy,
+                environment,
+            )
         })
         .collect();
     resolution
@@ -165,15 +151,16 @@ fn local_datasets(models: &[Model]) -> BTreeSet<String> {
 }
 
 fn hash_datasets(
-    inputs: &Inputs<'_>,
+    config: &Config,
+    source: &dyn Source,
     resolution: &mut Resolution,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let paths: Vec<RepoPath> = local_datasets(inputs.models)
+    let paths: Vec<RepoPath> = local_datasets(&config.models)
         .iter()
         .filter_map(|p| RepoPath::parse(p).ok())
         .collect();
-    let hashes = crate::source::hash_files(inputs.source, &paths);
+    let hashes = crate::source::hash_files(source, &paths);
     for (repo_path, hashed) in paths.iter().zip(hashes) {
         let path = repo_path.as_str().to_owned();
         match hashed {
@@ -185,14 +172,14 @@ fn hash_datasets(
                 SourceError::NotFound(_) | SourceError::Escapes { .. } | SourceError::NotAFile(_),
             ) => {}
             Err(error) => {
-                let at = inputs
+                let at = config
                     .models
                     .iter()
                     .flat_map(|m| m.deploy.values())
                     .flat_map(|d| d.gate.values())
                     .filter_map(|g| g.dataset.as_ref())
                     .find(|d| RepoPath::parse(&d.path).is_ok_and(|p| p.as_str() == path))
-                    .map(|d| inputs.spans.field(&d.at, "path"));
+                    .map(|d| config.spans.field(&d.at, "path"));
                 diagnostics.push(
                     Diagnostic::new(
                         Code::MissingFile,
@@ -273,7 +260,8 @@ impl<'a> Renderer<'a> {
 }
 
 fn plan(
-    inputs: &Inputs<'_>,
+    config: &Config,
+    keep_rendered: bool,
     resolution: &Resolution,
     renderer: &Renderer,
     model: &Model,
@@ -291,17 +279,17 @@ fn plan(
     }
     let mut dependencies: BTreeSet<String> = BTreeSet::new();
     dependencies.insert(PROJECT_FILE_NAME.to_owned());
-    dependencies.insert(inputs.files.path(model.at.file_id()).to_owned());
+    dependencies.insert(config.files.path(model.at.file_id()).to_owned());
     let tracks: Vec<Track> = tracks
         .into_iter()
         .map(|(track, version)| {
-            let release = inputs
+            let release = config
                 .releases
                 .get(&model.name)
                 .and_then(|r| r.get(&version));
             let prompt_file = release.and_then(|r| {
                 let prompt = r.prompt.as_ref()?;
-                inputs.prompts.get(&prompt.name)?.get(&prompt.version?)
+                config.prompts.get(&prompt.name)?.get(&prompt.version?)
             });
             if let Some(prompt) = prompt_file {
                 dependencies.insert(prompt.path.as_str().to_owned());
@@ -319,7 +307,7 @@ fn plan(
                     .cloned(),
                 prompt_hash: release.and_then(|r| prompt_hash_of(resolution, r)),
                 release: version,
-                rendered_prompt: rendered.filter(|_| inputs.keep_rendered),
+                rendered_prompt: rendered.filter(|_| keep_rendered),
                 fingerprint,
             }
         })

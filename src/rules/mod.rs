@@ -14,52 +14,33 @@ mod rollout;
 mod secrets;
 mod targets;
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use rayon::prelude::*;
 
-use crate::diag::{Diagnostic, Files};
-use crate::model::load::PromptVersion;
-use crate::model::{Date, Deploy, Model, NameMap, Project, ResolvedRelease, SpanIndex};
+use crate::diag::Diagnostic;
+use crate::model::{Config, Date};
 use crate::source::Source;
 
 pub use prompts::template_variables;
 pub use secrets::find_credentials;
 
-/// Everything a rule may look at.
+/// What a rule reads: the configuration, and what it is judged against — the
+/// repository (for files the configuration names, such as datasets) and today's
+/// date (for snapshot retirements). Dereferences to the [`Config`].
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
-    pub project: &'a Project,
-    pub models: &'a [Model],
-    /// Resolved releases by model name, then version.
-    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
-    pub prompts: &'a BTreeMap<String, BTreeMap<u32, PromptVersion>>,
-    pub spans: &'a SpanIndex,
-    pub files: &'a Files,
+    pub config: &'a Config,
     pub source: &'a dyn Source,
     /// The date snapshot retirements are judged against.
     pub today: Date,
 }
 
-impl<'a> Context<'a> {
-    pub fn release(&self, model: &str, version: &str) -> Option<&'a ResolvedRelease> {
-        self.releases.get(model)?.get(version)
-    }
+impl Deref for Context<'_> {
+    type Target = Config;
 
-    /// Every (model, deployment) pair whose environment exists.
-    pub fn deployments(&self) -> impl Iterator<Item = (&'a Model, &'a Deploy)> + '_ {
-        self.models.iter().flat_map(move |model| {
-            model
-                .deploy
-                .values()
-                .filter(|d| self.project.environment.contains_key(&d.environment))
-                .map(move |deploy| (model, deploy))
-        })
-    }
-
-    /// The prompt text a resolved release uses, if it resolves to a readable version.
-    pub fn prompt_of(&self, release: &ResolvedRelease) -> Option<&'a PromptVersion> {
-        let prompt = release.prompt.as_ref()?;
-        self.prompts.get(&prompt.name)?.get(&prompt.version?)
+    fn deref(&self) -> &Config {
+        self.config
     }
 }
 

@@ -74,7 +74,7 @@ pub fn known_params() -> impl Iterator<Item = &'static str> {
 }
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    for model in cx.models {
+    for model in &cx.models {
         for release in model.release.values() {
             let params_at = At {
                 file: release.at.file,

@@ -33,7 +33,7 @@ fn stricter(a: Mode, b: Mode) -> Mode {
 }
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    for model in cx.models {
+    for model in &cx.models {
         // Each value is judged where it is written, at the strictest mode of the
         // deployed releases that use it (directly or through `from=`).
         let mut bases: BTreeMap<&At, (&Base, Mode)> = BTreeMap::new();
@@ -95,7 +95,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             }
         }
         for deploy in model.deploy.values() {
-            if let Some(env) = cx.project.environment.get(&deploy.environment) {
+            if let Some(env) = cx.project().environment.get(&deploy.environment) {
                 gates(cx, deploy, env.pinning, out);
             }
         }
@@ -109,7 +109,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
 fn deployed_modes<'m>(cx: &Context<'_>, model: &'m Model) -> BTreeMap<&'m str, Mode> {
     let mut modes: BTreeMap<&str, Mode> = BTreeMap::new();
     for deploy in model.deploy.values() {
-        let Some(env) = cx.project.environment.get(&deploy.environment) else {
+        let Some(env) = cx.project().environment.get(&deploy.environment) else {
             continue;
         };
         let releases = deploy
@@ -123,7 +123,7 @@ fn deployed_modes<'m>(cx: &Context<'_>, model: &'m Model) -> BTreeMap<&'m str, M
         }
     }
     let strictest = cx
-        .project
+        .project()
         .environment
         .values()
         .map(|env| env.pinning)
@@ -175,7 +175,7 @@ fn model_id(
     } else {
         Code::FloatingModel
     };
-    if let Pinning::Floating(why) = classify(id, revision, &cx.project.policy) {
+    if let Pinning::Floating(why) = classify(id, revision, &cx.project().policy) {
         out.push(
             Diagnostic::new(code, format!("{what} `{id}` is not pinned to a snapshot"))
                 .with_severity(severity(mode))
@@ -216,7 +216,7 @@ fn retirement(
     what: &str,
     out: &mut Vec<Diagnostic>,
 ) {
-    let Some(snapshot) = cx.project.policy.snapshot.get(id) else {
+    let Some(snapshot) = cx.project().policy.snapshot.get(id) else {
         return;
     };
     let Some(retires) = snapshot.retires.as_deref().and_then(Date::parse) else {

@@ -24,7 +24,7 @@ pub fn template_variables(text: &str) -> Result<Vec<VariableUse>, TemplateProble
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     // Variables each readable, valid prompt version uses.
     let mut used: BTreeMap<(&str, u32), Vec<VariableUse>> = BTreeMap::new();
-    for (name, versions) in cx.prompts {
+    for (name, versions) in &cx.prompts {
         for (version, prompt) in versions {
             let Some(text) = &prompt.text else { continue };
             if text.trim().is_empty() {
@@ -146,7 +146,7 @@ fn undefined_variables(
     // One diagnostic per (prompt version, variable, environment).
     let mut reported: BTreeSet<(String, u32, String, String)> = BTreeSet::new();
     for (model, deploy) in cx.deployments() {
-        let Some(environment) = cx.project.environment.get(&deploy.environment) else {
+        let Some(environment) = cx.project().environment.get(&deploy.environment) else {
             continue;
         };
         let mut versions: Vec<(&str, &crate::model::At, &str)> = Vec::new();
@@ -215,7 +215,7 @@ fn unused_variables(
             .is_some_and(|uses| uses.iter().any(|u| u.name == var))
     };
     // Release vars: used when some release inheriting them uses the variable.
-    for model in cx.models {
+    for model in &cx.models {
         let Some(resolved) = cx.releases.get(&model.name) else {
             continue;
         };
@@ -257,7 +257,7 @@ fn unused_variables(
         }
     }
     // Environment vars: used when some release deployed there uses the variable.
-    for environment in cx.project.environment.values() {
+    for environment in cx.project().environment.values() {
         if environment.vars.is_empty() {
             continue;
         }

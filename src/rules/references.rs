@@ -8,12 +8,12 @@ use crate::source::{EntryKind, PathError, RepoPath, SourceError};
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     environments(cx, out);
-    for model in cx.models {
+    for model in &cx.models {
         layout(cx, model, out);
         releases(cx, model, out);
         deployments(cx, model, out);
     }
-    for target in cx.project.target.values() {
+    for target in cx.project().target.values() {
         if let Some(template) = &target.template {
             file_reference(cx, &target.at, "template", template, "template", out);
         }
@@ -21,17 +21,22 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
 }
 
 fn environments(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    let names: Vec<&str> = cx.project.environment.keys().map(String::as_str).collect();
-    for env in cx.project.environment.values() {
+    let names: Vec<&str> = cx
+        .project()
+        .environment
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for env in cx.project().environment.values() {
         let Some(after) = &env.after else { continue };
-        if !cx.project.environment.contains_key(after) {
+        if !cx.project().environment.contains_key(after) {
             out.push(unknown_environment(cx, &env.at, "after", after, &names));
             continue;
         }
         // Follow the promotion order; report a cycle once, at its smallest member.
         let mut seen = vec![env.name.as_str()];
         let mut current = after.as_str();
-        while let Some(next) = cx.project.environment.get(current) {
+        while let Some(next) = cx.project().environment.get(current) {
             if seen.contains(&current) {
                 if current == env.name && seen.iter().all(|s| env.name.as_str() <= *s) {
                     let chain = seen
@@ -217,10 +222,15 @@ fn prompt_reference(cx: &Context<'_>, prompt: &crate::model::PromptRef, out: &mu
 }
 
 fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
-    let environments: Vec<&str> = cx.project.environment.keys().map(String::as_str).collect();
+    let environments: Vec<&str> = cx
+        .project()
+        .environment
+        .keys()
+        .map(String::as_str)
+        .collect();
     let versions: Vec<&str> = model.release.keys().map(String::as_str).collect();
     for deploy in model.deploy.values() {
-        if !cx.project.environment.contains_key(&deploy.environment) {
+        if !cx.project().environment.contains_key(&deploy.environment) {
             out.push(unknown_environment(
                 cx,
                 &deploy.at,

@@ -29,7 +29,7 @@ const SHADOW_LIMITS: &[(&str, &str, bool)] = &[(
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for (model, deploy) in cx.deployments() {
-        let Some(env) = cx.project.environment.get(&deploy.environment) else {
+        let Some(env) = cx.project().environment.get(&deploy.environment) else {
             continue;
         };
         guards(cx, deploy, out);
@@ -417,7 +417,7 @@ fn shadow_support(
         return;
     };
     for (target, reason, only_partial) in SHADOW_LIMITS {
-        let Some(target_node) = cx.project.target.get(target) else {
+        let Some(target_node) = cx.project().target.get(target) else {
             continue;
         };
         if *only_partial && shadow.percent() >= 100 {

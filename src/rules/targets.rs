@@ -8,13 +8,13 @@ use crate::emit::traffic::{PROXY_TARGETS, listen, upstream_for};
 use crate::rules::Context;
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    for target in cx.project.target.values() {
+    for target in cx.project().target.values() {
         if !PROXY_TARGETS.contains(&target.name.as_str()) {
             continue;
         }
         let mut reported = BTreeSet::new();
         for (model, deploy) in cx.deployments() {
-            let Some(env) = cx.project.environment.get(&deploy.environment) else {
+            let Some(env) = cx.project().environment.get(&deploy.environment) else {
                 continue;
             };
             let namespace = env.namespace.as_deref().unwrap_or(&env.name);
