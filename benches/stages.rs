@@ -14,11 +14,10 @@
 mod synthetic;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use modelops::cache::DirCache;
 use modelops::check::{Options, check};
 use modelops::emit::EmitContext;
 use modelops::model::Date;
-use modelops::model::load::{load, load_with_cache};
+use modelops::model::load::load;
 use modelops::source::WorkTree;
 
 fn sizes() -> Vec<usize> {
@@ -32,13 +31,11 @@ fn sizes() -> Vec<usize> {
         .unwrap_or_else(|| vec![100, 1000])
 }
 
-/// Options as a run of `modelops check` has them: the cache opened afresh (its pack
-/// read from disk), rendered prompts let go.
-fn options(cache_dir: Option<&std::path::Path>) -> Options {
+/// Options as a run of `modelops check` has them: rendered prompts let go.
+fn options() -> Options {
     Options {
         today: Date::parse("2026-06-01").expect("a date"),
         base: None,
-        cache: cache_dir.map(|dir| std::sync::Arc::new(DirCache::new(dir)) as _),
         keep_views: false,
         keep_rendered: false,
     }
@@ -51,24 +48,14 @@ fn stages(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("a temporary folder");
         synthetic::generate(dir.path(), models, 3, models * 3, 1).expect("generated");
         let tree = WorkTree::new(dir.path()).expect("the repository opens");
-        let cache_dir = dir.path().join(".modelops-cache");
 
-        group.bench_with_input(BenchmarkId::new("load, no cache", models), &(), |b, _| {
-            b.iter(|| load(&tree).expect("loads"))
+        group.bench_with_input(BenchmarkId::new("load", models), &(), |b, _| {
+            b.iter(|| load(&tree, false).expect("loads"))
         });
-        // Warm the cache once, then measure the load a pre-commit run does.
-        load_with_cache(&tree, Some(&DirCache::new(&cache_dir)), false).expect("loads");
-        group.bench_with_input(BenchmarkId::new("load, warm cache", models), &(), |b, _| {
-            b.iter(|| {
-                load_with_cache(&tree, Some(&DirCache::new(&cache_dir)), false).expect("loads")
-            })
+        group.bench_with_input(BenchmarkId::new("check", models), &(), |b, _| {
+            b.iter(|| check(&tree, &options()).expect("checks"))
         });
-        group.bench_with_input(
-            BenchmarkId::new("check, warm cache", models),
-            &(),
-            |b, _| b.iter(|| check(&tree, &options(Some(&cache_dir))).expect("checks")),
-        );
-        let mut emitting = options(Some(&cache_dir));
+        let mut emitting = options();
         emitting.keep_rendered = true;
         let checked = check(&tree, &emitting).expect("checks");
         assert!(!checked.has_errors(), "the synthetic repository is valid");

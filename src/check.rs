@@ -6,10 +6,12 @@
 //! project are skipped.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
+use crate::lock::base::{BaseError, BaseRead, read_base};
 use crate::lock::check::BaseLock;
 use crate::lock::{self, LockFile, LockKey};
 use crate::model::load::{self, LoadError};
@@ -49,8 +51,6 @@ pub struct Options {
     /// The lock at the base revision, for immutability (`None`: no base, as in a
     /// repository without commits).
     pub base: Option<BaseLock>,
-    /// Where analyses of unchanged files are reused from (`None`: analyse everything).
-    pub cache: Option<std::sync::Arc<dyn crate::cache::AnalysisCache>>,
     /// Keep each valid file's JSON view in [`Checked::views`] (for `inspect`).
     pub keep_views: bool,
     /// Keep each track's rendered prompt in the resolution (for outputs that carry
@@ -70,7 +70,6 @@ impl Options {
         Options {
             today,
             base: None,
-            cache: None,
             keep_views: false,
             keep_rendered: true,
         }
@@ -80,12 +79,12 @@ impl Options {
 /// Validates the repository behind `source`. Only a missing project file or an I/O
 /// failure is an `Err`; everything wrong with the configuration is a diagnostic.
 pub fn check(source: &dyn Source, options: &Options) -> Result<Checked, LoadError> {
-    let loaded = load::load_with_cache(source, options.cache.as_deref(), options.keep_views)?;
+    let loaded = load::load(source, options.keep_views)?;
     Ok(check_loaded(loaded, source, options))
 }
 
 /// [`check`] of a repository already loaded from `source` (with
-/// [`load::load_with_cache`]), so that a caller can load it alongside other work.
+/// [`load::load`]), so that a caller can load it alongside other work.
 pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options) -> Checked {
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics;
     let mut spans = SpanIndex::default();
@@ -217,4 +216,51 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         lock_file,
         views,
     }
+}
+
+/// Why a check could not run at all (exit code 2).
+#[derive(Debug)]
+pub enum CheckError {
+    Load(LoadError),
+    Base(BaseError),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::Load(error) => error.fmt(f),
+            CheckError::Base(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// [`check`] of `source` against the lock at the base revision of the repository at
+/// `root` ([`read_base`]: `base`, default `HEAD`), which is read while the
+/// repository loads. Also returns a warning to show when the base lock exists but
+/// cannot be read.
+pub fn check_at_base(
+    source: &dyn Source,
+    root: &Path,
+    base: Option<&str>,
+    mut options: Options,
+) -> Result<(Checked, Option<String>), CheckError> {
+    let (base_lock, loaded) = rayon::join(
+        || read_base(root, base),
+        || load::load(source, options.keep_views),
+    );
+    let mut warning = None;
+    options.base = match base_lock.map_err(CheckError::Base)? {
+        BaseRead::Found(lock) => Some(lock),
+        BaseRead::Nothing => None,
+        BaseRead::Unreadable { revision } => {
+            warning = Some(format!(
+                "modelops.lock at {revision} cannot be read; released content is not checked against it"
+            ));
+            None
+        }
+    };
+    let loaded = loaded.map_err(CheckError::Load)?;
+    Ok((check_loaded(loaded, source, &options), warning))
 }

@@ -10,7 +10,6 @@
 //! answers questions from git history.
 
 pub mod audit;
-pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod commands;

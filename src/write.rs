@@ -33,3 +33,25 @@ pub fn unified_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> S
         .header(old_label, new_label)
         .to_string()
 }
+
+/// Like [`write_file_atomically`], with a temporary name unique across threads and
+/// processes, and without the flush: for files that are only a cache of speed.
+pub(crate) fn write_unique(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
+}
+
+/// Creates a folder of modelops' own with a `.gitignore` that ignores all of it.
+pub(crate) fn ensure_ignored_dir(dir: &Path) {
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = write_file_atomically(&ignore, b"# modelops' cache: safe to delete\n*\n");
+    }
+}

@@ -66,7 +66,6 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
     let options = modelops::check::Options {
         today: modelops::model::Date::parse(FIXTURE_TODAY).expect("date"),
         base: None,
-        cache: None,
         keep_views: false,
         keep_rendered: true,
     };

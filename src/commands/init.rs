@@ -10,6 +10,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+use super::compile::CompileArgs;
+use super::lock::LockArgs;
+use super::{EXIT_OK, fail};
 
 /// The files `init` writes, by repository path.
 pub fn scaffold(project: &str) -> BTreeMap<&'static str, String> {
@@ -333,4 +338,102 @@ mod tests {
         assert!(!is_valid_name("Bad"));
         assert!(!is_valid_name("-bad"));
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Where to create the repository (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// The project's name (default: the directory's name in kebab-case).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `init`; returns the exit code.
+pub fn run(directory: Option<&Path>, args: &InitArgs) -> u8 {
+    let base = directory.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = match &args.dir {
+        Some(dir) => base.join(dir),
+        None => base,
+    };
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        return fail(&format!("cannot create `{}`: {error}", dir.display()), None);
+    }
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let name = match &args.name {
+        Some(name) if crate::commands::init::is_valid_name(name) => name.clone(),
+        Some(name) => {
+            return fail(
+                &format!("`{name}` is not a valid project name"),
+                Some("use lower-case letters, digits and `-`, e.g. `acme-assistants`"),
+            );
+        }
+        None => crate::commands::init::project_name(
+            &dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    let files = crate::commands::init::scaffold(&name);
+    let mut existing: Vec<&str> = files
+        .keys()
+        .copied()
+        .chain([crate::layout::LOCK_FILE_NAME, "generated"])
+        .filter(|path| dir.join(path).exists())
+        .collect();
+    existing.sort_unstable();
+    if !existing.is_empty() && !args.force {
+        return fail(
+            &format!(
+                "`{}` already has {}; nothing was written",
+                dir.display(),
+                existing.join(", ")
+            ),
+            Some("pass `--force` to overwrite them, or choose an empty directory"),
+        );
+    }
+    for (path, text) in &files {
+        let target = dir.join(path);
+        let written = target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| crate::write::write_file_atomically(&target, text.as_bytes()));
+        if let Err(error) = written {
+            return fail(
+                &format!("cannot write `{}`: {error}", target.display()),
+                None,
+            );
+        }
+    }
+    eprintln!(
+        "created the config repository `{name}` in {}",
+        dir.display()
+    );
+    let lock = LockArgs {
+        check: false,
+        force: true,
+        base: None,
+    };
+    let code = super::lock::run(Some(&dir), &lock);
+    if code != EXIT_OK {
+        return code;
+    }
+    let compile = CompileArgs {
+        check: false,
+        out: None,
+        environment: None,
+        target: None,
+        base: None,
+    };
+    let code = super::compile::run(Some(&dir), &compile);
+    if code == EXIT_OK {
+        eprintln!(
+            "next: put your gateway image's digest in models/assistant.kdl, run `modelops check`, \
+             and enable the hook with `pre-commit install`"
+        );
+    }
+    code
 }

@@ -14,6 +14,12 @@ use serde_json::{Map, Value, json};
 use crate::check::Checked;
 use crate::model::ResolvedRelease;
 use crate::resolve::DeploymentPlan;
+use std::path::Path;
+
+use clap::ValueEnum;
+
+use super::{EXIT_INVALID, EXIT_OK, fail, open_worktree, print_diagnostics, print_stdout};
+use crate::check::check;
 
 /// The resolved configuration, restricted to one environment when `environment`
 /// is given. `None` when the check has no project or resolution.
@@ -159,4 +165,56 @@ fn plan_json(plan: &DeploymentPlan) -> Value {
         "fingerprint": plan.fingerprint,
         "dependencies": plan.dependencies,
     })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Only this environment's deployments.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Json)]
+    pub format: DataFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Yaml,
+}
+
+/// Runs `inspect`; returns the exit code.
+pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let mut options = crate::check::Options::from_environment();
+    options.keep_views = true;
+    let checked = match check(&worktree, &options) {
+        Ok(checked) => checked,
+        Err(error) => return fail(&error.to_string(), None),
+    };
+    if checked.has_errors() {
+        print_diagnostics(&checked.diagnostics, &checked.config.files);
+        eprintln!("error: the repository has errors; fix them to see it resolved");
+        return EXIT_INVALID;
+    }
+    if let (Some(environment), Some(project)) = (&args.environment, &checked.config.project)
+        && !project.environment.contains_key(environment)
+    {
+        let known: Vec<&str> = project.environment.keys().map(String::as_str).collect();
+        return fail(
+            &format!("no environment `{environment}` in modelops.kdl"),
+            Some(&format!("environments: {}", known.join(", "))),
+        );
+    }
+    let Some(document) = crate::commands::inspect::inspect(&checked, args.environment.as_deref())
+    else {
+        return fail("the repository could not be resolved", None);
+    };
+    match args.format {
+        DataFormat::Json => print_stdout(&crate::emit::to_json(&document)),
+        DataFormat::Yaml => print_stdout(&crate::emit::to_yaml(&document)),
+    }
+    EXIT_OK
 }

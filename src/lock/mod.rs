@@ -28,6 +28,7 @@
 //! Adding an entry kind or a property raises the format. Files are rewritten in the
 //! newest format the next time `modelops lock` runs.
 
+pub mod base;
 pub mod check;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,6 @@
 //! be, a symlink out of the repository) become diagnostics; only a missing project
 //! file or an I/O failure stops the run ([`LoadError`]).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -13,7 +12,6 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::cache::AnalysisCache;
 use crate::diag::{Code, Diagnostic, FileId, Files, Span};
 use crate::layout::{
     LOCK_FILE_NAME, MAX_FILE_BYTES, MAX_LOCK_BYTES, MODELS_DIR, PROJECT_FILE_NAME, PROMPTS_DIR,
@@ -88,18 +86,9 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the repository behind `source`.
-pub fn load(source: &dyn Source) -> Result<Loaded, LoadError> {
-    load_with_cache(source, None, false)
-}
-
-/// Reads the repository behind `source`, reusing cached analyses of unchanged files.
+/// Reads the repository behind `source` and analyses each file on its own.
 /// `keep_views` keeps each valid KDL file's view ([`LoadedKdl::view`]).
-pub fn load_with_cache(
-    source: &dyn Source,
-    cache: Option<&dyn AnalysisCache>,
-    keep_views: bool,
-) -> Result<Loaded, LoadError> {
+pub fn load(source: &dyn Source, keep_views: bool) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     let project_path =
         RepoPath::parse(PROJECT_FILE_NAME).map_err(|_| LoadError::NoProjectFile {
@@ -156,7 +145,7 @@ pub fn load_with_cache(
     let (analyzed, templates) = rayon::join(
         || {
             jobs.par_iter()
-                .map(|job| analyze_kdl_cached(job, cache, keep_views))
+                .map(|job| analyze_kdl(job, keep_views))
                 .collect::<Vec<_>>()
         },
         || {
@@ -171,9 +160,6 @@ pub fn load_with_cache(
                 .collect::<Vec<_>>()
         },
     );
-    if let Some(cache) = cache {
-        cache.flush();
-    }
     for (kdl, diagnostics) in analyzed {
         loaded.diagnostics.extend(diagnostics);
         loaded.kdl.extend(kdl);
@@ -294,36 +280,6 @@ struct KdlJob {
     text: Arc<str>,
 }
 
-/// What the cache keeps of one KDL file besides its annotated view: everything else
-/// that depends only on its bytes. Written borrowed, read owned.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedKdl<'a> {
-    /// `None` when the file did not parse.
-    spans: Option<Cow<'a, SpanTable>>,
-    has_errors: bool,
-    schema_errors: Cow<'a, [Diagnostic]>,
-    diagnostics: Cow<'a, [Diagnostic]>,
-}
-
-/// A cache entry: the length of the header (4 bytes, little-endian), the header
-/// ([`CachedKdl`] as JSON), then the annotated view as JSON (empty when the view
-/// did not pass the schema). The typed model is decoded straight from the view's
-/// bytes, with no JSON tree in between.
-fn entry(header: &[u8], view: &[u8]) -> Option<Vec<u8>> {
-    let length = u32::try_from(header.len()).ok()?;
-    let mut bytes = Vec::with_capacity(4 + header.len() + view.len());
-    bytes.extend_from_slice(&length.to_le_bytes());
-    bytes.extend_from_slice(header);
-    bytes.extend_from_slice(view);
-    Some(bytes)
-}
-
-/// The header and the view of an [`entry`].
-fn split_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (length, rest) = bytes.split_first_chunk::<4>()?;
-    rest.split_at_checked(usize::try_from(u32::from_le_bytes(*length)).ok()?)
-}
-
 /// A view that passed the schema but does not map onto the typed model: a gap
 /// between the schema and the types, reported rather than hidden.
 fn uninterpretable(file: FileId, error: &serde_json::Error) -> Diagnostic {
@@ -333,80 +289,6 @@ fn uninterpretable(file: FileId, error: &serde_json::Error) -> Diagnostic {
     )
     .with_label(Span::new(file, 0, 0), "in this file")
     .with_help("please report this as a bug in modelops, with the file")
-}
-
-/// The view as the schema saw it, from its annotated JSON.
-fn plain_view(annotated: &[u8]) -> Option<Value> {
-    let mut value = serde_json::from_slice(annotated).ok()?;
-    model::strip_annotations(&mut value);
-    Some(value)
-}
-
-/// Analyses one KDL file, through the cache when there is one.
-fn analyze_kdl_cached(
-    job: &KdlJob,
-    cache: Option<&dyn AnalysisCache>,
-    keep_views: bool,
-) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
-    let Some(cache) = cache else {
-        let (loaded, diagnostics, _) = analyze_kdl(job, keep_views, false);
-        return (loaded, diagnostics);
-    };
-    let kind = match job.kind {
-        FileKind::Project => "project",
-        FileKind::Model => "model",
-    };
-    let key = crate::cache::key(kind, job.text.as_bytes());
-    if let Some(bytes) = cache.get(&key)
-        && let Some((header, view)) = split_entry(&bytes)
-        && let Ok(cached) = serde_json::from_slice::<CachedKdl>(header)
-        // A view that does not decode is not trusted: the file is analysed again.
-        && let Ok(typed) = (cached.spans.is_some() && cached.schema_errors.is_empty())
-            .then(|| Typed::from_json(job.kind, job.file, view))
-            .transpose()
-    {
-        let in_file = |found: Cow<'_, [Diagnostic]>| {
-            found
-                .into_owned()
-                .into_iter()
-                .map(|d| d.in_file(job.file))
-                .collect()
-        };
-        let plain = (keep_views && typed.is_some())
-            .then(|| plain_view(view))
-            .flatten();
-        let loaded = cached.spans.map(|spans| {
-            job.loaded(
-                spans.into_owned().in_file(job.file),
-                cached.has_errors,
-                in_file(cached.schema_errors),
-                typed.map(Ok),
-                plain,
-            )
-        });
-        return (loaded, in_file(cached.diagnostics));
-    }
-    let (loaded, diagnostics, view_json) = analyze_kdl(job, keep_views, true);
-    // A valid view that could not be written is not cached: a hit must decode.
-    if loaded
-        .as_ref()
-        .is_none_or(|l| l.typed.is_none() || view_json.is_some())
-    {
-        let header = CachedKdl {
-            spans: loaded.as_ref().map(|l| Cow::Borrowed(&l.spans)),
-            has_errors: loaded.as_ref().is_some_and(|l| l.has_errors),
-            schema_errors: loaded.as_ref().map_or(Cow::Borrowed(&[][..]), |l| {
-                Cow::Borrowed(&l.schema_errors[..])
-            }),
-            diagnostics: Cow::Borrowed(&diagnostics),
-        };
-        if let Ok(header) = serde_json::to_vec(&header)
-            && let Some(bytes) = entry(&header, view_json.as_deref().unwrap_or_default())
-        {
-            cache.put(&key, &bytes);
-        }
-    }
-    (loaded, diagnostics)
 }
 
 impl KdlJob {
@@ -433,41 +315,29 @@ impl KdlJob {
 
 /// Parses, lowers and validates one KDL file, and maps a valid view onto the typed
 /// model: everything about it that depends only on its own bytes. `None` for a file
-/// that does not parse. With `as_json`, the typed model is decoded from the annotated
-/// view's JSON, which is returned for the cache: the way a cache hit decodes it, so a
-/// hit and a miss agree.
-fn analyze_kdl(
-    job: &KdlJob,
-    keep_views: bool,
-    as_json: bool,
-) -> (Option<LoadedKdl>, Vec<Diagnostic>, Option<Vec<u8>>) {
+/// that does not parse.
+fn analyze_kdl(job: &KdlJob, keep_views: bool) -> (Option<LoadedKdl>, Vec<Diagnostic>) {
     let grammar = match job.kind {
         FileKind::Project => &PROJECT_FILE,
         FileKind::Model => &MODEL_FILE,
     };
     let doc = match syntax::parse_for_view(job.file, &job.text) {
         Ok(doc) => doc,
-        Err(diagnostics) => return (None, diagnostics, None),
+        Err(diagnostics) => return (None, diagnostics),
     };
     let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     let schema_errors = crate::schema::validate(&view, job.kind);
-    let (mut typed, mut plain, mut json) = (None, None, None);
+    let (mut typed, mut plain) = (None, None);
     if schema_errors.is_empty() {
         plain = keep_views.then(|| view.value.clone());
         let mut annotated = view.value;
         model::annotate(&mut annotated);
-        json = as_json
-            .then(|| serde_json::to_vec(&annotated).ok())
-            .flatten();
-        let decoded = match &json {
-            Some(json) => Typed::from_json(job.kind, job.file, json),
-            None => Typed::from_value(job.kind, job.file, annotated),
-        };
+        let decoded = Typed::from_value(job.kind, job.file, annotated);
         typed = Some(decoded.map_err(|e| uninterpretable(job.file, &e)));
     }
     let loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
-    (Some(loaded), diagnostics, json)
+    (Some(loaded), diagnostics)
 }
 
 /// Parses `v<N>.md` / `v<N>.txt` into N.
@@ -584,84 +454,5 @@ mod tests {
         assert_eq!(prompt_version("v.md"), None);
         assert_eq!(prompt_version("draft.md"), None);
         assert_eq!(prompt_version("v3.markdown"), None);
-    }
-
-    /// A cache that gives back, for every key, what `entry` makes of the entry put.
-    struct Tampering {
-        entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<u8>>>,
-        tamper: fn(&[u8]) -> Vec<u8>,
-    }
-
-    impl AnalysisCache for Tampering {
-        fn get(&self, key: &blake3::Hash) -> Option<std::borrow::Cow<'_, [u8]>> {
-            let entries = self.entries.lock().ok()?;
-            let bytes = entries.get(key.as_bytes())?;
-            Some(std::borrow::Cow::Owned((self.tamper)(bytes)))
-        }
-
-        fn put(&self, key: &blake3::Hash, payload: &[u8]) {
-            if let Ok(mut entries) = self.entries.lock() {
-                entries.insert(*key.as_bytes(), payload.to_vec());
-            }
-        }
-    }
-
-    fn typed_names(loaded: &Loaded) -> Vec<String> {
-        loaded
-            .kdl
-            .iter()
-            .map(|kdl| match &kdl.typed {
-                Some(Ok(Typed::Models(models))) => {
-                    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-                    format!("{}: {}", kdl.path, names.join(","))
-                }
-                Some(Ok(Typed::Project(project))) => format!("{}: {}", kdl.path, project.project),
-                Some(Err(diagnostic)) => format!("{}: {}", kdl.path, diagnostic.message),
-                None => format!("{}: -", kdl.path),
-            })
-            .collect()
-    }
-
-    /// An entry whose view does not decode (whatever the reason) is analysed again,
-    /// never turned into a finding.
-    #[test]
-    fn a_cached_view_that_does_not_decode_is_analysed_again() {
-        let source = crate::source::MemorySource::new()
-            .with_file("modelops.kdl", "project \"t\"\nenvironment \"prod\"\n")
-            .with_file("models/a.kdl", "model \"a\" {\n    owner \"team\"\n}\n")
-            .with_file("models/b.kdl", "model \"b\" {");
-        let fresh = load(&source).unwrap();
-        let expected = typed_names(&fresh);
-        // `models/b.kdl` does not parse: it is a finding, not a loaded file.
-        assert_eq!(expected, ["modelops.kdl: t", "models/a.kdl: a"]);
-        assert!(!fresh.diagnostics.is_empty());
-        for tamper in [
-            (|bytes: &[u8]| bytes.to_vec()) as fn(&[u8]) -> Vec<u8>,
-            // The view cut in half.
-            |bytes| {
-                bytes
-                    .get(..bytes.len() - bytes.len() / 4)
-                    .unwrap_or_default()
-                    .to_vec()
-            },
-            // A header that claims more than the entry holds.
-            |bytes| {
-                let mut bytes = bytes.to_vec();
-                if let Some(length) = bytes.get_mut(..4) {
-                    length.copy_from_slice(&u32::MAX.to_le_bytes());
-                }
-                bytes
-            },
-        ] {
-            let cache = Tampering {
-                entries: std::sync::Mutex::default(),
-                tamper,
-            };
-            let cold = load_with_cache(&source, Some(&cache), false).unwrap();
-            let warm = load_with_cache(&source, Some(&cache), false).unwrap();
-            assert_eq!(typed_names(&cold), expected);
-            assert_eq!(typed_names(&warm), expected);
-            assert_eq!(warm.diagnostics.len(), fresh.diagnostics.len());
-        }
     }
 }

@@ -1,0 +1,114 @@
+//! `modelops check`: validate the repository (the working tree, or with `--staged`
+//! the git index) and report every problem.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::ValueEnum;
+
+use super::{
+    EXIT_INVALID, EXIT_OK, check_at_base, fail, human_options, open_worktree, print_stdout,
+};
+use crate::diag::render::{render_github, render_human, render_json, render_sarif};
+use crate::source::{GitIndex, Source};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Validate what is staged in the git index (what `git commit` would record), not
+    /// the working tree.
+    #[arg(long)]
+    pub staged: bool,
+    /// The revision whose modelops.lock released content is compared against
+    /// (immutability). Default: HEAD, when the repository has commits.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors (`--deny warnings`).
+    #[arg(long, value_enum, value_name = "LINTS")]
+    pub deny: Option<Deny>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    /// SARIF 2.1.0, for code-scanning uploads.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    Warnings,
+}
+
+/// Runs `check`; returns the exit code.
+pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
+    let worktree = match open_worktree(directory) {
+        Ok(worktree) => worktree,
+        Err(code) => return code,
+    };
+    let index;
+    let source: &dyn Source = if args.staged {
+        index = match GitIndex::open(worktree.root()) {
+            Ok(index) => index,
+            Err(error) => {
+                return fail(
+                    &error.to_string(),
+                    Some("`--staged` reads the git index; run it inside a git repository"),
+                );
+            }
+        };
+        &index
+    } else {
+        &worktree
+    };
+    let checked = match check_at_base(source, worktree.root(), args.base.as_deref(), false) {
+        Ok(checked) => checked,
+        Err(code) => return code,
+    };
+    let failed = checked.diagnostics.has_errors()
+        || (args.deny == Some(Deny::Warnings) && !checked.diagnostics.is_empty());
+    match args.format {
+        Format::Human => {
+            let text = render_human(&checked.diagnostics, &checked.config.files, human_options());
+            if !text.is_empty() {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
+        }
+        Format::Json => {
+            let deployments = checked
+                .resolution
+                .as_ref()
+                .map(|r| serde_json::to_value(&r.deployments).unwrap_or_default())
+                .unwrap_or_else(|| serde_json::json!([]));
+            let report = serde_json::json!({
+                "diagnostics": render_json(&checked.diagnostics, &checked.config.files),
+                "summary": {
+                    "errors": checked.diagnostics.error_count(),
+                    "warnings": checked.diagnostics.warning_count(),
+                },
+                "deployments": deployments,
+            });
+            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            print_stdout(&text);
+        }
+        Format::Sarif => {
+            let log = render_sarif(&checked.diagnostics, &checked.config.files);
+            print_stdout(&serde_json::to_string_pretty(&log).unwrap_or_default());
+        }
+        Format::Github => {
+            let text = render_github(&checked.diagnostics, &checked.config.files);
+            if !text.is_empty() {
+                print_stdout(&text);
+            }
+        }
+    }
+    // Freeing a large repository's analysis one allocation at a time costs more
+    // than the process exit that frees it anyway.
+    std::mem::forget(checked);
+    if failed { EXIT_INVALID } else { EXIT_OK }
+}

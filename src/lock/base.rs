@@ -1,0 +1,83 @@
+//! The lock at the base revision: what counts as released, for immutability. It is
+//! read through git, never from the working tree, so editing working files cannot
+//! hide a change to released content.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::diag::FileId;
+use crate::layout::{LOCK_FILE_NAME, MAX_LOCK_BYTES};
+use crate::lock::check::BaseLock;
+use crate::source::{GitRevision, RepoPath, Source, SourceError};
+
+/// What was found at the base revision.
+#[derive(Debug)]
+pub enum BaseRead {
+    /// The lock as committed there.
+    Found(BaseLock),
+    /// Nothing to compare with: no repository or no commit yet (for the default
+    /// base), or no lock at that revision (nothing was released through it yet).
+    Nothing,
+    /// A lock is there but does not parse; `revision` names where.
+    Unreadable { revision: String },
+}
+
+/// Why the base revision could not be read (exit code 2).
+#[derive(Debug)]
+pub struct BaseError {
+    pub message: String,
+    pub help: Option<&'static str>,
+}
+
+impl fmt::Display for BaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BaseError {}
+
+/// Reads `modelops.lock` at `base` (default `HEAD`) of the repository at `root`.
+/// An explicit revision that cannot be read is an error; the default `HEAD` is
+/// [`BaseRead::Nothing`] when there is no repository or no commit yet.
+pub fn read_base(root: &Path, base: Option<&str>) -> Result<BaseRead, BaseError> {
+    let (revision, explicit) = match base {
+        Some(revision) => (revision, true),
+        None => ("HEAD", false),
+    };
+    // Only the lock is read at the base: no walk of the whole tree.
+    let tree = match GitRevision::open_files(root, revision, &[LOCK_FILE_NAME]) {
+        Ok(tree) => tree,
+        Err(_) if !explicit => return Ok(BaseRead::Nothing),
+        Err(error) => {
+            return Err(BaseError {
+                message: error.to_string(),
+                help: Some(
+                    "give a revision that exists here (a shallow clone may lack it: fetch more history)",
+                ),
+            });
+        }
+    };
+    let commit = tree.commit().to_string();
+    let label = format!("{revision} ({})", commit.get(..10).unwrap_or(&commit));
+    let Ok(lock_path) = RepoPath::parse(LOCK_FILE_NAME) else {
+        return Ok(BaseRead::Nothing);
+    };
+    let text = match tree.read(&lock_path, MAX_LOCK_BYTES) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(SourceError::NotFound(_)) => return Ok(BaseRead::Nothing),
+        Err(error) => {
+            return Err(BaseError {
+                message: format!("reading the lock at {label}: {error}"),
+                help: None,
+            });
+        }
+    };
+    match crate::lock::parse(FileId(u32::MAX), &text) {
+        Ok(lock) => Ok(BaseRead::Found(BaseLock {
+            revision: label,
+            lock,
+        })),
+        Err(_) => Ok(BaseRead::Unreadable { revision: label }),
+    }
+}
