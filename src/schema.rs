@@ -17,20 +17,13 @@ use crate::syntax::{KEYED_NODES, Origin, Pointer, SpanTable, View};
 /// The schema text, as shipped in `schema/modelops.schema.json`.
 pub const SCHEMA_TEXT: &str = include_str!("../schema/modelops.schema.json");
 
-/// Which file a view came from, and so which part of the schema applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    Project,
-    Model,
-}
+pub use crate::syntax::FileKind;
 
-impl FileKind {
-    /// Where a file's view sits in the repository-wide view the root schema describes.
-    fn wrap(self, view: &Value) -> (Value, &'static str) {
-        match self {
-            FileKind::Project => (json!({ "project": view }), "/project"),
-            FileKind::Model => (json!({ "models": { "m": view } }), "/models/m"),
-        }
+/// Where a file's view sits in the repository-wide view the root schema describes.
+fn wrap(kind: FileKind, view: &Value) -> (Value, &'static str) {
+    match kind {
+        FileKind::Project => (json!({ "project": view }), "/project"),
+        FileKind::Model => (json!({ "models": { "m": view } }), "/models/m"),
     }
 }
 
@@ -80,7 +73,7 @@ pub fn validate(view: &View, kind: FileKind) -> Vec<Diagnostic> {
             ];
         }
     };
-    let (wrapped, prefix) = kind.wrap(&view.value);
+    let (wrapped, prefix) = wrap(kind, &view.value);
     compiled
         .validator
         .iter_errors(&wrapped)

@@ -10,7 +10,7 @@
 //! caller reads and writes files.
 
 use crate::diag::{Diagnostic, FileId};
-use crate::schema::FileKind;
+use crate::syntax::FileKind;
 use crate::syntax::{self, MODEL_FILE, PROJECT_FILE};
 
 /// What formatting one file came to.

@@ -22,6 +22,15 @@ use crate::diag::{Code, Diagnostic, FileId, Span};
 
 pub use crate::layout::MAX_NESTING;
 
+/// Which file a document is: the project file or a model file. It decides the
+/// grammar a document lowers by, and the part of the schema its view is checked
+/// against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Project,
+    Model,
+}
+
 /// Parses one KDL v2 file for lowering to its view: through the fast parser of the
 /// plain subset when the file is within it, else as [`parse`] does. The document
 /// keeps names, values, spans and each value's text, not the formatting that
