@@ -15,10 +15,10 @@ mod synthetic;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use modelops::check::{Options, check};
-use modelops::emit::EmitContext;
 use modelops::model::Date;
 use modelops::model::load::load;
 use modelops::source::WorkTree;
+use modelops::target::EmitContext;
 
 fn sizes() -> Vec<usize> {
     std::env::var("MODELOPS_BENCH_SIZES")
@@ -61,7 +61,7 @@ fn stages(c: &mut Criterion) {
         assert!(!checked.has_errors(), "the synthetic repository is valid");
         let context = EmitContext::from_checked(&checked).expect("a resolved repository");
         group.bench_with_input(BenchmarkId::new("emit all targets", models), &(), |b, _| {
-            b.iter(|| modelops::emit::emit(&context, None, None))
+            b.iter(|| modelops::target::emit(&context, None, None))
         });
     }
     group.finish();

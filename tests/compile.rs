@@ -393,8 +393,8 @@ fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
             "seed {seed}: {:?}",
             checked.diagnostics
         );
-        let cx = modelops::emit::EmitContext::from_checked(&checked).expect("context");
-        let (files, _) = modelops::emit::emit(&cx, Some("kubernetes"), None);
+        let cx = modelops::target::EmitContext::from_checked(&checked).expect("context");
+        let (files, _) = modelops::target::emit(&cx, Some("kubernetes"), None);
         let yaml =
             String::from_utf8(files.files["kubernetes/prod/assistant.yaml"].clone()).unwrap();
         let docs = documents(&yaml);
@@ -542,10 +542,10 @@ fn custom_guard_queries_render_every_documented_variable() {
 }
 
 /// The output index of the cache folder, as the last run left it.
-fn output_index(repo: &Path) -> Option<modelops::compile::index::Loaded> {
+fn output_index(repo: &Path) -> Option<modelops::output::index::Loaded> {
     let cache = repo.join(".modelops-cache");
-    let file = modelops::compile::index::index_path(&cache, &repo.join("generated"));
-    modelops::compile::index::load(&file)
+    let file = modelops::output::index::index_path(&cache, &repo.join("generated"));
+    modelops::output::index::load(&file)
 }
 
 #[test]
@@ -559,7 +559,7 @@ fn the_output_index_never_hides_a_change() {
     assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
-    let old = modelops::compile::OldTree::open_with(&out, output_index(repo.path())).unwrap();
+    let old = modelops::output::OldTree::open_with(&out, output_index(repo.path())).unwrap();
     assert!(old.listed_from_index(), "the folders are unchanged");
     assert_eq!(
         old.vouched(),
@@ -594,7 +594,7 @@ fn the_output_index_never_hides_a_change() {
 
     // A damaged index is no index: the folder is listed and read again.
     let cache = repo.path().join(".modelops-cache");
-    let index = modelops::compile::index::index_path(&cache, &out);
+    let index = modelops::output::index::index_path(&cache, &out);
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -618,7 +618,7 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
     let repo = copy_example();
     let out = repo.path().join("generated");
     let cache = repo.path().join(".modelops-cache");
-    let spare = modelops::compile::next::SparePaths::new(&cache, &out);
+    let spare = modelops::output::next::SparePaths::new(&cache, &out);
     let model = repo.path().join("models/support-bot.kdl");
     let text = std::fs::read_to_string(&model).unwrap();
     let fresh = |name: &str| {

@@ -1,4 +1,4 @@
-//! The emitters' YAML writer (`modelops::emit::yaml`) against serde-saphyr, whose
+//! The emitters' YAML writer (`modelops::target::yaml`) against serde-saphyr, whose
 //! output it must reproduce byte for byte: on random documents built from the
 //! strings that YAML readers treat specially, and on the documents of the example
 //! repository's committed output.
@@ -233,7 +233,7 @@ fn random_documents_are_written_as_serde_saphyr_writes_them() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..20_000 {
         let documents: Vec<Value> = (0..1 + rng.below(2)).map(|_| rng.map(4)).collect();
-        let ours = modelops::emit::yaml::documents(&documents, &options());
+        let ours = modelops::target::yaml::documents(&documents, &options());
         let theirs = saphyr(&documents);
         assert_eq!(ours, theirs, "round {round}: {documents:?}");
     }
@@ -251,7 +251,7 @@ fn the_example_outputs_are_written_as_serde_saphyr_writes_them() {
         }
         let text = std::fs::read_to_string(path).unwrap();
         let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-        let ours = modelops::emit::yaml::documents(&documents, &options());
+        let ours = modelops::target::yaml::documents(&documents, &options());
         assert_eq!(ours, saphyr(&documents), "{}", path.display());
         seen += 1;
     }

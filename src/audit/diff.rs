@@ -237,7 +237,7 @@ fn deployment_change(
         rendered(old, model, &a.environment),
         rendered(new, model, &b.environment),
     ) {
-        (Some(x), Some(y)) if x != y => Some(crate::write::unified_diff(
+        (Some(x), Some(y)) if x != y => Some(crate::output::write::unified_diff(
             &x,
             &y,
             "prompt (before)",

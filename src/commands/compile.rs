@@ -42,21 +42,21 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     let cache = cache_dir(worktree.root());
     let index_file = cache
         .as_deref()
-        .map(|cache| crate::compile::index::index_path(cache, &out));
+        .map(|cache| crate::output::index::index_path(cache, &out));
     // Listing the output folder does not depend on the check: do both at once. (The
     // analysis cache's pack is let go when the check returns, before emitting.)
     let (checked, old) = rayon::join(
         || check_at_base(&worktree, worktree.root(), args.base.as_deref(), true),
         || {
-            let index = index_file.as_deref().and_then(crate::compile::index::load);
-            crate::compile::OldTree::open_with(&out, index)
+            let index = index_file.as_deref().and_then(crate::output::index::load);
+            crate::output::OldTree::open_with(&out, index)
         },
     );
     let checked = match checked {
         Ok(checked) => checked,
         Err(code) => return code,
     };
-    let context = crate::emit::EmitContext::from_checked(&checked);
+    let context = crate::target::EmitContext::from_checked(&checked);
     let (Some(context), false) = (context, checked.has_errors()) else {
         print_diagnostics(&checked.diagnostics, &checked.config.files);
         eprintln!("error: the repository has errors; nothing was written");
@@ -91,7 +91,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(old) => old,
         Err(error) => return cannot_read(error),
     };
-    let scope = crate::compile::Scope {
+    let scope = crate::output::Scope {
         target: args.target.clone(),
         environment: args.environment.clone(),
     };
@@ -100,11 +100,11 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     let next = (!args.check).then(|| {
         let spare = cache
             .as_deref()
-            .map(|cache| crate::compile::next::SparePaths::new(cache, &out));
-        crate::compile::next::NextTree::new(&out, spare)
+            .map(|cache| crate::output::next::SparePaths::new(cache, &out));
+        crate::output::next::NextTree::new(&out, spare)
     });
-    let comparer = crate::compile::Comparer::new(&old, next.as_ref());
-    let emit_diagnostics = crate::emit::emit_each(
+    let comparer = crate::output::Comparer::new(&old, next.as_ref());
+    let emit_diagnostics = crate::target::emit_each(
         &context,
         args.target.as_deref(),
         args.environment.as_deref(),
@@ -134,9 +134,9 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     };
     let changed = changes.paths(&old, &scope);
     // The index is only a cache: a run that cannot write it is merely slower next time.
-    let save_index = |index: Option<crate::compile::index::OutputIndex>| {
+    let save_index = |index: Option<crate::output::index::OutputIndex>| {
         if let (Some(file), Some(index)) = (&index_file, index) {
-            let _ = crate::compile::index::save(file, &index);
+            let _ = crate::output::index::save(file, &index);
         }
     };
     if changed.is_empty() || args.check {
@@ -146,7 +146,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         if changed.is_empty() {
             return EXIT_OK;
         }
-        let diff = match crate::compile::diff_changes(&old, &changes, &changed, "generated") {
+        let diff = match crate::output::diff_changes(&old, &changes, &changed, "generated") {
             Ok(diff) => diff,
             Err(error) => return cannot_read(error),
         };
@@ -166,7 +166,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         return EXIT_OK;
     };
     let tally = changes.tally(&old, &changed);
-    match crate::compile::write_changes(&old, next, &changes, &scope) {
+    match crate::output::write_changes(&old, next, &changes, &scope) {
         Ok(index) => {
             let count = index.files.len();
             save_index(Some(index));

@@ -66,7 +66,7 @@ pub fn run(directory: Option<&Path>, args: &FmtArgs) -> u8 {
                 print_stdout(&path);
             }
             Ok(Outcome::Changed(formatted)) => {
-                match crate::write::write_file_atomically(&full, formatted.as_bytes()) {
+                match crate::output::write::write_file_atomically(&full, formatted.as_bytes()) {
                     Ok(()) => eprintln!("formatted {path}"),
                     Err(error) => {
                         fail(&format!("cannot write `{}`: {error}", full.display()), None);

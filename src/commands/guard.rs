@@ -84,11 +84,11 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         .map_or(args.environment.as_str(), |e| {
             e.namespace.as_deref().unwrap_or(&e.name)
         });
-    let scope = crate::emit::kubernetes::QueryScope {
+    let scope = crate::target::kubernetes::QueryScope {
         model: &model,
         release: &release,
         namespace,
-        track: crate::emit::kubernetes::candidate_track(deploy),
+        track: crate::target::kubernetes::candidate_track(deploy),
     };
     let results = match crate::runtime::guard::evaluate(&scope, &deploy.guard, &source) {
         Ok(results) => results,

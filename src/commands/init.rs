@@ -281,7 +281,7 @@ fn pre_commit_config() -> String {
         "# Validates what each commit records (the git index) with `modelops check --staged`.\n\
          # Needs modelops on PATH (`cargo install modelops`). Enable: `pre-commit install`.\n",
     );
-    text.push_str(&crate::emit::to_yaml(&config));
+    text.push_str(&crate::target::to_yaml(&config));
     text
 }
 
@@ -291,7 +291,7 @@ fn workflow() -> String {
         json!({"uses": CHECKOUT, "with": {"fetch-depth": 0}}),
         json!({
             "name": "Install modelops",
-            "env": {"MODELOPS_VERSION": crate::emit::pipeline::VERSION},
+            "env": {"MODELOPS_VERSION": crate::target::pipeline::VERSION},
             "run": "cargo install --locked modelops --version \"$MODELOPS_VERSION\"",
         }),
         json!({
@@ -320,7 +320,7 @@ fn workflow() -> String {
         "# Fails a pull request whose model configuration is invalid, whose lock is stale\n\
          # or whose generated/ folder is not what `modelops compile` writes.\n",
     );
-    text.push_str(&crate::emit::to_yaml(&workflow));
+    text.push_str(&crate::target::to_yaml(&workflow));
     text
 }
 
@@ -400,7 +400,7 @@ pub fn run(directory: Option<&Path>, args: &InitArgs) -> u8 {
         let written = target
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| crate::write::write_file_atomically(&target, text.as_bytes()));
+            .and_then(|()| crate::output::write::write_file_atomically(&target, text.as_bytes()));
         if let Err(error) = written {
             return fail(
                 &format!("cannot write `{}`: {error}", target.display()),

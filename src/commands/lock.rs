@@ -59,7 +59,7 @@ pub fn run(directory: Option<&Path>, args: &LockArgs) -> u8 {
         return match &old_text {
             Some(old) if *old == new_text && !unreadable => EXIT_OK,
             _ => {
-                let diff = crate::write::unified_diff(
+                let diff = crate::output::write::unified_diff(
                     old_text.as_deref().unwrap_or(""),
                     &new_text,
                     "modelops.lock (committed)",
@@ -89,7 +89,7 @@ pub fn run(directory: Option<&Path>, args: &LockArgs) -> u8 {
     if old_text.as_deref() == Some(new_text.as_str()) {
         return EXIT_OK;
     }
-    match crate::write::write_file_atomically(&path, new_text.as_bytes()) {
+    match crate::output::write::write_file_atomically(&path, new_text.as_bytes()) {
         Ok(()) => {
             eprintln!(
                 "wrote {} ({} entries)",

@@ -40,7 +40,7 @@ pub fn run(directory: Option<&Path>, args: &RollbackArgs) -> u8 {
         Err(error) => return audit_failed(&error),
     };
     let relative = format!("models/{}.kdl", args.model);
-    print_stdout(&crate::write::unified_diff(
+    print_stdout(&crate::output::write::unified_diff(
         &text,
         &plan.new_text,
         &relative,
@@ -50,7 +50,7 @@ pub fn run(directory: Option<&Path>, args: &RollbackArgs) -> u8 {
         eprintln!("dry run: nothing was written");
         return EXIT_OK;
     }
-    if let Err(e) = crate::write::write_file_atomically(&path, plan.new_text.as_bytes()) {
+    if let Err(e) = crate::output::write::write_file_atomically(&path, plan.new_text.as_bytes()) {
         return fail(&format!("cannot write `{}`: {e}", path.display()), None);
     }
     let dropped = plan

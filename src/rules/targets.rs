@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::diag::{Code, Diagnostic};
-use crate::emit::traffic::{PROXY_TARGETS, listen, upstream_for};
 use crate::rules::Context;
+use crate::target::traffic::{PROXY_TARGETS, listen, upstream_for};
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for target in cx.project().target.values() {

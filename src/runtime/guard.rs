@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::emit::kubernetes::{QueryScope, guard_query, threshold_value};
 use crate::model::{Guard, NameMap, Threshold};
+use crate::target::kubernetes::{QueryScope, guard_query, threshold_value};
 
 /// Where guard values come from.
 pub enum MetricSource {

@@ -239,7 +239,7 @@ pub fn vendor_schema(api_version: &str, kind: &str) -> Option<serde_json::Value>
 
 /// Every file under `dir`, by relative path.
 pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    modelops::compile::read_tree(dir).expect("read tree")
+    modelops::output::read_tree(dir).expect("read tree")
 }
 
 impl Git {

@@ -15,10 +15,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::emit::FileSet;
+use crate::target::FileSet;
 
 pub mod index;
 pub mod next;
+pub mod write;
 
 use index::{Known, OutputIndex, Stat};
 use next::NextTree;
@@ -502,7 +503,7 @@ pub fn diff_changes(
         } else {
             "/dev/null".to_owned()
         };
-        out.push_str(&crate::write::unified_diff(
+        out.push_str(&crate::output::write::unified_diff(
             &text(before.as_ref()),
             &text(after),
             &old_label,

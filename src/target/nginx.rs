@@ -8,9 +8,9 @@
 //! quoting rules, never pasted together.
 
 use crate::diag::{Code, Diagnostic};
-use crate::emit::traffic::{self, TrafficState};
-use crate::emit::{Deployment, EmitContext, FileSet};
 use crate::model::Target;
+use crate::target::traffic::{self, TrafficState};
+use crate::target::{Deployment, EmitContext, FileSet};
 
 /// One item of an nginx configuration.
 #[derive(Clone, Debug)]

@@ -10,9 +10,9 @@
 
 use serde_json::{Value, json};
 
-use crate::emit::traffic::{self, TrafficState};
-use crate::emit::{Deployment, EmitContext, FileSet, to_yaml};
 use crate::model::Target;
+use crate::target::traffic::{self, TrafficState};
+use crate::target::{Deployment, EmitContext, FileSet, to_yaml};
 
 fn entry(
     cx: &EmitContext<'_>,

@@ -21,9 +21,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{Deployment, EmitContext, FileSet, to_yaml_documents};
 use crate::model::{Candidate, Guard, Promote, ResolvedRelease, Target, Threshold};
 use crate::resolve::Track;
+use crate::target::{Deployment, EmitContext, FileSet, to_yaml_documents};
 
 /// Where the serving container finds its configuration.
 pub const MOUNT_PATH: &str = "/etc/modelops";
@@ -143,11 +143,11 @@ fn config_data(
     );
     data.insert(
         "params.json".into(),
-        json!(crate::emit::to_json(&Value::Object(params))),
+        json!(crate::target::to_json(&Value::Object(params))),
     );
     data.insert(
         "release.json".into(),
-        json!(crate::emit::to_json(&release_json)),
+        json!(crate::target::to_json(&release_json)),
     );
     data
 }

@@ -10,9 +10,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::emit::traffic::{self, TrafficState};
-use crate::emit::{Deployment, EmitContext, FileSet, to_yaml_documents};
 use crate::model::Target;
+use crate::target::traffic::{self, TrafficState};
+use crate::target::{Deployment, EmitContext, FileSet, to_yaml_documents};
 
 fn metadata(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
     json!({
@@ -84,7 +84,7 @@ fn destination_rule(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
                 "name": track,
                 "labels": {
                     "app.kubernetes.io/name": d.model.name,
-                    "app.kubernetes.io/version": crate::emit::kubernetes::label_value(release),
+                    "app.kubernetes.io/version": crate::target::kubernetes::label_value(release),
                 },
             }))
         })

@@ -6,9 +6,9 @@
 
 use serde_json::{Value, json};
 
-use crate::emit::traffic::{self, TrafficState};
-use crate::emit::{Deployment, FileSet, to_yaml};
 use crate::model::Target;
+use crate::target::traffic::{self, TrafficState};
+use crate::target::{Deployment, FileSet, to_yaml};
 
 /// How long a request may take: LLM answers are slow, so far above Envoy's 15 s default.
 const ROUTE_TIMEOUT: &str = "300s";

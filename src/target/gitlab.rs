@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::emit::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::emit::{EmitContext, FileSet, to_yaml};
+use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
+use crate::target::{EmitContext, FileSet, to_yaml};
 
 fn variable(value: &EnvValue) -> String {
     match value {

@@ -188,9 +188,9 @@ fn stamp_of(_meta: &std::fs::Metadata) -> Option<(i64, i64)> {
 /// caller to ignore.
 pub fn save(path: &Path, index: &OutputIndex) -> std::io::Result<()> {
     if let Some(cache) = path.parent() {
-        crate::write::ensure_ignored_dir(cache);
+        crate::output::write::ensure_ignored_dir(cache);
     }
-    crate::write::write_unique(path, &encode(index))
+    crate::output::write::write_unique(path, &encode(index))
 }
 
 /// The bytes of an index: magic, format, a BLAKE3 checksum of the body, the body.

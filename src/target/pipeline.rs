@@ -15,9 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::emit::traffic::{self, TrafficState};
-use crate::emit::{Deployment, EmitContext};
 use crate::model::{Candidate, Gate, Promote};
+use crate::target::traffic::{self, TrafficState};
+use crate::target::{Deployment, EmitContext};
 
 /// The version of modelops the pipelines install.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -185,7 +185,7 @@ fn eval_job(d: &Deployment<'_>, gate: &Gate, needs: &str) -> Job {
     let judge = gate.judge.clone().unwrap_or_default();
     // The gate's command, with its placeholders as shell variables: no value is pasted
     // into the script.
-    let command = crate::emit::kubernetes::render_placeholders(&gate.run);
+    let command = crate::target::kubernetes::render_placeholders(&gate.run);
     let mut env = vec![
         ("MODELOPS_DATASET".into(), EnvValue::Literal(dataset)),
         ("MODELOPS_JUDGE".into(), EnvValue::Literal(judge)),

@@ -109,7 +109,7 @@ impl NextTree {
     /// The spare, when it is on the output's file system and no other compile holds it.
     fn open_spare(&self, spare: &SparePaths) -> Option<Opened> {
         let cache = spare.dir.parent()?;
-        crate::write::ensure_ignored_dir(cache);
+        crate::output::write::ensure_ignored_dir(cache);
         let parent = match self.out.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),

@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::ser::SerializeSeq;
 use serde_json::{Value, json};
 
-use crate::emit::{Deployment, EmitContext};
 use crate::model::Candidate;
+use crate::target::{Deployment, EmitContext};
 
 /// The stages a deployment's rollout passes through, in order.
 pub fn stages(d: &Deployment<'_>) -> Vec<Value> {

@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::emit::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::emit::{EmitContext, FileSet, to_yaml};
+use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
+use crate::target::{EmitContext, FileSet, to_yaml};
 
 /// actions/checkout v4.2.2, pinned by commit.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";

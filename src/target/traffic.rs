@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use crate::emit::Deployment;
 use crate::model::{Candidate, Target};
+use crate::target::Deployment;
 
 /// The default address template of a track.
 pub const DEFAULT_UPSTREAM: &str = "{{model}}-{{track}}.{{namespace}}.svc.cluster.local:8080";
