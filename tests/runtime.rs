@@ -167,6 +167,40 @@ fn guard_judges_a_metrics_snapshot() {
         "{}",
         unreachable.stderr
     );
+
+    // An error status is an error (exit 2) with what the server said, never a verdict.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let body = "<html>upstream overloaded</html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let unavailable = modelops_in(
+        &root,
+        &[
+            "guard",
+            "support-bot",
+            "--env",
+            "prod",
+            "--prometheus",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+    );
+    assert_eq!(unavailable.code, 2, "{}", unavailable.stderr);
+    assert!(
+        unavailable.stderr.contains("answered 503")
+            && unavailable.stderr.contains("upstream overloaded"),
+        "{}",
+        unavailable.stderr
+    );
 }
 
 /// A Prometheus exporter on loopback whose counters grow on every scrape, so that

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -68,17 +67,33 @@ fn prometheus_value(
     query: &str,
     guard: &str,
 ) -> Result<f64, GuardError> {
-    let path = format!(
+    let address = url.join(&format!(
         "/api/v1/query?query={}",
         crate::runtime::http::encode(query)
-    );
-    let (status, body) = crate::runtime::http::get(url, &path, Duration::from_secs(15))
-        .map_err(|e| GuardError(format!("Prometheus cannot be reached: {e}")))?;
-    let reply: Value = serde_json::from_slice(&body).map_err(|e| {
-        GuardError(format!(
-            "Prometheus answered {status} with something that is not JSON: {e}"
-        ))
-    })?;
+    ));
+    let limits = crate::runtime::http::Limits::default();
+    let response = crate::runtime::http::get(&address, "application/json", &limits)
+        .map_err(|e| GuardError(format!("Prometheus at {url} cannot be reached: {e}")))?;
+    let status = response.status;
+    let reply: Value = match serde_json::from_slice(&response.body) {
+        Ok(reply) => reply,
+        Err(e) if response.is_success() => {
+            return Err(GuardError(format!(
+                "Prometheus at {url} answered {status} with something that is not JSON: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(GuardError(format!(
+                "Prometheus at {url} answered {status}: {}",
+                response.excerpt()
+            )));
+        }
+    };
+    if !response.is_success() && reply["status"] == "success" {
+        return Err(GuardError(format!(
+            "Prometheus at {url} answered {status} for guard `{guard}`"
+        )));
+    }
     if reply["status"] != "success" {
         return Err(GuardError(format!(
             "Prometheus refused the query of guard `{guard}` ({status}): {}",
