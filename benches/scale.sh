@@ -7,10 +7,11 @@
 #
 # For each size it generates a repository (3 releases a model, 3 prompt versions a
 # model, ~4 KiB prompts, every target), locks and compiles it, commits it twice (for
-# --staged and diff), then times: check cold (no analysis cache), check warm, check
-# --staged, lock --check, compile --check, compile after a change to one model
-# (the usual writing compile), compile into an empty folder (no output, no spare
-# tree in the cache: every file written), diff HEAD~1, blame. Peers, where installed: check-jsonschema validating the same JSON
+# --staged and diff), then times: check, check --staged, lock --check, compile --check, compile after a change to one model
+# (the usual writing compile), compile into an empty folder (no output, no output
+# index or spare tree in the cache folder: every file written), diff HEAD~1, blame.
+# The cache folder (MODELOPS_CACHE_DIR) is a folder of the run's own, outside the
+# repository, as a user's ~/.cache would be. Peers, where installed: check-jsonschema validating the same JSON
 # views against the same schema (the views are dumped by examples/dump-views.rs),
 # b3sum hashing the same prompt and dataset files, git blame on the same prompt file,
 # and jsonnet rendering Kubernetes manifests from the resolved configuration
@@ -32,6 +33,7 @@ schema=$PWD/schema/modelops.schema.json
 jsonnet_peer=$PWD/benches/peers/kubernetes.jsonnet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+export MODELOPS_CACHE_DIR=$work/cache
 # What a timed run's preparation takes away is moved here, not deleted: on ext4
 # without a journal (this machine's root file system), a folder created within
 # minutes of mass deletions is slow to fill, as the kernel skips recently freed
@@ -79,15 +81,12 @@ EDIT
     peers+=(--command-name peer-git-blame "git blame --porcelain prompts/p-00001/v3.md")
     # hyperfine -N cannot expand globs: the peers run through a shell, and their
     # medians have its start-up (~1 ms) subtracted by hyperfine's calibration.
-    # A --prepare applies to every command of one hyperfine run: the cold check, the
-    # compile after a change (which flips one model's prod replicas between 3 and 4
-    # first) and the compile into an empty folder (which removes the output and the
-    # spare tree first) run on their own.
+    # A --prepare applies to every command of one hyperfine run: the compile after a
+    # change (which flips one model's prod replicas between 3 and 4 first) and the
+    # compile into an empty folder (which sets aside the output and the cache folder
+    # first) run on their own.
     # Each group starts with the disk settled: the setup's writes (hundreds of MB at
     # 2,000 models) would otherwise be written back during the timings.
-    sync
-    hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-cold.json" \
-      --command-name cold --prepare "$(set_aside "$repo/.modelops-cache")" "$modelops check" >/dev/null 2>&1
     flip="sed -i -e s/replicas.3\$/replicas=X/ -e s/replicas.4\$/replicas\ 3/ -e s/replicas=X/replicas\ 4/ $repo/models/m-00001.kdl"
     grep -q 'replicas [34]$' models/m-00001.kdl || { echo "error: no replicas to flip" >&2; exit 2; }
     sync
@@ -96,11 +95,11 @@ EDIT
     git checkout -q models && "$modelops" compile >/dev/null 2>&1
     sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-fresh.json" \
-      --command-name compile-fresh --prepare "$(set_aside "$repo/generated" "$repo/.modelops-cache/*.spare")" \
+      --command-name compile-fresh --prepare "$(set_aside "$repo/generated" "$MODELOPS_CACHE_DIR")" \
       "$modelops compile" >/dev/null 2>&1
     sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
-      --command-name warm "$modelops check" \
+      --command-name check "$modelops check" \
       --command-name staged "$modelops check --staged" \
       --command-name lock "$modelops lock --check" \
       --command-name compile-check "$modelops compile --check" \
@@ -124,13 +123,11 @@ EDIT
         >/dev/null 2>&1 || echo "warning: the jsonnet peer failed at $n models" >&2
     fi
     rss() { /usr/bin/time -o "$work/rss-one" -f %M "$@" >/dev/null 2>&1 || true; tail -1 "$work/rss-one"; }
-    eval "$(set_aside "$repo/.modelops-cache")"
-    cold=$(rss "$modelops" check)
-    warm=$(rss "$modelops" check)
+    plain=$(rss "$modelops" check)
     check=$(rss "$modelops" compile --check)
-    eval "$(set_aside "$repo/generated" "$repo/.modelops-cache/*.spare")"
+    eval "$(set_aside "$repo/generated" "$MODELOPS_CACHE_DIR")"
     fresh=$(rss "$modelops" compile)
-    echo "$n $cold $warm $check $fresh" >> "$work/rss"
+    echo "$n $plain $check $fresh" >> "$work/rss"
   )
 done
 
@@ -139,7 +136,7 @@ import json, os, sys
 work, sizes = sys.argv[1], sys.argv[2:]
 def medians(path):
     out = {}
-    for suffix in ["", "-cold", "-change", "-fresh"]:
+    for suffix in ["", "-change", "-fresh"]:
         p = path.replace(".json", suffix + ".json")
         if os.path.exists(p):
             out.update({r["command"]: r["median"] * 1000 for r in json.load(open(p))["results"]})
@@ -148,15 +145,15 @@ rss = {}
 for line in open(os.path.join(work, "rss")):
     n, *kib = line.split()
     rss[n] = kib
-cols = ["cold", "warm", "staged", "lock", "compile-check", "compile", "compile-fresh", "diff", "blame"]
-print("| models | check cold | check warm | check --staged | lock --check | compile --check | compile, one model changed | compile, empty folder | diff HEAD~1 | blame | RSS check cold / warm / compile --check / compile, empty folder (MiB) |")
-print("|---|" + "---|" * 10)
+cols = ["check", "staged", "lock", "compile-check", "compile", "compile-fresh", "diff", "blame"]
+print("| models | check | check --staged | lock --check | compile --check | compile, one model changed | compile, empty folder | diff HEAD~1 | blame | RSS check / compile --check / compile, empty folder (MiB) |")
+print("|---|" + "---|" * 9)
 for n in sizes:
     m = medians(os.path.join(work, f"h-{n}.json"))
     mib = " / ".join(f"{int(kib) / 1024:.0f}" for kib in rss[n])
     print(f"| {n} | " + " | ".join(f"{m[c]:.0f}" for c in cols) + f" | {mib} |")
 print()
-print("| models | modelops check cold vs check-jsonschema | lock --check vs b3sum | blame vs git blame |")
+print("| models | modelops check vs check-jsonschema | lock --check vs b3sum | blame vs git blame |")
 print("|---|---|---|---|")
 for n in sizes:
     m = medians(os.path.join(work, f"h-{n}.json"))
@@ -165,7 +162,7 @@ for n in sizes:
         if theirs not in p:
             return "n/a"
         return f"{m[ours]:.0f} / {p[theirs]:.0f} ms = {m[ours] / p[theirs]:.2f}×"
-    print(f"| {n} | {pair('cold', 'peer-jsonschema')} | {pair('lock', 'peer-b3sum')} | {pair('blame', 'peer-git-blame')} |")
+    print(f"| {n} | {pair('check', 'peer-jsonschema')} | {pair('lock', 'peer-b3sum')} | {pair('blame', 'peer-git-blame')} |")
 jsonnet = [n for n in sizes if os.path.exists(os.path.join(work, f"j-{n}.json"))]
 if jsonnet:
     print()
