@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use rayon::prelude::*;
 
-use crate::diag::{Diagnostic, Diagnostics, FileId, Files, Severity, Span};
+use super::excerpt::Excerpt;
+use crate::diag::{Diagnostic, Diagnostics, Files, Severity, Span};
 
 /// How to draw human output.
 #[derive(Clone, Copy, Debug)]
@@ -94,20 +95,23 @@ struct Report<'a> {
     code: Option<&'a str>,
     severity: miette::Severity,
     help: Option<String>,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report<'a>>,
 }
 
 impl<'a> Report<'a> {
     fn new(diagnostic: &'a Diagnostic, files: &'a Files, sensitive: &[Span]) -> Self {
-        let primary_file = diagnostic.primary_span().map(|s| s.file);
-        let mut labels = Vec::new();
+        let primary_file = diagnostic
+            .primary_span()
+            .map(|s| s.file)
+            .filter(|id| !files.text(*id).is_empty());
         let mut related = Vec::new();
         let mut footer: Vec<String> = Vec::new();
+        // The primary file's labels, in order: the first is the primary one.
+        let mut shown: Vec<(bool, Option<String>, Span)> = Vec::new();
         for (index, label) in diagnostic.labels.iter().enumerate() {
-            let text = files.text(label.span.file);
-            if text.is_empty() {
+            if files.text(label.span.file).is_empty() {
                 let what = if label.message.is_empty() {
                     "here"
                 } else {
@@ -115,28 +119,44 @@ impl<'a> Report<'a> {
                 };
                 footer.push(format!("{what}: {}", files.path(label.span.file)));
             } else if Some(label.span.file) == primary_file {
-                let span = SourceSpan::new(label.span.start.into(), label.span.len());
                 let message = (!label.message.is_empty()).then(|| label.message.clone());
-                labels.push(if index == 0 {
-                    LabeledSpan::new_primary_with_span(message, span)
-                } else {
-                    LabeledSpan::new_with_span(message, span)
-                });
-            } else {
+                shown.push((index == 0, message, label.span));
+            } else if let Some((excerpt, spans)) =
+                Excerpt::new(files, label.span.file, &[label.span], sensitive)
+            {
                 related.push(Report {
                     message: label.message.clone(),
                     code: None,
                     severity: miette::Severity::Advice,
                     help: None,
-                    source: Some(named_source(files, label.span.file, sensitive)),
-                    labels: vec![LabeledSpan::new_primary_with_span(
-                        None,
-                        SourceSpan::new(label.span.start.into(), label.span.len()),
-                    )],
+                    source: Some(excerpt),
+                    labels: spans
+                        .into_iter()
+                        .map(|span| LabeledSpan::new_primary_with_span(None, span))
+                        .collect(),
                     related: Vec::new(),
                 });
             }
         }
+        let spans: Vec<Span> = shown.iter().map(|(_, _, span)| *span).collect();
+        let (source, labels) =
+            match primary_file.and_then(|file| Excerpt::new(files, file, &spans, sensitive)) {
+                Some((excerpt, mapped)) => {
+                    let labels = shown
+                        .into_iter()
+                        .zip(mapped)
+                        .map(|((primary, message, _), span)| {
+                            if primary {
+                                LabeledSpan::new_primary_with_span(message, span)
+                            } else {
+                                LabeledSpan::new_with_span(message, span)
+                            }
+                        })
+                        .collect();
+                    (Some(excerpt), labels)
+                }
+                None => (None, Vec::new()),
+            };
         footer.extend(diagnostic.notes.iter().map(|n| format!("note: {n}")));
         let help = match (&diagnostic.help, footer.is_empty()) {
             (Some(help), true) => Some(help.clone()),
@@ -144,9 +164,6 @@ impl<'a> Report<'a> {
             (None, false) => Some(footer.join("\n")),
             (None, true) => None,
         };
-        let source = primary_file
-            .filter(|id| !files.text(*id).is_empty())
-            .map(|id| named_source(files, id, sensitive));
         Report {
             message: diagnostic.message.clone(),
             code: Some(diagnostic.code.id()),
@@ -160,30 +177,6 @@ impl<'a> Report<'a> {
             related,
         }
     }
-}
-
-/// A file's text for display, with every sensitive span in it masked but for its
-/// first four characters (same byte length, so spans stay valid).
-fn named_source(files: &Files, id: FileId, sensitive: &[Span]) -> NamedSource<String> {
-    let mut text = files.text(id).to_owned();
-    for span in sensitive.iter().filter(|s| s.file == id) {
-        let Some(slice) = text.get(span.start..span.end) else {
-            continue;
-        };
-        let masked: String = slice
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 4 || c == '\n' {
-                    c.to_string()
-                } else {
-                    "*".repeat(c.len_utf8())
-                }
-            })
-            .collect();
-        text.replace_range(span.start..span.end, &masked);
-    }
-    NamedSource::new(files.path(id), text)
 }
 
 impl fmt::Debug for Report<'_> {

@@ -1,5 +1,6 @@
 //! Output formats for diagnostics: one file per format.
 
+mod excerpt;
 mod github;
 mod human;
 mod json;
