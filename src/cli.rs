@@ -86,6 +86,12 @@ pub fn main() -> ExitCode {
     // checks hashes when objects are written, fetched and fsck'd). libgit2's check
     // is SHA-1 with collision detection, a tenth of a `diff` of thousands of files.
     git2::opts::strict_hash_verification(false);
+    // Files are analysed on the global pool's threads. The syntax bounds keep the
+    // parser within a 2 MiB stack even in a debug build (see `syntax::bounds`); the
+    // larger stacks are a margin, reserved but only touched when used.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(16 * 1024 * 1024)
+        .build_global();
     ExitCode::from(run(cli))
 }
 

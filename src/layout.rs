@@ -34,4 +34,8 @@ pub const MAX_LOCK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The deepest `{ … }` nesting accepted in a KDL file. The language needs six levels;
 /// the bound keeps hostile input from exhausting the parser's stack.
-pub const MAX_NESTING: usize = 64;
+pub const MAX_NESTING: usize = 32;
+
+/// The most slashdashes (`/-`), line continuations (`\`) and type annotations a KDL
+/// file may have in a row with nothing else between them.
+pub const MAX_PREFIX_RUN: usize = 16;

@@ -158,3 +158,78 @@ fn symlink_inside_the_repository_is_followed() {
     let run = repo.modelops(&["check"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// Each shape the KDL parser recurses on, a few kilobytes of it: a diagnostic naming
+/// the file, never a stack overflow (exit 134).
+#[test]
+fn recursion_in_every_shape_the_parser_recurses_on() {
+    let braces = "{".repeat(5000);
+    let cases = [
+        ("nested block comments", "/*".repeat(20_000)),
+        ("a slashdash chain", "/- ".repeat(5000) + "a"),
+        (
+            "slashdashes without spaces",
+            format!("a {}{{}}", "/-/-".repeat(3000)),
+        ),
+        (
+            "slashdashed annotations",
+            format!("a {}b", "/-(t)".repeat(5000)),
+        ),
+        ("line continuations", format!("a {}b", "\\ ".repeat(5000))),
+        (
+            "an unclosed multi-line string",
+            format!("a \"\"\"\n{braces}"),
+        ),
+        ("an unclosed raw string", format!("a #\"\n{braces}")),
+        ("an unclosed string", format!("a \"\n{braces}")),
+        (
+            "an unclosed comment",
+            format!("a {{\n{}/*{braces}", "b {\n".repeat(30)),
+        ),
+    ];
+    for (what, text) in cases {
+        let repo = TempRepo::new();
+        repo.write("models/assistant.kdl", &text);
+        let run = repo.modelops(&["check"]);
+        assert_eq!(run.code, 1, "{what}: exit {}\n{}", run.code, run.stderr);
+        assert!(
+            run.stderr.contains("MO104") && run.stderr.contains("models/assistant.kdl"),
+            "{what}:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// Template blocks nested twenty thousand deep in a prompt: a diagnostic, not a
+/// stack overflow in handlebars' parser or renderer.
+#[test]
+fn deeply_nested_template_blocks() {
+    let repo = TempRepo::new();
+    let text = "{{#if product}}".repeat(20_000) + "x" + &"{{/if}}".repeat(20_000);
+    repo.write("prompts/assistant/v1.md", text);
+    for command in [&["check"][..], &["compile", "--check"]] {
+        let run = repo.modelops(command);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert_eq!(run.code, 1, "{command:?}:\n{}", run.stderr);
+        assert!(run.stderr.contains("nested more than 32"), "{}", run.stderr);
+    }
+}
+
+/// A finding past column 65,535 of one line: the report shows a window of the line
+/// and keeps the exact location.
+#[test]
+fn a_finding_at_the_end_of_a_very_long_line() {
+    let repo = TempRepo::new();
+    let text = "x".repeat(70_000) + "{{#if}}\n";
+    repo.write("prompts/assistant/v1.md", &text);
+    let run = repo.modelops(&["check"]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("prompts/assistant/v1.md:1:70001]"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("…"), "{}", run.stderr);
+    assert!(run.stderr.len() < 8 * 1024, "{} bytes", run.stderr.len());
+}

@@ -210,12 +210,14 @@ impl<'a> Renderer<'a> {
         let mut registry = crate::syntax::template::text_registry(true);
         for (name, versions) in prompts {
             for (version, prompt) in versions {
-                let simple = prompt
+                // Simple templates render from their segments; templates that do
+                // not compile (or nest too deep) are reported by the prompt rules and
+                // never reach handlebars.
+                let renders = prompt
                     .analysis
                     .as_ref()
-                    .is_some_and(|a| a.segments.is_some());
-                if let (false, Some(text)) = (simple, &prompt.text) {
-                    // Templates that do not compile are reported by the prompt rules.
+                    .is_some_and(|a| a.segments.is_none() && a.problem.is_none());
+                if let (true, Some(text)) = (renders, &prompt.text) {
                     let _ = registry.register_template_string(
                         &Self::template_name(name, *version),
                         text.as_ref(),

@@ -5,6 +5,7 @@
 //! safe, and the lowering of a document to the JSON view that the schema validates
 //! (see `schema/README.md`). It knows nothing of what the configuration means.
 
+pub mod bounds;
 mod fast;
 pub mod fmt;
 mod grammar;
@@ -20,7 +21,7 @@ use kdl::KdlDocument;
 
 use crate::diag::{Code, Diagnostic, FileId, Span};
 
-pub use crate::layout::MAX_NESTING;
+pub use crate::layout::{MAX_NESTING, MAX_PREFIX_RUN};
 
 /// Which file a document is: the project file or a model file. It decides the
 /// grammar a document lowers by, and the part of the schema its view is checked
@@ -45,7 +46,7 @@ pub fn parse_for_view(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagn
 /// The fast parser alone (`None` outside its subset); public so that tests hold it
 /// to the kdl crate's parser.
 pub fn parse_fast(text: &str) -> Option<KdlDocument> {
-    if too_deep(text).is_some() {
+    if bounds::check(text).is_some() {
         return None;
     }
     fast::parse(text)
@@ -60,18 +61,8 @@ pub fn parse(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
                 .with_help("KDL files are UTF-8 text; this looks like a binary file"),
         ]);
     }
-    if let Some((offset, depth)) = too_deep(text) {
-        return Err(vec![
-            Diagnostic::new(
-                Code::NestingTooDeep,
-                format!("children blocks are nested more than {MAX_NESTING} levels deep"),
-            )
-            .with_label(
-                Span::new(file, offset, offset + 1),
-                format!("level {depth} opens here"),
-            )
-            .with_help("the modelops language needs at most six levels; flatten the document"),
-        ]);
+    if let Some(limit) = bounds::check(text) {
+        return Err(vec![bound_diagnostic(file, limit)]);
     }
     KdlDocument::parse_v2(text).map_err(|error| {
         let mut out: Vec<Diagnostic> = error
@@ -88,6 +79,32 @@ pub fn parse(file: FileId, text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
         }
         out
     })
+}
+
+fn bound_diagnostic(file: FileId, limit: bounds::Limit) -> Diagnostic {
+    use bounds::Exceeded;
+    let (message, label, help) = match limit.exceeded {
+        Exceeded::Blocks(depth) => (
+            format!("children blocks are nested more than {MAX_NESTING} levels deep"),
+            format!("level {depth} opens here"),
+            "the modelops language needs at most six levels; flatten the document, or close the string or comment before this point",
+        ),
+        Exceeded::Comments(depth) => (
+            format!("block comments are nested more than {MAX_NESTING} levels deep"),
+            format!("comment level {depth} opens here"),
+            "close each `/*` with `*/`; a comment inside a comment is rarely meant",
+        ),
+        Exceeded::Prefixes(count) => (
+            format!(
+                "more than {MAX_PREFIX_RUN} slashdashes, line continuations or type annotations in a row"
+            ),
+            format!("number {count} of the run"),
+            "remove the repeated `/-`, `\\` or `(type)` prefixes: one is enough",
+        ),
+    };
+    Diagnostic::new(Code::NestingTooDeep, message)
+        .with_label(Span::new(file, limit.offset, limit.offset + 1), label)
+        .with_help(help)
 }
 
 fn syntax_diagnostic(file: FileId, text: &str, d: &kdl::KdlDiagnostic) -> Diagnostic {
@@ -179,108 +196,57 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
-/// Finds the first `{` that opens a block deeper than [`MAX_NESTING`], skipping strings
-/// and comments. Returns its byte offset and depth.
-fn too_deep(text: &str) -> Option<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0usize;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some((i, depth));
-                }
-                i += 1;
-            }
-            b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = memchr_from(bytes, i, b'\n');
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = skip_block_comment(bytes, i);
-            }
-            b'"' => i = skip_string(bytes, i, 0),
-            b'#' => {
-                let hashes = bytes[i..].iter().take_while(|&&b| b == b'#').count();
-                if bytes.get(i + hashes) == Some(&b'"') {
-                    i = skip_string(bytes, i + hashes, hashes);
-                } else {
-                    i += hashes;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-fn memchr_from(bytes: &[u8], from: usize, needle: u8) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == needle)
-        .map_or(bytes.len(), |p| from + p)
-}
-
-fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
-    let mut level = 0usize;
-    let mut i = start;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'/' && bytes[i + 1] == b'*' {
-            level += 1;
-            i += 2;
-        } else if bytes[i] == b'*' && bytes[i + 1] == b'/' {
-            level -= 1;
-            i += 2;
-            if level == 0 {
-                return i;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-/// Skips a string starting at the quote `start`; `hashes > 0` makes it a raw string.
-fn skip_string(bytes: &[u8], start: usize, hashes: usize) -> usize {
-    let multiline = bytes.get(start..start + 3) == Some(b"\"\"\"");
-    let quotes = if multiline { 3 } else { 1 };
-    let mut i = start + quotes;
-    while i < bytes.len() {
-        if hashes == 0 && bytes[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if bytes[i..].starts_with(&b"\"\"\""[..quotes])
-            && bytes[i + quotes..]
-                .iter()
-                .take(hashes)
-                .filter(|&&b| b == b'#')
-                .count()
-                == hashes
-        {
-            return i + quotes + hashes;
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Input just within every bound parses (or fails) on a 2 MiB stack, the size of
+    /// the analysis threads' stacks, in a debug build; just past a bound it is refused
+    /// before the parser runs.
     #[test]
-    fn nesting_ignores_braces_in_strings_and_comments() {
-        assert_eq!(too_deep(r#"a "{{{{" /* { */ // {"#), None);
-        let deep = "a {".repeat(MAX_NESTING + 1);
-        assert_eq!(too_deep(&deep).map(|(_, d)| d), Some(MAX_NESTING + 1));
-        assert_eq!(too_deep(&r##"a #"{{{{"# {"##.repeat(3)), None);
+    fn the_parser_survives_everything_within_the_bounds() {
+        let n = MAX_NESTING;
+        let p = MAX_PREFIX_RUN;
+        let open = "{".repeat(n);
+        let cases = [
+            "a {".repeat(n) + &"}".repeat(n),
+            "/*".repeat(n) + &"*/".repeat(n),
+            "/*".repeat(n),
+            format!("a {}b", "/- ".repeat(p)),
+            format!("a {}{{}}", "/-".repeat(p)),
+            format!("a {}b", "/-(t)".repeat(p)),
+            format!("a {}b", "\\ ".repeat(p)),
+            format!("a \"\"\"\n{open}"),
+            format!("a #\"\n{open}"),
+            format!("a \"\n{open}"),
+            format!(
+                "{}b \"\"\"\n{}{}",
+                "a {".repeat(n / 2),
+                "{".repeat(n / 2),
+                "/- ".repeat(p)
+            ),
+            format!("{}{}", "a {\n/- ".repeat(n), "/-".repeat(p)),
+        ];
+        let worker = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                for case in &cases {
+                    let _ = parse(FileId(0), case);
+                    let _ = parse(FileId(0), &format!("{case}{{"));
+                    let _ = parse(FileId(0), &format!("{case}/-/-"));
+                }
+            })
+            .unwrap();
+        assert!(worker.join().is_ok());
+        for past in [
+            "a {".repeat(n + 1),
+            "/*".repeat(n + 1),
+            format!("a {}b", "/- ".repeat(p + 1)),
+            format!("a \"\"\"\n{open}{{"),
+        ] {
+            let errors = parse(FileId(0), &past).unwrap_err();
+            assert_eq!(errors[0].code, Code::NestingTooDeep, "{past:.40}");
+        }
     }
 
     #[test]

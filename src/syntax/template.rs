@@ -50,9 +50,92 @@ const BUILTIN_HELPERS: &[&str] = &[
     "or", "not", "len",
 ];
 
+/// The deepest nesting of template blocks (`{{#if}}`, `{{#each}}`, …) accepted.
+/// handlebars parses and renders blocks recursively; prompts need two or three levels.
+pub const MAX_BLOCK_NESTING: usize = 32;
+
+/// The most expressions (`{{…}}`) a template that needs handlebars' parser may have.
+/// Its parse takes time that grows with the square of their number (about 1 s for
+/// 1,000 blocks in a debug build); templates that only insert variables are read by
+/// a linear scanner and have no such bound.
+pub const MAX_PARSED_EXPRESSIONS: usize = 1000;
+
 /// Parses a template once.
 pub fn analyze(text: &str) -> TemplateAnalysis {
-    simple_scan(text).unwrap_or_else(|| analyze_with_handlebars(text))
+    let refused = |problem| TemplateAnalysis {
+        uses: Vec::new(),
+        segments: None,
+        problem: Some(problem),
+    };
+    let expressions = match bounds(text) {
+        Ok(expressions) => expressions,
+        Err(problem) => return refused(problem),
+    };
+    if let Some(simple) = simple_scan(text) {
+        return simple;
+    }
+    if expressions > MAX_PARSED_EXPRESSIONS {
+        return refused(too_many(expressions));
+    }
+    analyze_with_handlebars(text)
+}
+
+fn too_many(expressions: usize) -> TemplateProblem {
+    TemplateProblem {
+        reason: format!(
+            "{expressions} expressions with blocks or helpers, more than the {MAX_PARSED_EXPRESSIONS} a template may have"
+        ),
+        position: None,
+    }
+}
+
+/// Counts the expressions (`{{`) of a template, and finds where blocks first nest
+/// deeper than [`MAX_BLOCK_NESTING`] — one linear scan of the `{{#…}}` openings and
+/// `{{/…}}` closings (with `~` and any number of braces), before handlebars'
+/// recursive parser sees the text.
+fn bounds(text: &str) -> Result<usize, TemplateProblem> {
+    let bytes = text.as_bytes();
+    let mut expressions = 0usize;
+    let mut depth = 0usize;
+    let mut line = 1usize;
+    let mut line_start = 0usize;
+    let mut i = 0usize;
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'\n' {
+            line += 1;
+            line_start = i + 1;
+            i += 1;
+            continue;
+        }
+        if byte != b'{' || bytes.get(i + 1) != Some(&b'{') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        expressions += 1;
+        while bytes.get(i) == Some(&b'{') {
+            i += 1;
+        }
+        while matches!(bytes.get(i), Some(b'~' | b' ' | b'\t')) {
+            i += 1;
+        }
+        match bytes.get(i) {
+            Some(b'#') => {
+                depth += 1;
+                if depth > MAX_BLOCK_NESTING {
+                    return Err(TemplateProblem {
+                        reason: format!(
+                            "blocks are nested more than {MAX_BLOCK_NESTING} levels deep"
+                        ),
+                        position: Some((line, text[line_start..start].chars().count() + 1)),
+                    });
+                }
+            }
+            Some(b'/') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(expressions)
 }
 
 /// The common case without handlebars' parser: text with `{{name}}` insertions only
@@ -230,10 +313,17 @@ pub fn render_text(
         .iter()
         .map(|(name, value)| ((*name).to_owned(), Value::String((*value).to_owned())))
         .collect();
+    let refused = |problem: TemplateProblem| -> handlebars::RenderError {
+        handlebars::RenderErrorReason::Other(problem.reason).into()
+    };
+    let expressions = bounds(template).map_err(refused)?;
     if let Some(segments) = simple_scan(template).and_then(|analysis| analysis.segments)
         && let Some(text) = render_segments(template, &segments, &vars)
     {
         return Ok(text);
+    }
+    if expressions > MAX_PARSED_EXPRESSIONS {
+        return Err(refused(too_many(expressions)));
     }
     text_registry(strict).render_template(template, &vars)
 }
@@ -319,6 +409,28 @@ mod tests {
 
     fn names(text: &str) -> Vec<String> {
         analyze(text).uses.into_iter().map(|u| u.name).collect()
+    }
+
+    #[test]
+    fn deep_blocks_are_refused_before_handlebars_parses_them() {
+        let within = "{{#if a}}".repeat(MAX_BLOCK_NESTING) + &"{{/if}}".repeat(MAX_BLOCK_NESTING);
+        assert_eq!(analyze(&within).problem, None);
+        // Closed blocks do not nest, however many there are; but past a thousand
+        // expressions handlebars is not asked to parse them (variables alone are).
+        let many = "{{#if a}}x{{/if}}".repeat(MAX_PARSED_EXPRESSIONS / 2);
+        assert_eq!(analyze(&many).problem, None);
+        let more = many.clone() + "{{#if a}}x{{/if}}";
+        assert!(analyze(&more).problem.unwrap().reason.contains("more than"));
+        assert!(render_text(&more, &[("a", "1")], false).is_err());
+        let variables = "{{a}} ".repeat(20_000);
+        assert_eq!(analyze(&variables).problem, None);
+        let past = format!("line\n  {}", "{{~ #if a}}".repeat(MAX_BLOCK_NESTING + 1));
+        let problem = analyze(&(past.clone() + "{{/if}}")).problem.unwrap();
+        assert!(problem.reason.contains("nested more than"), "{problem:?}");
+        assert_eq!(problem.position, Some((2, 3 + 11 * MAX_BLOCK_NESTING)));
+        assert!(render_text(&past, &[("a", "1")], false).is_err());
+        // Unclosed, twenty thousand deep: refused at once, never parsed.
+        assert!(analyze(&"{{#each x}}".repeat(20_000)).problem.is_some());
     }
 
     #[test]
