@@ -384,3 +384,100 @@ fn guard_queries_a_real_prometheus() {
         }
     }
 }
+
+/// A stand-in for Prometheus' query API on loopback that answers every query with
+/// `status` and `body`; returns its base URL.
+fn query_api(status: &'static str, body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0u8; 8192];
+            let _ = stream.read(&mut buffer);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn vector(values: &[(&str, &str)]) -> String {
+    let result: Vec<String> = values
+        .iter()
+        .map(|(pod, value)| {
+            format!(r#"{{"metric":{{"pod":"{pod}"}},"value":[1700000000.0,"{value}"]}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        result.join(",")
+    )
+}
+
+/// Every series of a result is judged (a breach in the second one fails the guard,
+/// naming the series); values that are not finite and error replies are errors.
+#[test]
+fn guard_judges_every_series_and_refuses_what_is_not_a_number() {
+    let root = example_repo();
+    let guard = |url: &str| {
+        modelops_in(
+            &root,
+            &["guard", "support-bot", "--env", "prod", "--prometheus", url],
+        )
+    };
+    let healthy = guard(&query_api(
+        "200 OK",
+        vector(&[("a", "0.001"), ("b", "0.001")]),
+    ));
+    assert_eq!(healthy.code, 0, "{}{}", healthy.stdout, healthy.stderr);
+    let second = guard(&query_api(
+        "200 OK",
+        vector(&[("a", "0.001"), ("b", "0.9")]),
+    ));
+    assert_eq!(second.code, 1, "{}{}", second.stdout, second.stderr);
+    assert!(second.stderr.contains(r#"pod="b""#), "{}", second.stderr);
+    for value in ["-Inf", "+Inf", "NaN"] {
+        let run = guard(&query_api(
+            "200 OK",
+            vector(&[("a", "0.001"), ("b", value)]),
+        ));
+        assert_eq!(run.code, 2, "{value}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("cannot be judged"), "{}", run.stderr);
+    }
+    let refused = guard(&query_api(
+        "400 Bad Request",
+        r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#.to_owned(),
+    ));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("bad_data") && refused.stderr.contains("parse error at char 3"),
+        "{}",
+        refused.stderr
+    );
+    let empty = guard(&query_api("200 OK", vector(&[])));
+    assert_eq!(empty.code, 2, "{}", empty.stderr);
+}
+
+/// A snapshot that names a guard twice is refused; a byte-order mark is not.
+#[test]
+fn guard_snapshots_with_duplicate_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = example_repo();
+    let guard = |metrics: &str| {
+        let file = write(dir.path(), "metrics.json", metrics);
+        modelops_in(
+            &root,
+            &["guard", "support-bot", "--env", "prod", "--metrics", &file],
+        )
+    };
+    let twice = guard(
+        "{\"error-rate\": 0.5, \"error-rate\": 0.01, \"latency-p99\": 1, \"rude-rate\": 0.001}",
+    );
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+    assert!(twice.stderr.contains("more than once"), "{}", twice.stderr);
+    let bom = guard("\u{feff}{\"error-rate\": 0.01, \"latency-p99\": 1, \"rude-rate\": 0.001}");
+    assert_eq!(bom.code, 0, "{}", bom.stderr);
+}

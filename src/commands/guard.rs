@@ -51,13 +51,13 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         .unwrap_or_default();
     let source = match (&args.metrics, &args.prometheus) {
         (Some(path), _) => {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) => return fail(&format!("cannot read `{}`: {e}", path.display()), None),
-            };
-            match serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(
-                &text,
-            ) {
+            let text =
+                match crate::runtime::read_bounded(path, crate::runtime::guard::MAX_SNAPSHOT_BYTES)
+                {
+                    Ok(text) => text,
+                    Err(e) => return fail(&format!("cannot read `{}`: {e}", path.display()), None),
+                };
+            match crate::runtime::guard::parse_snapshot(&text) {
                 Ok(values) => crate::runtime::guard::MetricSource::Snapshot(values),
                 Err(e) => {
                     return fail(
@@ -96,7 +96,7 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
     };
     match args.format {
         ReportFormat::Human => print_stdout(&crate::runtime::guard::human(&results, &deploy.guard)),
-        ReportFormat::Json => print_stdout(
+        ReportFormat::Json => super::print_json(
             &serde_json::to_string_pretty(&crate::runtime::guard::json(&results))
                 .unwrap_or_default(),
         ),
@@ -112,8 +112,13 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
                 .map(|m| format!("max {m}"))
                 .or_else(|| breach.min.map(|m| format!("min {m}")))
                 .unwrap_or_default();
+            let series = breach
+                .series
+                .as_deref()
+                .map(|labels| format!(" in series {labels}"))
+                .unwrap_or_default();
             eprintln!(
-                "error: guard `{}` breached: {} (threshold {limit})",
+                "error: guard `{}` breached: {} (threshold {limit}){series}",
                 breach.guard, breach.value
             );
         }

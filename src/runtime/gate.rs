@@ -121,6 +121,7 @@ fn item(path: &str, line: usize, value: &Value) -> Result<(String, f64), GateErr
 
 /// Reads a score file (JSON array or JSON Lines).
 pub fn parse_scores(path: &str, text: &str) -> Result<Scores, GateError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items: Vec<(usize, Value)> = Vec::new();
     if text.trim_start().starts_with('[') {
         let value: Value = serde_json::from_str(text).map_err(|e| GateError::Parse {
@@ -163,10 +164,13 @@ pub fn parse_scores(path: &str, text: &str) -> Result<Scores, GateError> {
     Ok(scores)
 }
 
+/// The largest score file read (a million items of about 60 bytes).
+pub const MAX_SCORES_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Reads a score file from disk.
 pub fn read_scores(path: &Path) -> Result<Scores, GateError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| GateError::Read {
+    let text = super::read_bounded(path, MAX_SCORES_BYTES).map_err(|e| GateError::Read {
         path: shown.clone(),
         message: e.to_string(),
     })?;
@@ -200,8 +204,11 @@ pub struct GateReport {
     pub worst: Vec<Worsened>,
 }
 
+/// The mean of finite scores, summed as fractions of the count so that no partial
+/// sum overflows (1e308 twice averages to 1e308, not to infinity).
 fn mean(scores: &Scores) -> f64 {
-    scores.values().sum::<f64>() / scores.len() as f64
+    let n = scores.len() as f64;
+    scores.values().map(|x| x / n).sum::<f64>()
 }
 
 /// Compares candidate with baseline.
@@ -270,8 +277,12 @@ pub fn evaluate(
             Better::Higher => "higher",
             Better::Lower => "lower",
         },
-        // A small tolerance so "exactly at the limit" passes despite float rounding.
-        passed: regression <= max_regression.fraction + 1e-12,
+        // A small tolerance so "exactly at the limit" passes despite float rounding;
+        // anything that is not a number fails.
+        passed: base.is_finite()
+            && cand.is_finite()
+            && !relative.is_nan()
+            && regression <= max_regression.fraction + 1e-12,
         worst,
     })
 }
@@ -350,6 +361,30 @@ mod tests {
                 .unwrap()
                 .passed
         );
+    }
+
+    #[test]
+    fn huge_scores_neither_overflow_nor_pass_as_nan() {
+        let big = scores(&[("a", 1e308), ("b", 1e308)]);
+        let report =
+            evaluate(&big, &big, Regression::parse("0%").unwrap(), Better::Higher).unwrap();
+        assert_eq!(report.baseline_mean, 1e308);
+        assert!(report.passed);
+        let worse = scores(&[("a", -1e308), ("b", -1e308)]);
+        let report = evaluate(
+            &big,
+            &worse,
+            Regression::parse("50%").unwrap(),
+            Better::Higher,
+        )
+        .unwrap();
+        assert!(!report.passed, "{report:?}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let parsed = parse_scores("s.jsonl", "\u{feff}{\"id\": 1, \"score\": 0.5}\n").unwrap();
+        assert_eq!(parsed.get("1"), Some(&0.5));
     }
 
     #[test]

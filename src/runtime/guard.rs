@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -38,6 +39,9 @@ pub struct GuardResult {
     pub guard: String,
     pub query: Option<String>,
     pub value: f64,
+    /// The labels of the series the value is from, when the query gave several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
     pub max: Option<f64>,
     pub min: Option<f64>,
     pub breached: bool,
@@ -62,24 +66,69 @@ fn snapshot_value(name: &str, values: &BTreeMap<String, Value>) -> Result<f64, G
     }
 }
 
-fn prometheus_value(
+/// The reply of Prometheus' instant-query API (`/api/v1/query`).
+#[derive(serde::Deserialize)]
+struct Reply {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    data: Option<ReplyData>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum ReplyData {
+    Vector(Vec<Series>),
+    Scalar((f64, String)),
+    Matrix(serde::de::IgnoredAny),
+    String(serde::de::IgnoredAny),
+}
+
+#[derive(serde::Deserialize)]
+struct Series {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+/// One series' value, with the labels that name it.
+struct Sample {
+    labels: String,
+    value: f64,
+}
+
+/// Every sample of the query's result. A non-finite value (NaN, ±Inf) is an error:
+/// it says the query divided by nothing, and no threshold can judge it.
+fn prometheus_samples(
     url: &crate::runtime::http::Url,
     query: &str,
     guard: &str,
-) -> Result<f64, GuardError> {
+    deadline: Instant,
+) -> Result<Vec<Sample>, GuardError> {
     let address = url.join(&format!(
         "/api/v1/query?query={}",
         crate::runtime::http::encode(query)
     ));
-    let limits = crate::runtime::http::Limits::default();
+    let mut limits = crate::runtime::http::Limits::default();
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(GuardError(format!(
+            "the guards took longer than {} s in all; guard `{guard}` was not read",
+            OVERALL.as_secs()
+        )));
+    }
+    limits.overall = limits.overall.min(left);
     let response = crate::runtime::http::get(&address, "application/json", &limits)
         .map_err(|e| GuardError(format!("Prometheus at {url} cannot be reached: {e}")))?;
     let status = response.status;
-    let reply: Value = match serde_json::from_slice(&response.body) {
+    let reply: Reply = match serde_json::from_slice(&response.body) {
         Ok(reply) => reply,
         Err(e) if response.is_success() => {
             return Err(GuardError(format!(
-                "Prometheus at {url} answered {status} with something that is not JSON: {e}"
+                "Prometheus at {url} answered {status} with something that is not its query API's JSON: {e}"
             )));
         }
         Err(_) => {
@@ -89,33 +138,107 @@ fn prometheus_value(
             )));
         }
     };
-    if !response.is_success() && reply["status"] == "success" {
+    if reply.status != "success" || !response.is_success() {
         return Err(GuardError(format!(
-            "Prometheus at {url} answered {status} for guard `{guard}`"
+            "Prometheus refused the query of guard `{guard}` ({status}{}): {}",
+            reply
+                .error_type
+                .as_deref()
+                .map(|t| format!(", {t}"))
+                .unwrap_or_default(),
+            reply.error.as_deref().unwrap_or("no error message")
         )));
     }
-    if reply["status"] != "success" {
-        return Err(GuardError(format!(
-            "Prometheus refused the query of guard `{guard}` ({status}): {}",
-            reply["error"].as_str().unwrap_or("no error message")
-        )));
-    }
-    let sample = match reply["data"]["resultType"].as_str() {
-        Some("vector") => reply["data"]["result"]
-            .get(0)
-            .map(|r| r["value"][1].clone()),
-        Some("scalar") => Some(reply["data"]["result"][1].clone()),
-        _ => None,
+    let samples: Vec<Sample> = match reply.data {
+        Some(ReplyData::Vector(series)) => series
+            .into_iter()
+            .map(|s| {
+                let labels = s
+                    .metric
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (format!("{{{labels}}}"), s.value.1)
+            })
+            .map(|(labels, text)| sample(guard, query, labels, &text))
+            .collect::<Result<_, _>>()?,
+        Some(ReplyData::Scalar((_, text))) => vec![sample(guard, query, String::new(), &text)?],
+        Some(ReplyData::Matrix(_) | ReplyData::String(_)) | None => {
+            return Err(GuardError(format!(
+                "the query of guard `{guard}` does not give an instant vector or a scalar (query: {query})"
+            )));
+        }
     };
-    let value = sample
-        .and_then(|v| v.as_str().and_then(|s| s.parse::<f64>().ok()))
-        .filter(|v| !v.is_nan())
-        .ok_or_else(|| {
-            GuardError(format!(
-                "Prometheus has no data for guard `{guard}` (query: {query})"
-            ))
-        })?;
-    Ok(value)
+    if samples.is_empty() {
+        return Err(GuardError(format!(
+            "Prometheus has no data for guard `{guard}` (query: {query})"
+        )));
+    }
+    Ok(samples)
+}
+
+fn sample(guard: &str, query: &str, labels: String, text: &str) -> Result<Sample, GuardError> {
+    let value: f64 = text.parse().map_err(|_| {
+        GuardError(format!(
+            "Prometheus gave `{text}` for guard `{guard}`, which is not a number"
+        ))
+    })?;
+    if !value.is_finite() {
+        return Err(GuardError(format!(
+            "guard `{guard}` is {text}{} and cannot be judged (query: {query})",
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" for {labels}")
+            }
+        )));
+    }
+    Ok(Sample { labels, value })
+}
+
+/// How long all the guards of one run may take together.
+pub const OVERALL: Duration = Duration::from_secs(60);
+
+/// The largest metrics snapshot read.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1024 * 1024;
+
+/// Reads a metrics snapshot: a JSON object from guard name to value (a number, or a
+/// duration string). A leading UTF-8 byte-order mark is skipped; a name given twice
+/// is an error, since either value could be the one meant.
+pub fn parse_snapshot(text: &str) -> Result<BTreeMap<String, Value>, String> {
+    struct Strict(BTreeMap<String, Value>);
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Strict;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON object from guard name to value")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Strict, A::Error> {
+                    let mut out = BTreeMap::new();
+                    while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                        if out.contains_key(&key) {
+                            return Err(serde::de::Error::custom(format!(
+                                "`{key}` is given more than once"
+                            )));
+                        }
+                        out.insert(key, value);
+                    }
+                    Ok(Strict(out))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str::<Strict>(text)
+        .map(|s| s.0)
+        .map_err(|e| e.to_string())
 }
 
 /// Evaluates `guards` for the release `scope` describes.
@@ -124,28 +247,43 @@ pub fn evaluate(
     guards: &NameMap<Guard>,
     source: &MetricSource,
 ) -> Result<Vec<GuardResult>, GuardError> {
+    let deadline = Instant::now() + OVERALL;
     let mut results = Vec::new();
     for guard in guards.values() {
         let query = guard_query(scope, guard);
-        let value = match source {
-            MetricSource::Snapshot(values) => snapshot_value(&guard.name, values)?,
+        let max = guard.max.map(threshold_value);
+        let min = guard.min.map(threshold_value);
+        let (value, series) = match source {
+            MetricSource::Snapshot(values) => (snapshot_value(&guard.name, values)?, None),
             MetricSource::Prometheus(url) => {
-                let query = query.as_deref().ok_or_else(|| {
+                let text = query.as_deref().ok_or_else(|| {
                     GuardError(format!(
                         "guard `{}` has no query to send to Prometheus",
                         guard.name
                     ))
                 })?;
-                prometheus_value(url, query, &guard.name)?
+                let samples = prometheus_samples(url, text, &guard.name, deadline)?;
+                // Every series is judged: the worst one stands for the guard.
+                let worst = samples
+                    .into_iter()
+                    .max_by(|a, b| {
+                        let (a, b) = if max.is_some() || min.is_none() {
+                            (a.value, b.value)
+                        } else {
+                            (-a.value, -b.value)
+                        };
+                        a.total_cmp(&b)
+                    })
+                    .ok_or_else(|| GuardError(format!("no data for guard `{}`", guard.name)))?;
+                (worst.value, Some(worst.labels).filter(|l| !l.is_empty()))
             }
         };
-        let max = guard.max.map(threshold_value);
-        let min = guard.min.map(threshold_value);
         let breached = max.is_some_and(|m| value > m) || min.is_some_and(|m| value < m);
         results.push(GuardResult {
             guard: guard.name.clone(),
             query,
             value,
+            series,
             max,
             min,
             breached,
@@ -168,8 +306,13 @@ pub fn human(results: &[GuardResult], guards: &NameMap<Guard>) -> String {
             (None, Some(min)) => format!("min {}", show(Some(min))),
             (None, None) => "no threshold".to_owned(),
         };
+        let series = result
+            .series
+            .as_deref()
+            .map(|labels| format!(", worst series {labels}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{} {}: {} ({limit})\n",
+            "{} {}: {} ({limit}{series})\n",
             if result.breached { "BREACH" } else { "ok    " },
             result.guard,
             result.value,
