@@ -233,3 +233,27 @@ fn a_finding_at_the_end_of_a_very_long_line() {
     assert!(run.stderr.contains("…"), "{}", run.stderr);
     assert!(run.stderr.len() < 8 * 1024, "{} bytes", run.stderr.len());
 }
+
+/// Nothing a user wrote reaches the terminal or a CI log as an escape sequence or a
+/// GitHub workflow command: not in the report of a bad prompt, nor in its snippet.
+#[test]
+fn user_text_cannot_drive_the_terminal_or_the_runner() {
+    let repo = TempRepo::new();
+    // The label is on line 2: the snippet shows lines 1 to 3.
+    let text = "Hello\u{1b}]0;owned\u{7}\n{{#if}} ##[error]x\n  ::stop-commands::t\n";
+    repo.write("prompts/assistant/v1.md", text);
+    for format in ["human", "github", "json", "sarif"] {
+        let run = repo.modelops(&["check", "--format", format]);
+        assert_eq!(run.code, 1, "{format}: {}", run.stderr);
+        for output in [&run.stdout, &run.stderr] {
+            assert!(!output.contains('\u{1b}'), "{format}: escape in\n{output}");
+            assert!(!output.contains("##["), "{format}: ##[ in\n{output}");
+            for line in output.lines() {
+                let line = line.trim_start();
+                let ours = format == "github"
+                    && (line.starts_with("::error ") || line.starts_with("::warning "));
+                assert!(ours || !line.starts_with("::"), "{format}: {line}");
+            }
+        }
+    }
+}

@@ -47,7 +47,7 @@ pub fn run(directory: Option<&Path>, args: &BlameArgs) -> u8 {
             match args.format {
                 ReportFormat::Human => print_stdout(&crate::audit::blame::human(&lines)),
                 ReportFormat::Json => {
-                    print_stdout(&serde_json::to_string_pretty(&lines).unwrap_or_default())
+                    super::print_json(&serde_json::to_string_pretty(&lines).unwrap_or_default())
                 }
             }
             EXIT_OK

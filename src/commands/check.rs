@@ -6,9 +6,7 @@ use std::path::Path;
 
 use clap::ValueEnum;
 
-use super::{
-    EXIT_INVALID, EXIT_OK, check_at_base, fail, human_options, open_worktree, print_stdout,
-};
+use super::{EXIT_INVALID, EXIT_OK, check_at_base, fail, human_options, open_worktree};
 use crate::diag::render::{render_github, render_human, render_json, render_sarif};
 use crate::source::{GitIndex, Source};
 
@@ -94,16 +92,16 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
                 "deployments": deployments,
             });
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            print_stdout(&text);
+            super::print_json(&text);
         }
         Format::Sarif => {
             let log = render_sarif(&checked.diagnostics, &checked.config.files);
-            print_stdout(&serde_json::to_string_pretty(&log).unwrap_or_default());
+            super::print_json(&serde_json::to_string_pretty(&log).unwrap_or_default());
         }
         Format::Github => {
             let text = render_github(&checked.diagnostics, &checked.config.files);
             if !text.is_empty() {
-                print_stdout(&text);
+                super::print_raw(&text);
             }
         }
     }

@@ -62,7 +62,7 @@ pub fn run(directory: Option<&Path>, args: &DiffArgs) -> u8 {
         DiffFormat::Human => print_stdout(&report.human()),
         DiffFormat::Markdown => print_stdout(&report.markdown()),
         DiffFormat::Json => {
-            print_stdout(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
+            super::print_json(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
         }
     }
     EXIT_OK

@@ -118,7 +118,7 @@ pub fn run(directory: Option<&Path>, args: &GateArgs) -> u8 {
     match args.format {
         ReportFormat::Human => print_stdout(&report.human()),
         ReportFormat::Json => {
-            print_stdout(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
+            super::print_json(&serde_json::to_string_pretty(&report.json()).unwrap_or_default())
         }
     }
     if report.passed { EXIT_OK } else { EXIT_INVALID }

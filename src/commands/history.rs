@@ -30,9 +30,9 @@ pub fn run(directory: Option<&Path>, args: &HistoryArgs) -> u8 {
                     ReportFormat::Human => {
                         print_stdout(&crate::audit::history::human_timeline(&args.name, &events))
                     }
-                    ReportFormat::Json => {
-                        print_stdout(&serde_json::to_string_pretty(&events).unwrap_or_default())
-                    }
+                    ReportFormat::Json => super::print_json(
+                        &serde_json::to_string_pretty(&events).unwrap_or_default(),
+                    ),
                 }
                 EXIT_OK
             }
@@ -53,7 +53,7 @@ pub fn run(directory: Option<&Path>, args: &HistoryArgs) -> u8 {
                     print_stdout(&crate::audit::history::human_prompt(&args.name, &versions))
                 }
                 ReportFormat::Json => {
-                    print_stdout(&serde_json::to_string_pretty(&versions).unwrap_or_default())
+                    super::print_json(&serde_json::to_string_pretty(&versions).unwrap_or_default())
                 }
             }
             EXIT_OK

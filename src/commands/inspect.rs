@@ -213,7 +213,7 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
         return fail("the repository could not be resolved", None);
     };
     match args.format {
-        DataFormat::Json => print_stdout(&crate::target::to_json(&document)),
+        DataFormat::Json => super::print_json(&crate::target::to_json(&document)),
         DataFormat::Yaml => print_stdout(&crate::target::to_yaml(&document)),
     }
     EXIT_OK

@@ -33,7 +33,20 @@ pub const EXIT_INVALID: u8 = 1;
 /// Exit code: usage, I/O or environment error.
 pub const EXIT_ERROR: u8 = 2;
 
+/// Prints text for people: control characters escaped and GitHub workflow commands
+/// broken ([`crate::diag::clean::text`]), since it may hold what users wrote.
 pub fn print_stdout(text: &str) {
+    print_raw(&crate::diag::clean::text(text));
+}
+
+/// Prints JSON, with `##[` in strings escaped ([`crate::diag::clean::json`]).
+pub fn print_json(text: &str) {
+    print_raw(&crate::diag::clean::json(text));
+}
+
+/// Prints text that is safe as it is: a renderer's output, which cleans what it
+/// takes from users itself.
+pub fn print_raw(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`modelops schema | head`) is not an error worth reporting.
     let _ = stdout.write_all(text.as_bytes());
@@ -43,9 +56,9 @@ pub fn print_stdout(text: &str) {
 }
 
 pub fn fail(message: &str, help: Option<&str>) -> u8 {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", crate::diag::clean::text(message));
     if let Some(help) = help {
-        eprintln!("  help: {help}");
+        eprintln!("  help: {}", crate::diag::clean::text(help));
     }
     EXIT_ERROR
 }

@@ -4,6 +4,7 @@
 //! labels on exact source spans, a help line). Only this module knows how they are
 //! rendered (`human` through miette, `json`); stages never print.
 
+pub mod clean;
 mod codes;
 mod files;
 pub mod render;

@@ -54,7 +54,7 @@ impl Excerpt {
         let line_total = text.split('\n').count();
         let end_line = (last_line + 1).min(line_total);
         let mut excerpt = Excerpt {
-            name: source.path.clone(),
+            name: crate::diag::clean::text(&source.path).into_owned(),
             text: String::new(),
             first_line,
             lines: Vec::new(),
@@ -149,7 +149,9 @@ fn window(line: &str, mut labels: impl Iterator<Item = usize>) -> (usize, usize)
 /// The file's bytes `start..end` with each sensitive span masked after its first
 /// four characters (same byte length).
 fn masked(text: &str, start: usize, end: usize, file: FileId, sensitive: &[Span]) -> String {
-    let mut line = text.get(start..end).unwrap_or_default().to_owned();
+    // Control characters replaced byte for byte: offsets into the line stay valid.
+    let mut line =
+        crate::diag::clean::same_length(text.get(start..end).unwrap_or_default()).into_owned();
     for span in sensitive.iter().filter(|s| s.file == file) {
         if span.end <= start || span.start >= end {
             continue;

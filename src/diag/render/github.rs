@@ -5,7 +5,8 @@ use crate::diag::{Diagnostics, Files, Severity};
 
 /// Escapes a message for a workflow command's data part.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    crate::diag::clean::text(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }

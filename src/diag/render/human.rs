@@ -65,6 +65,11 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
         .map(render)
         .collect::<Vec<String>>()
         .concat();
+    // Snippets and messages hold what users wrote: break any workflow command in
+    // them (control characters were replaced before rendering).
+    if let std::borrow::Cow::Owned(safe) = crate::diag::clean::workflow(&out) {
+        out = safe;
+    }
     if let Some(summary) = summary_line(diagnostics) {
         out.push_str(&summary);
         out.push('\n');
@@ -117,15 +122,15 @@ impl<'a> Report<'a> {
                 } else {
                     &label.message
                 };
-                footer.push(format!("{what}: {}", files.path(label.span.file)));
+                footer.push(clean(&format!("{what}: {}", files.path(label.span.file))));
             } else if Some(label.span.file) == primary_file {
-                let message = (!label.message.is_empty()).then(|| label.message.clone());
+                let message = (!label.message.is_empty()).then(|| clean(&label.message));
                 shown.push((index == 0, message, label.span));
             } else if let Some((excerpt, spans)) =
                 Excerpt::new(files, label.span.file, &[label.span], sensitive)
             {
                 related.push(Report {
-                    message: label.message.clone(),
+                    message: clean(&label.message),
                     code: None,
                     severity: miette::Severity::Advice,
                     help: None,
@@ -157,15 +162,21 @@ impl<'a> Report<'a> {
                 }
                 None => (None, Vec::new()),
             };
-        footer.extend(diagnostic.notes.iter().map(|n| format!("note: {n}")));
-        let help = match (&diagnostic.help, footer.is_empty()) {
+        footer.extend(
+            diagnostic
+                .notes
+                .iter()
+                .map(|n| format!("note: {}", clean(n))),
+        );
+        let help = diagnostic.help.as_deref().map(clean);
+        let help = match (&help, footer.is_empty()) {
             (Some(help), true) => Some(help.clone()),
             (Some(help), false) => Some(format!("{help}\n{}", footer.join("\n"))),
             (None, false) => Some(footer.join("\n")),
             (None, true) => None,
         };
         Report {
-            message: diagnostic.message.clone(),
+            message: clean(&diagnostic.message),
             code: Some(diagnostic.code.id()),
             severity: match diagnostic.severity {
                 Severity::Error => miette::Severity::Error,
@@ -177,6 +188,10 @@ impl<'a> Report<'a> {
             related,
         }
     }
+}
+
+fn clean(text: &str) -> String {
+    crate::diag::clean::text(text).into_owned()
 }
 
 impl fmt::Debug for Report<'_> {
