@@ -39,6 +39,9 @@ trap 'rm -rf "$work"' EXIT
 # made a compile into an empty folder take 17–28 s instead of under 2 s.
 trash=$work/trash
 mkdir -p "$trash"
+# The output cache (index and spare tree) of every repository below: on the same
+# file system as the repositories, outside them.
+export MODELOPS_CACHE_DIR=$work/cache
 # set_aside PATH... — a shell command that moves the existing PATHs to a new folder
 # in the trash.
 set_aside() {
@@ -87,7 +90,7 @@ EDIT
     # 2,000 models) would otherwise be written back during the timings.
     sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-cold.json" \
-      --command-name cold --prepare "$(set_aside "$repo/.modelops-cache")" "$modelops check" >/dev/null 2>&1
+      --command-name cold "$modelops check" >/dev/null 2>&1
     flip="sed -i -e s/replicas.3\$/replicas=X/ -e s/replicas.4\$/replicas\ 3/ -e s/replicas=X/replicas\ 4/ $repo/models/m-00001.kdl"
     grep -q 'replicas [34]$' models/m-00001.kdl || { echo "error: no replicas to flip" >&2; exit 2; }
     sync
@@ -96,7 +99,7 @@ EDIT
     git checkout -q models && "$modelops" compile >/dev/null 2>&1
     sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n-fresh.json" \
-      --command-name compile-fresh --prepare "$(set_aside "$repo/generated" "$repo/.modelops-cache/*.spare")" \
+      --command-name compile-fresh --prepare "$(set_aside "$repo/generated" "$MODELOPS_CACHE_DIR/*.spare")" \
       "$modelops compile" >/dev/null 2>&1
     sync
     hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/h-$n.json" \
@@ -116,19 +119,18 @@ EDIT
       "$modelops" inspect --format json > "$work/resolved-$n.json" 2>/dev/null
       mkdir -p "$work/jsonnet-$n"
       hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/j-$n.json" \
-        --prepare "rm -rf $work/k8s-$n" \
-        --command-name ours-k8s "$modelops compile --target kubernetes --out $work/k8s-$n" \
+        --prepare "rm -rf $repo/k8s-bench" \
+        --command-name ours-k8s "$modelops compile --target kubernetes --out $repo/k8s-bench" \
         >/dev/null 2>&1
       hyperfine -N --runs 1 --export-json "$work/jp-$n.json" \
         --command-name peer-jsonnet "jsonnet -S -m $work/jsonnet-$n --tla-code-file config=$work/resolved-$n.json $jsonnet_peer" \
         >/dev/null 2>&1 || echo "warning: the jsonnet peer failed at $n models" >&2
     fi
     rss() { /usr/bin/time -o "$work/rss-one" -f %M "$@" >/dev/null 2>&1 || true; tail -1 "$work/rss-one"; }
-    eval "$(set_aside "$repo/.modelops-cache")"
     cold=$(rss "$modelops" check)
     warm=$(rss "$modelops" check)
     check=$(rss "$modelops" compile --check)
-    eval "$(set_aside "$repo/generated" "$repo/.modelops-cache/*.spare")"
+    eval "$(set_aside "$repo/generated" "$MODELOPS_CACHE_DIR/*.spare")"
     fresh=$(rss "$modelops" compile)
     echo "$n $cold $warm $check $fresh" >> "$work/rss"
   )
