@@ -215,28 +215,39 @@ fn a_link_inside_the_output_is_neither_followed_nor_deleted() {
 
 #[test]
 fn a_second_compile_waits_for_the_first() {
+    use std::io::BufRead;
     let outer = tempfile::tempdir().unwrap();
     let repo = example_in(outer.path());
-    // The lock a writing compile takes: the folder the output is in.
+    // The lock a writing compile takes: the repository root folder.
     let held = std::fs::File::open(&repo).unwrap();
     held.lock().unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"))
         .arg("compile")
         .current_dir(&repo)
         .env("MODELOPS_CACHE_DIR", support::test_cache())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(!repo.join("generated").exists(), "it waited");
-    held.unlock().unwrap();
-    let done = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&done.stderr);
-    assert!(done.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("waiting for another compile into `generated` to finish"),
-        "{stderr}"
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = lines.send(line.unwrap_or_default());
+        }
+    });
+    let waiting = received
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        waiting,
+        "waiting for another compile into `generated` to finish"
     );
+    // A check does not wait: it writes nothing.
+    let check = compile(&repo, &["compile", "--check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(!repo.join("generated").exists(), "the writer is waiting");
+    held.unlock().unwrap();
+    assert!(child.wait().unwrap().success());
     assert!(repo.join("generated/.modelops-output").is_file());
 }
 

@@ -30,8 +30,9 @@
 //! anything else ([`OutputFolder::recover`]). In-flight folders beside the output are
 //! only ever `.NAME.modelops-next` and `.NAME.modelops-prev`, and a compile removes
 //! them only when they hold the marker (or nothing). One writing compile at a time
-//! holds the folder: the lock is an `flock` on the folder the output is in; a second
-//! compile waits for it.
+//! holds a repository's output: the lock is an `flock` on the repository's root
+//! folder (which always exists, so taking it creates nothing); a second compile
+//! waits for it.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -106,6 +107,8 @@ impl std::fmt::Display for Refusal {
 /// [`OutputFolder::claim`] and [`OutputFolder::adopt`].
 #[derive(Clone, Debug)]
 pub struct OutputFolder {
+    /// The repository root (canonical).
+    root: PathBuf,
     /// The folder, with every folder above it resolved (canonical).
     path: PathBuf,
     /// The path as the user gave it, for messages.
@@ -175,6 +178,7 @@ impl OutputFolder {
             ));
         };
         let folder = OutputFolder {
+            root: root.to_path_buf(),
             path,
             shown,
             relative,
@@ -363,13 +367,12 @@ impl OutputFolder {
         })
     }
 
-    /// Takes the lock that gives one writing compile at a time the folder (an
-    /// `flock` on the folder it is in, which is created when missing), waiting for
-    /// it — after calling `waiting` — when another compile holds it. Released when
-    /// the returned lock is dropped.
+    /// Takes the lock that gives one writing compile at a time the repository's
+    /// output (an `flock` on the repository root folder), waiting for it — after
+    /// calling `waiting` — when another compile holds it. Released when the
+    /// returned lock is dropped.
     pub fn lock(&self, waiting: impl FnOnce()) -> std::io::Result<OutputLock> {
-        std::fs::create_dir_all(self.parent())?;
-        let file = std::fs::File::open(self.parent())?;
+        let file = std::fs::File::open(&self.root)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
