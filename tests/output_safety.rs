@@ -240,7 +240,7 @@ fn a_second_compile_waits_for_the_first() {
         .unwrap();
     assert_eq!(
         waiting,
-        "waiting for another compile into `generated` to finish"
+        "waiting for another compile in this repository to finish"
     );
     // A check does not wait: it writes nothing.
     let check = compile(&repo, &["compile", "--check"]);

@@ -48,20 +48,16 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     let shown = folder.shown().display().to_string();
     // One writing compile at a time; the first thing it does is finish what a
     // killed one left.
-    let _lock = if args.check {
-        None
-    } else {
-        let waiting = || eprintln!("waiting for another compile into `{shown}` to finish");
-        match folder.lock(waiting) {
-            Ok(lock) => Some(lock),
-            Err(error) => return fail(&format!("cannot lock `{shown}`: {error}"), None),
+    let _lock = match args.check {
+        true => None,
+        false => {
+            let waiting = || eprintln!("waiting for another compile in this repository to finish");
+            match folder.hold(waiting) {
+                Ok(lock) => Some(lock),
+                Err(refusal) => return refused(refusal),
+            }
         }
     };
-    if !args.check
-        && let Err(refusal) = folder.recover()
-    {
-        return refused(refusal);
-    }
     // What the last run learnt of the output folder, and the tree it retired, are
     // kept in the output cache, outside the repository.
     let cache = crate::output::index::cache_dir(worktree.root());

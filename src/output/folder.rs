@@ -384,6 +384,19 @@ impl OutputFolder {
         Ok(OutputLock { _file: file })
     }
 
+    /// What a writing compile does first: takes the lock ([`OutputFolder::lock`])
+    /// and cleans up after a run that was killed ([`OutputFolder::recover`]).
+    pub fn hold(&self, waiting: impl FnOnce()) -> Result<OutputLock, Refusal> {
+        let lock = self.lock(waiting).map_err(|error| {
+            Refusal::new(
+                format!("cannot lock `{}`: {error}", self.root.display()),
+                "compile locks the repository's root folder while it writes; check its permissions",
+            )
+        })?;
+        self.recover()?;
+        Ok(lock)
+    }
+
     /// Cleans up after a writing compile that was killed: restores the old tree when
     /// the output folder is missing and a complete `.NAME.modelops-prev` waits
     /// beside it, then removes `.NAME.modelops-next` and `.NAME.modelops-prev`.
