@@ -591,3 +591,52 @@ fn the_output_cache_changes_no_tree_and_no_verdict() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!inside.exists(), "no cache inside the repository");
 }
+
+/// Where the output cache goes without `MODELOPS_CACHE_DIR`, and that a home inside
+/// the repository means no cache at all.
+#[test]
+fn the_output_cache_lives_in_the_user_cache_never_in_the_repository() {
+    let outer = tempfile::tempdir().unwrap();
+    let repo = example_in(outer.path());
+    let run = |env: &[(&str, &Path)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelops"));
+        command
+            .arg("compile")
+            .current_dir(&repo)
+            .env_remove("MODELOPS_CACHE_DIR")
+            .env_remove("MODELOPS_NO_CACHE")
+            .env_remove("XDG_CACHE_HOME");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    let indexes = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".index"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let xdg = outer.path().join("xdg");
+    run(&[("XDG_CACHE_HOME", &xdg), ("HOME", outer.path())]);
+    assert_eq!(indexes(&xdg.join("modelops/outputs")), 1);
+    let home = outer.path().join("home");
+    run(&[("HOME", &home)]);
+    assert_eq!(indexes(&home.join(".cache/modelops/outputs")), 1);
+    // A home that is the repository itself (a dotfiles repository): no cache.
+    let before = snapshot(&repo);
+    let model = repo.join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replace("replicas 6", "replicas 5")).unwrap();
+    assert_eq!(modelops_with(&repo, &["lock"], &[]).code, 0);
+    run(&[("HOME", &repo)]);
+    assert!(!repo.join(".cache").exists());
+    let after = snapshot(&repo);
+    let added: Vec<&PathBuf> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+    assert!(added.is_empty(), "{added:?}");
+}
