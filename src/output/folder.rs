@@ -147,11 +147,13 @@ impl OutputFolder {
         // A link anywhere inside the repository on the way, or the folder itself.
         for prefix in prefixes(&absolute) {
             let is_link = std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.is_symlink());
-            let inside = prefix
-                .parent()
-                .and_then(|parent| std::fs::canonicalize(parent).ok())
-                .is_some_and(|parent| parent.starts_with(root));
-            if is_link && inside {
+            let inside = || {
+                prefix
+                    .parent()
+                    .and_then(|parent| std::fs::canonicalize(parent).ok())
+                    .is_some_and(|parent| parent.starts_with(root))
+            };
+            if is_link && inside() {
                 return Err(Refusal::new(
                     format!(
                         "the output folder `{shown_text}` is or passes through the symbolic link `{}`",
