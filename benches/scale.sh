@@ -33,7 +33,6 @@ schema=$PWD/schema/modelops.schema.json
 jsonnet_peer=$PWD/benches/peers/kubernetes.jsonnet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export MODELOPS_CACHE_DIR=$work/cache
 # What a timed run's preparation takes away is moved here, not deleted: on ext4
 # without a journal (this machine's root file system), a folder created within
 # minutes of mass deletions is slow to fill, as the kernel skips recently freed
@@ -41,6 +40,9 @@ export MODELOPS_CACHE_DIR=$work/cache
 # made a compile into an empty folder take 17–28 s instead of under 2 s.
 trash=$work/trash
 mkdir -p "$trash"
+# The output cache (index and spare tree) of every repository below: on the same
+# file system as the repositories, outside them.
+export MODELOPS_CACHE_DIR=$work/cache
 # set_aside PATH... — a shell command that moves the existing PATHs to a new folder
 # in the trash.
 set_aside() {
@@ -115,8 +117,8 @@ EDIT
       "$modelops" inspect --format json > "$work/resolved-$n.json" 2>/dev/null
       mkdir -p "$work/jsonnet-$n"
       hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/j-$n.json" \
-        --prepare "rm -rf $work/k8s-$n" \
-        --command-name ours-k8s "$modelops compile --target kubernetes --out $work/k8s-$n" \
+        --prepare "rm -rf $repo/k8s-bench" \
+        --command-name ours-k8s "$modelops compile --target kubernetes --out $repo/k8s-bench" \
         >/dev/null 2>&1
       hyperfine -N --runs 1 --export-json "$work/jp-$n.json" \
         --command-name peer-jsonnet "jsonnet -S -m $work/jsonnet-$n --tla-code-file config=$work/resolved-$n.json $jsonnet_peer" \

@@ -9,7 +9,10 @@ use std::path::Path;
 
 use modelops::source::MemorySource;
 use serde_json::Value;
-use support::{TempRepo, copy_example, example_repo, modelops_in, run_tool, tree, vendor_schema};
+use support::{
+    TempRepo, copy_example, example_repo, modelops_in, modelops_with, run_tool, test_cache, tree,
+    vendor_schema,
+};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml).expect("generated YAML parses")
@@ -541,11 +544,15 @@ fn custom_guard_queries_render_every_documented_variable() {
     assert!(!manifest.contains("{{"), "{manifest}");
 }
 
+/// The index file of `generated/` in `repo`, in the tests' output cache.
+fn output_index_file(repo: &Path) -> std::path::PathBuf {
+    let out = std::fs::canonicalize(repo).unwrap().join("generated");
+    modelops::output::index::index_path(&test_cache(), &out)
+}
+
 /// The output index of the cache folder, as the last run left it.
 fn output_index(repo: &Path) -> Option<modelops::output::index::Loaded> {
-    let cache = repo.join(".modelops-cache");
-    let file = modelops::output::index::index_path(&cache, &repo.join("generated"));
-    modelops::output::index::load(&file)
+    modelops::output::index::load(&output_index_file(repo))
 }
 
 #[test]
@@ -593,8 +600,7 @@ fn the_output_index_never_hides_a_change() {
     assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
 
     // A damaged index is no index: the folder is listed and read again.
-    let cache = repo.path().join(".modelops-cache");
-    let index = modelops::output::index::index_path(&cache, &out);
+    let index = output_index_file(repo.path());
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -617,8 +623,15 @@ fn the_output_index_never_hides_a_change() {
 fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
     let repo = copy_example();
     let out = repo.path().join("generated");
-    let cache = repo.path().join(".modelops-cache");
-    let spare = modelops::output::next::SparePaths::new(&cache, &out);
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("cache");
+    let with_cache = [("MODELOPS_CACHE_DIR", cache.as_os_str())];
+    let spare = modelops::output::next::SparePaths::new(
+        &cache,
+        &std::fs::canonicalize(repo.path())
+            .unwrap()
+            .join("generated"),
+    );
     let model = repo.path().join("models/support-bot.kdl");
     let text = std::fs::read_to_string(&model).unwrap();
     let fresh = |name: &str| {
@@ -626,7 +639,10 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         tree(&repo.path().join(name))
     };
-    assert_eq!(modelops_in(repo.path(), &["compile"]).code, 0);
+    assert_eq!(
+        modelops_with(repo.path(), &["compile"], &with_cache).code,
+        0
+    );
     assert!(!spare.dir.exists(), "a first compile has nothing to retire");
     // Each compile retires the tree it replaces as the spare; the next one brings
     // the spare up to date (some files changed twice, some back to what the spare
@@ -637,7 +653,7 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
             text.replace("replicas 6", &format!("replicas {replicas}")),
         )
         .unwrap();
-        let run = modelops_in(repo.path(), &["compile"]);
+        let run = modelops_with(repo.path(), &["compile"], &with_cache);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             spare.dir.is_dir(),
@@ -648,7 +664,10 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
             fresh(&format!("fresh-{round}")),
             "round {round}"
         );
-        assert_eq!(modelops_in(repo.path(), &["compile", "--check"]).code, 0);
+        assert_eq!(
+            modelops_with(repo.path(), &["compile", "--check"], &with_cache).code,
+            0
+        );
     }
 
     // Another compile holding the spare: this one builds a fresh folder instead.
@@ -658,7 +677,7 @@ fn a_writing_compile_brings_the_retired_tree_up_to_date_and_swaps_it_in() {
         .unwrap();
     lock.try_lock().unwrap();
     std::fs::write(&model, text.replace("replicas 6", "replicas 3")).unwrap();
-    let run = modelops_in(repo.path(), &["compile"]);
+    let run = modelops_with(repo.path(), &["compile"], &with_cache);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(tree(&out), fresh("fresh-locked"));
     drop(lock);

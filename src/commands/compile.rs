@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::output::folder::{OutputFolder, Ownership, Refusal};
+
 use super::{
-    EXIT_INVALID, EXIT_OK, cache_dir, check_at_base, fail, open_worktree, print_diagnostics,
-    print_stdout,
+    EXIT_INVALID, EXIT_OK, check_at_base, fail, open_worktree, print_diagnostics, print_stdout,
 };
 
 #[derive(Debug, clap::Args)]
@@ -13,7 +14,8 @@ pub struct CompileArgs {
     /// Write nothing; exit 1 with a diff when the output folder is not current.
     #[arg(long)]
     pub check: bool,
-    /// The output folder (default: generated/ in the repository).
+    /// The output folder, inside the repository (default: generated/ in the
+    /// repository; a relative path is relative to the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Only this environment's files.
@@ -33,13 +35,32 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(worktree) => worktree,
         Err(code) => return code,
     };
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => worktree.root().join("generated"),
+    let refused = |refusal: Refusal| fail(&refusal.message, Some(&refusal.help));
+    let base = match std::env::current_dir() {
+        Ok(base) => base,
+        Err(error) => return fail(&format!("cannot read the current directory: {error}"), None),
+    };
+    let folder = match OutputFolder::locate(worktree.root(), &base, args.out.as_deref()) {
+        Ok(folder) => folder,
+        Err(refusal) => return refused(refusal),
+    };
+    let out = folder.path().to_path_buf();
+    let shown = folder.shown().display().to_string();
+    // One writing compile at a time; the first thing it does is finish what a
+    // killed one left.
+    let _lock = match args.check {
+        true => None,
+        false => {
+            let waiting = || eprintln!("waiting for another compile in this repository to finish");
+            match folder.hold(waiting) {
+                Ok(lock) => Some(lock),
+                Err(refusal) => return refused(refusal),
+            }
+        }
     };
     // What the last run learnt of the output folder, and the tree it retired, are
-    // kept with the cache.
-    let cache = cache_dir(worktree.root());
+    // kept in the output cache, outside the repository.
+    let cache = crate::output::index::cache_dir(worktree.root());
     let index_file = cache
         .as_deref()
         .map(|cache| crate::output::index::index_path(cache, &out));
@@ -86,10 +107,18 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         );
     }
     let cannot_read =
-        |error: std::io::Error| fail(&format!("cannot read `{}`: {error}", out.display()), None);
+        |error: std::io::Error| fail(&format!("cannot read `{shown}`: {error}"), None);
     let old = match old {
         Ok(old) => old,
         Err(error) => return cannot_read(error),
+    };
+    let datasets = crate::output::folder::local_datasets(&checked.config);
+    let ownership = match folder
+        .refuse_datasets(datasets.iter().map(String::as_str))
+        .and_then(|()| folder.claim(&old))
+    {
+        Ok(ownership) => ownership,
+        Err(refusal) => return refused(refusal),
     };
     let scope = crate::output::Scope {
         target: args.target.clone(),
@@ -101,7 +130,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         let spare = cache
             .as_deref()
             .map(|cache| crate::output::next::SparePaths::new(cache, &out));
-        crate::output::next::NextTree::new(&out, spare)
+        crate::output::next::NextTree::new(&folder, spare)
     });
     let comparer = crate::output::Comparer::new(&old, next.as_ref());
     let emit_diagnostics = crate::target::emit_each(
@@ -110,6 +139,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         args.environment.as_deref(),
         &|files| comparer.accept(files),
     );
+    comparer.accept(crate::output::folder::marker_files());
     let mut warnings = crate::diag::Diagnostics::new();
     warnings.extend(checked.diagnostics.iter().cloned());
     warnings.extend(emit_diagnostics);
@@ -125,13 +155,18 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Err(error) => {
             return fail(
                 &format!(
-                    "cannot compile into `{}`: {error}; the previous output is unchanged",
-                    out.display()
+                    "cannot compile into `{shown}`: {error}; the previous output is unchanged"
                 ),
                 None,
             );
         }
     };
+    if !args.check
+        && ownership == Ownership::Unmarked
+        && let Err(refusal) = folder.adopt(&old, &|path| changes.emitted.contains_key(path))
+    {
+        return refused(refusal);
+    }
     let changed = changes.paths(&old, &scope);
     // The index is only a cache: a run that cannot write it is merely slower next time.
     let save_index = |index: Option<crate::output::index::OutputIndex>| {
@@ -146,23 +181,16 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         if changed.is_empty() {
             return EXIT_OK;
         }
-        let diff = match crate::output::diff_changes(&old, &changes, &changed, "generated") {
+        let diff = match crate::output::diff_changes(&old, &changes, &changed, &shown) {
             Ok(diff) => diff,
             Err(error) => return cannot_read(error),
         };
         print_stdout(&diff);
-        eprintln!(
-            "error: `{}` is not current; run `modelops compile` and commit the result",
-            out.display()
-        );
+        eprintln!("error: `{shown}` is not current; run `modelops compile` and commit the result");
         return EXIT_INVALID;
     }
     let (false, Some(next)) = (changed.is_empty(), next) else {
-        eprintln!(
-            "{} is up to date ({} files)",
-            out.display(),
-            old.paths().count()
-        );
+        eprintln!("{shown} is up to date ({} files)", old.paths().count());
         return EXIT_OK;
     };
     let tally = changes.tally(&old, &changed);
@@ -170,14 +198,11 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(index) => {
             let count = index.files.len();
             save_index(Some(index));
-            eprintln!("updated {}: {tally} ({count} files)", out.display());
+            eprintln!("updated {shown}: {tally} ({count} files)");
             EXIT_OK
         }
         Err(error) => fail(
-            &format!(
-                "cannot write `{}`: {error}; the previous output is unchanged",
-                out.display()
-            ),
+            &format!("cannot write `{shown}`: {error}; the previous output is unchanged"),
             None,
         ),
     }

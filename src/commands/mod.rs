@@ -105,19 +105,6 @@ pub fn human_options() -> HumanOptions {
     HumanOptions { color, width }
 }
 
-/// The cache folder (`.modelops-cache/` in the repository, or `MODELOPS_CACHE_DIR`),
-/// or `None` when `MODELOPS_NO_CACHE` turns caching off.
-pub fn cache_dir(root: &Path) -> Option<PathBuf> {
-    if std::env::var_os("MODELOPS_NO_CACHE").is_some_and(|v| !v.is_empty() && v != "0") {
-        return None;
-    }
-    Some(
-        std::env::var_os("MODELOPS_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".modelops-cache")),
-    )
-}
-
 /// `check` of `source` against the lock at the base revision
 /// ([`crate::check::check_at_base`]), with a warning printed when that lock cannot
 /// be read; errors become exit code 2.

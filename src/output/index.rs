@@ -17,8 +17,14 @@
 //! trusted (a file changed within the same clock tick as the record could keep its
 //! times): those files are read again. Anything else that does not match — a missing,
 //! torn or corrupted index, another folder, another format — means the folder is
-//! listed and read as if there were no index. The index lives in the analysis cache
-//! folder, one file per output folder, written to a temporary name and renamed.
+//! listed and read as if there were no index. The index lives in the output cache
+//! folder ([`cache_dir`], outside the repository), one file per output folder, keyed
+//! by the output folder's resolved path, written to a temporary name and renamed.
+//!
+//! The index only ever decides how fast a compile is, never what it writes or
+//! what `compile --check` says: a record that claims a file differs is checked by
+//! reading the file, and nothing inside the repository is ever used as a cache (a
+//! repository could carry a forged one).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -152,6 +158,40 @@ pub fn join(dir: &Path, path: &str) -> PathBuf {
     } else {
         dir.join(path)
     }
+}
+
+/// The folder that keeps the output indexes and spare trees: `MODELOPS_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/modelops/outputs`, else `$HOME/.cache/modelops/outputs`.
+/// `None` — no cache, every compile lists and reads the output folder — when
+/// `MODELOPS_NO_CACHE` is set (to anything but `0`), when no such folder is known,
+/// or when it would be inside the repository at `root`.
+pub fn cache_dir(root: &Path) -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if set("MODELOPS_NO_CACHE").is_some_and(|value| value != "0") {
+        return None;
+    }
+    let dir = match set("MODELOPS_CACHE_DIR") {
+        Some(dir) => std::path::absolute(PathBuf::from(dir)).ok()?,
+        None => {
+            let xdg = set("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .filter(|dir| dir.is_absolute());
+            let base = match xdg {
+                Some(base) => base,
+                None => PathBuf::from(set("HOME")?).join(".cache"),
+            };
+            base.join("modelops").join("outputs")
+        }
+    };
+    // The deepest folder that exists, resolved (links too), and the rest after it.
+    let existing = dir.ancestors().find(|ancestor| ancestor.exists())?;
+    let mut resolved = std::fs::canonicalize(existing).ok()?;
+    let rest = dir.strip_prefix(existing).ok()?;
+    if !rest.as_os_str().is_empty() {
+        resolved.push(rest);
+    }
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    (!resolved.starts_with(&root)).then_some(resolved)
 }
 
 /// The index file for the output folder `dir`, in the cache folder `cache`.

@@ -17,6 +17,8 @@ use rayon::prelude::*;
 
 use crate::target::FileSet;
 
+pub mod folder;
+mod hook;
 pub mod index;
 pub mod next;
 pub mod write;
@@ -65,6 +67,8 @@ pub struct OldTree {
     folders: Vec<(String, Stat)>,
     /// Whether the listing came from the index rather than from the disk.
     listed_from_index: bool,
+    /// Entries that are neither plain files nor folders (links, above all).
+    not_files: Vec<String>,
 }
 
 impl OldTree {
@@ -80,17 +84,29 @@ impl OldTree {
             && loaded.folders_unchanged(dir)
         {
             let (files, folders) = loaded.into_trusted();
+            // A record of the bytes stands for a plain file; the others are looked at.
+            let not_files = files
+                .par_iter()
+                .filter(|(_, known)| known.is_none())
+                .filter(|(path, _)| {
+                    std::fs::symlink_metadata(dir.join(path.as_str()))
+                        .is_ok_and(|meta| !meta.is_file())
+                })
+                .map(|(path, _)| path.clone())
+                .collect();
             return Ok(OldTree {
                 dir: dir.to_path_buf(),
                 files,
                 folders,
                 listed_from_index: true,
+                not_files,
             });
         }
         let mut files = BTreeMap::new();
         let mut folders = Vec::new();
-        if dir.exists() {
-            for entry in walkdir::WalkDir::new(dir) {
+        let mut not_files = Vec::new();
+        if std::fs::symlink_metadata(dir).is_ok() {
+            for entry in walkdir::WalkDir::new(dir).follow_root_links(false) {
                 let entry = entry.map_err(std::io::Error::other)?;
                 let relative = entry
                     .path()
@@ -106,8 +122,11 @@ impl OldTree {
                         folders.push((relative, stat));
                     }
                 } else {
-                    // Links and other entries too: they are not the output, and
-                    // are replaced or removed like stale files.
+                    // Links and other entries too: never followed, they are listed
+                    // for the output folder's owner to refuse.
+                    if !entry.file_type().is_file() {
+                        not_files.push(relative.clone());
+                    }
                     files.insert(relative, None);
                 }
             }
@@ -117,12 +136,18 @@ impl OldTree {
             files,
             folders,
             listed_from_index: false,
+            not_files,
         })
     }
 
     /// Whether the listing came from the output index (every folder unchanged).
     pub fn listed_from_index(&self) -> bool {
         self.listed_from_index
+    }
+
+    /// The entries that are neither plain files nor folders (links, above all).
+    pub fn not_files(&self) -> &[String] {
+        &self.not_files
     }
 
     /// How many files the index vouches for without reading them.
@@ -165,7 +190,7 @@ impl OldTree {
         if !self.files.contains_key(path) {
             return Ok(None);
         }
-        match std::fs::read(self.dir.join(path)) {
+        match write::read_no_follow(&self.dir.join(path)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
@@ -186,23 +211,22 @@ impl OldTree {
             Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
             Err(error) => return Err(error),
         };
+        // A record that says the bytes differ is not taken at its word: the file is
+        // read, so that no index can make an unchanged file look changed.
         if let Some(known) = known
             && Stat::of(&meta) == Some(known.stat)
+            && known.hash == *hash
         {
-            return Ok(if known.hash == *hash {
-                Compared::Same {
-                    stat: Some(known.stat),
-                    read: false,
-                }
-            } else {
-                Compared::Different
+            return Ok(Compared::Same {
+                stat: Some(known.stat),
+                read: false,
             });
         }
         // A link or anything else that is not a plain file is never the output.
         if !meta.is_file() {
             return Ok(Compared::Different);
         }
-        let mut file = match std::fs::File::open(&full) {
+        let mut file = match write::open_no_follow(&full) {
             Ok(file) => file,
             Err(error) if error.kind() == NotFound => return Ok(Compared::Different),
             Err(error) => return Err(error),
@@ -564,16 +588,8 @@ pub fn write_changes(
         );
     }
     next.complete(&old.dir, &tree)?;
+    hook::reached("after-next-written");
     next.swap_in(old, changes, &tree)
-}
-
-/// A hidden folder next to `dir`, unique to this process.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "generated".to_owned());
-    dir.with_file_name(format!(".{name}.{suffix}-{}", std::process::id()))
 }
 
 #[cfg(test)]
@@ -638,13 +654,27 @@ mod tests {
         assert!(old.known_as("t/a.yaml", None).is_none());
     }
 
-    /// Compiles `files` into `out` as a writing compile does.
+    /// The output folder `generated` in `dir`.
+    fn folder(dir: &Path) -> folder::OutputFolder {
+        let root = std::fs::canonicalize(dir).unwrap();
+        folder::OutputFolder::locate(&root, &root, None).unwrap()
+    }
+
+    /// `files` with the marker, as a compile emits them.
+    fn marked(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+        let mut files = files.clone();
+        files.extend(folder::marker_files().files);
+        files
+    }
+
+    /// Compiles `files` (and the marker) into `out` as a writing compile does.
     fn write(out: &Path, spare: Option<next::SparePaths>, files: &BTreeMap<String, Vec<u8>>) {
+        let folder = folder(out.parent().unwrap());
         let old = OldTree::open(out).unwrap();
-        let next = NextTree::new(out, spare);
+        let next = NextTree::new(&folder, spare);
         let comparer = Comparer::new(&old, Some(&next));
         comparer.accept(FileSet {
-            files: files.clone(),
+            files: marked(files),
         });
         let changes = comparer.finish().unwrap();
         assert!(changes.held.is_empty(), "nothing is held in memory");
@@ -659,11 +689,11 @@ mod tests {
         tree.insert("a/b.yaml".to_owned(), b"one".to_vec());
         tree.insert("gone/c.yaml".to_owned(), b"x".to_vec());
         write(&out, None, &tree);
-        assert_eq!(read_tree(&out).unwrap(), tree);
+        assert_eq!(read_tree(&out).unwrap(), marked(&tree));
         tree.remove("gone/c.yaml");
         tree.insert("a/b.yaml".to_owned(), b"two".to_vec());
         write(&out, None, &tree);
-        assert_eq!(read_tree(&out).unwrap(), tree);
+        assert_eq!(read_tree(&out).unwrap(), marked(&tree));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no staging folders are left behind");
     }
@@ -720,7 +750,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(30));
             }
             write(&out, Some(spare.clone()), &tree);
-            assert_eq!(read_tree(&out).unwrap(), tree, "round {round}");
+            assert_eq!(read_tree(&out).unwrap(), marked(&tree), "round {round}");
             // The first compile has no tree to retire.
             assert_eq!(spare.dir.is_dir(), round > 0, "round {round}");
         }

@@ -10,8 +10,9 @@
 //! bringing it up to date costs a look at each file, not a read.
 //!
 //! A run that cannot use the spare (no cache, a cache on another file system, or
-//! another compile holding it) builds a fresh folder next to the output instead,
-//! removed again when the run fails. Files are never written in place in either:
+//! another compile holding it) builds a fresh folder next to the output instead
+//! (`.NAME.modelops-next`, marked as modelops' own from the start), removed again
+//! when the run fails. The swap itself is [`super::folder::swap`]. Files are never written in place in either:
 //! the spare shares files with the output through hard links, so a file is replaced
 //! by writing a new one under a temporary name and renaming it over the old.
 
@@ -21,6 +22,8 @@ use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
+use super::folder::{self, OutputFolder, Swapped};
+use super::hook;
 use super::index::{self, Known, OutputIndex, Stat};
 use super::{NewFile, OldTree};
 
@@ -49,7 +52,7 @@ impl SparePaths {
 
 /// The next tree of an output folder, opened on the first file that must be written.
 pub struct NextTree {
-    out: PathBuf,
+    folder: OutputFolder,
     spare: Option<SparePaths>,
     opened: OnceLock<Result<Opened, String>>,
 }
@@ -71,10 +74,10 @@ struct Opened {
 }
 
 impl NextTree {
-    /// The next tree of `out`, using the spare described by `spare` when it can.
-    pub fn new(out: &Path, spare: Option<SparePaths>) -> Self {
+    /// The next tree of `folder`, using the spare described by `spare` when it can.
+    pub fn new(folder: &OutputFolder, spare: Option<SparePaths>) -> Self {
         NextTree {
-            out: out.to_path_buf(),
+            folder: folder.clone(),
             spare,
             opened: OnceLock::new(),
         }
@@ -91,13 +94,19 @@ impl NextTree {
         if let Some(opened) = self.spare.as_ref().and_then(|spare| self.open_spare(spare)) {
             return Ok(opened);
         }
-        let dir = super::sibling(&self.out, "new");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
+        // Left-overs of an interrupted run were cleaned up before this run began
+        // (`OutputFolder::recover`): whatever has the name now is not this run's.
+        let dir = self.folder.next_path();
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
         }
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir(&dir)?;
+        let held = OldTree::open(&dir)?;
+        // Marked from the start, so that a run killed at any point leaves a folder
+        // the next one knows it may remove.
+        create_new(&dir.join(folder::MARKER_NAME), folder::MARKER)?;
         Ok(Opened {
-            held: OldTree::open(&dir)?,
+            held,
             dir,
             is_spare: false,
             folders: Mutex::new(HashSet::from([String::new()])),
@@ -110,10 +119,7 @@ impl NextTree {
     fn open_spare(&self, spare: &SparePaths) -> Option<Opened> {
         let cache = spare.dir.parent()?;
         crate::output::write::ensure_ignored_dir(cache);
-        let parent = match self.out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let parent = self.folder.path().parent()?.to_path_buf();
         std::fs::create_dir_all(&parent).ok()?;
         if !same_device(cache, &parent) {
             return None;
@@ -231,8 +237,8 @@ impl NextTree {
     }
 
     /// Swaps the next tree in for the output folder, keeps the retired tree as the
-    /// spare (with what `changes` verified of it), and returns the index of the new
-    /// output. On failure the output folder is as it was.
+    /// spare (with what `changes` verified of it) or removes it, and returns the
+    /// index of the new output. On failure the output folder is as it was.
     pub(super) fn swap_in(
         self,
         retired: &OldTree,
@@ -240,57 +246,56 @@ impl NextTree {
         tree: &BTreeMap<&str, NewFile>,
     ) -> std::io::Result<OutputIndex> {
         let opened = self.opened()?;
-        let out = &self.out;
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let out = self.folder.path();
+        if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent)?;
-        }
-        let aside = super::sibling(out, "old");
-        let had_output = out.exists();
-        if had_output {
-            if aside.exists() {
-                std::fs::remove_dir_all(&aside)?;
-            }
-            std::fs::rename(out, &aside)?;
-        }
-        if let Err(error) = std::fs::rename(&opened.dir, out) {
-            // Put the old tree back: the output stays as it was.
-            if had_output {
-                let _ = std::fs::rename(&aside, out);
-            }
-            return Err(error);
         }
         let spare = self.spare.as_ref().filter(|_| opened.is_spare);
         if let Some(spare) = spare {
-            // The spare's record describes the tree that is now the output.
+            // The spare's record describes the tree that becomes the output.
             let _ = std::fs::remove_file(&spare.index);
         }
+        let swapped = folder::swap(&self.folder, &opened.dir)?;
         // The spare's index and the output's are made side by side.
         let ((), index) = rayon::join(
-            || {
-                if had_output {
-                    retire(&aside, spare, retired, changes);
-                }
-            },
+            || retire(&swapped, &opened.dir, spare, retired, changes),
             || opened.index(out, tree),
         );
         Ok(index)
     }
 }
 
-/// Keeps the tree set `aside` as the spare when the spare was used (and its place is
-/// free now), or removes it.
-fn retire(aside: &Path, spare: Option<&SparePaths>, retired: &OldTree, changes: &super::Changes) {
-    let kept = spare.filter(|spare| std::fs::rename(aside, &spare.dir).is_ok());
-    match kept {
-        Some(spare) => {
-            if let Ok(index) = retired.index_after_move(&spare.dir, changes) {
-                let _ = index::save(&spare.index, &index);
+/// Deals with the tree a swap retired (wherever [`folder::swap`] left it): kept as
+/// the spare when the spare was used (and its place is free), or removed.
+fn retire(
+    swapped: &Swapped,
+    built_at: &Path,
+    spare: Option<&SparePaths>,
+    retired: &OldTree,
+    changes: &super::Changes,
+) {
+    hook::reached("before-retire");
+    let old_at = match swapped {
+        Swapped::Fresh => None,
+        Swapped::Exchanged => Some(built_at),
+        Swapped::Aside(prev) => Some(prev.as_path()),
+    };
+    if let Some(old_at) = old_at {
+        let kept = spare
+            .filter(|spare| old_at == spare.dir || std::fs::rename(old_at, &spare.dir).is_ok());
+        match kept {
+            Some(spare) => {
+                if let Ok(index) = retired.index_after_move(&spare.dir, changes) {
+                    let _ = index::save(&spare.index, &index);
+                }
+            }
+            None => {
+                // A removal cut short is finished by the next run.
+                let _ = folder::remove_owned(old_at);
             }
         }
-        None => {
-            let _ = std::fs::remove_dir_all(aside);
-        }
     }
+    hook::reached("after-retire");
 }
 
 impl Drop for NextTree {
@@ -448,7 +453,7 @@ fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<std::fs::File> {
 fn link_or_copy(source: &Path, target: &Path) -> std::io::Result<()> {
     match std::fs::hard_link(source, target) {
         Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => {
-            let mut from = std::fs::File::open(source)?;
+            let mut from = super::write::open_no_follow(source)?;
             let mut to = std::fs::File::options()
                 .write(true)
                 .create_new(true)

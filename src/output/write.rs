@@ -55,3 +55,24 @@ pub(crate) fn ensure_ignored_dir(dir: &Path) {
         let _ = write_file_atomically(&ignore, b"# modelops' cache: safe to delete\n*\n");
     }
 }
+
+/// Opens `path` for reading without following a final symbolic link: a link fails
+/// to open (`ELOOP`) instead of reading whatever it points at.
+pub(crate) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Reads the whole file at `path`, without following a final symbolic link.
+pub(crate) fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_no_follow(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -93,16 +93,33 @@ impl From<Output> for Run {
     }
 }
 
+/// The output cache the tests' runs share (outside every test repository, and out
+/// of the user's own cache): entries are keyed by the output folder's path, and
+/// every test repository is a folder of its own.
+pub fn test_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("output-cache")
+}
+
 /// Runs `modelops ARGS` with `dir` as the working directory.
 pub fn modelops_in(dir: &Path, args: &[&str]) -> Run {
-    Command::new(env!("CARGO_BIN_EXE_modelops"))
+    modelops_with(dir, args, &[])
+}
+
+/// Runs `modelops ARGS` with `dir` as the working directory and `env` set (after
+/// the defaults: no colour, the tests' output cache).
+pub fn modelops_with(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modelops"));
+    command
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("COLUMNS")
-        .output()
-        .expect("run modelops")
-        .into()
+        .env_remove("MODELOPS_NO_CACHE")
+        .env("MODELOPS_CACHE_DIR", test_cache());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run modelops").into()
 }
 
 /// A git repository over a [`TempRepo`], driven through libgit2 (no git binary needed).
