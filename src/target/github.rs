@@ -7,8 +7,46 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::model::TargetKind;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::target::{EmitContext, FileSet, to_yaml};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
+use crate::target::{Context, to_yaml};
+
+/// The `github-actions` target.
+pub struct GithubActions;
+
+const LAYOUT: Layout = Layout {
+    per: Per::Model,
+    path: "github-actions/{model}.yml",
+};
+
+impl Target for GithubActions {
+    fn kind(&self) -> TargetKind {
+        TargetKind::GithubActions
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::CiSystem
+    }
+
+    /// Pipelines cover every environment of a model; `--env` does not split them.
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for (model, pipeline) in
+            pipeline::pipelines(cx, part.models, part.by_model, pipeline::CiSystem::GitHub)
+        {
+            out.files.insert(
+                LAYOUT.path(&[("model", &model.name)]),
+                to_yaml(&workflow(&pipeline)),
+            );
+        }
+        out
+    }
+}
 
 /// actions/checkout v4.2.2, pinned by commit.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
@@ -86,19 +124,4 @@ fn workflow(pipeline: &Pipeline) -> Value {
         },
         "jobs": jobs,
     })
-}
-
-/// The pipelines of `models`, from every deployment grouped by model (`grouped`).
-pub fn emit(
-    cx: &EmitContext<'_>,
-    models: &[crate::model::Model],
-    grouped: &pipeline::ByModel<'_>,
-    files: &mut FileSet,
-) {
-    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitHub) {
-        files.insert(
-            format!("github-actions/{}.yml", model.name),
-            to_yaml(&workflow(&pipeline)),
-        );
-    }
 }

@@ -5,8 +5,46 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::model::TargetKind;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::target::{EmitContext, FileSet, to_yaml};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
+use crate::target::{Context, to_yaml};
+
+/// The `gitlab-ci` target.
+pub struct GitlabCi;
+
+const LAYOUT: Layout = Layout {
+    per: Per::Model,
+    path: "gitlab-ci/{model}.yml",
+};
+
+impl Target for GitlabCi {
+    fn kind(&self) -> TargetKind {
+        TargetKind::GitlabCi
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::CiSystem
+    }
+
+    /// Pipelines cover every environment of a model; `--env` does not split them.
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for (model, pipeline) in
+            pipeline::pipelines(cx, part.models, part.by_model, pipeline::CiSystem::GitLab)
+        {
+            out.files.insert(
+                LAYOUT.path(&[("model", &model.name)]),
+                to_yaml(&pipeline_file(&pipeline)),
+            );
+        }
+        out
+    }
+}
 
 fn variable(value: &EnvValue) -> String {
     match value {
@@ -86,19 +124,4 @@ fn pipeline_file(pipeline: &Pipeline) -> Value {
         }
     }
     Value::Object(root)
-}
-
-/// The pipelines of `models`, from every deployment grouped by model (`grouped`).
-pub fn emit(
-    cx: &EmitContext<'_>,
-    models: &[crate::model::Model],
-    grouped: &pipeline::ByModel<'_>,
-    files: &mut FileSet,
-) {
-    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitLab) {
-        files.insert(
-            format!("gitlab-ci/{}.yml", model.name),
-            to_yaml(&pipeline_file(&pipeline)),
-        );
-    }
 }

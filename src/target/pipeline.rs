@@ -15,9 +15,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::TargetKind;
 use crate::model::{Candidate, Gate, Promote};
+use crate::target::registry::{Per, TARGETS};
 use crate::target::traffic::{self, TrafficState};
-use crate::target::{Deployment, EmitContext};
+use crate::target::{Context, Deployment};
+
+pub use crate::model::target::CiSystem;
 
 /// The version of modelops the pipelines install.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -88,22 +92,18 @@ fn install() -> Script {
 }
 
 /// The files a traffic state consists of, across the project's proxy targets.
-fn state_files(cx: &EmitContext<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
-    let mut files = Vec::new();
-    for (target, extension) in [
-        ("istio", "yaml"),
-        ("envoy", "yaml"),
-        ("nginx", "conf"),
-        ("litellm", "yaml"),
-    ] {
-        if cx.project.target.contains_key(target) {
-            files.push(format!(
-                "generated/{target}/{}/{}/{}.{extension}",
-                d.environment.name, d.model.name, state.name
-            ));
-        }
-    }
-    files
+fn state_files(cx: &Context<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
+    TARGETS
+        .iter()
+        .filter(|target| target.layout().per == Per::TrafficState)
+        .filter(|target| cx.project.has_target(target.kind()))
+        .map(|target| {
+            let path = target
+                .layout()
+                .state_path(&d.environment.name, &d.model.name, &state.name);
+            format!("generated/{path}")
+        })
+        .collect()
 }
 
 fn apply(files: &[String]) -> String {
@@ -129,7 +129,7 @@ fn guard(d: &Deployment<'_>) -> Script {
 }
 
 fn traffic_job(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
     state: &TrafficState,
     hold_seconds: u64,
@@ -314,9 +314,9 @@ fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> 
 }
 
 /// Every model's deployments, computed once for all pipelines.
-pub fn by_model<'a>(cx: &EmitContext<'a>) -> ByModel<'a> {
+pub fn by_model<'a>(cx: &Context<'a>) -> ByModel<'a> {
     let mut grouped = ByModel::new();
-    for d in cx.deployments() {
+    for d in cx.planned_deployments() {
         grouped.entry(&d.model.name).or_default().push(d);
     }
     grouped
@@ -327,7 +327,7 @@ pub type ByModel<'a> = std::collections::BTreeMap<&'a str, Vec<Deployment<'a>>>;
 
 /// The pipeline of each of `models` for `ci`, from every deployment grouped by model.
 pub fn pipelines<'m>(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     models: &'m [crate::model::Model],
     grouped: &ByModel<'_>,
     ci: CiSystem,
@@ -341,16 +341,9 @@ pub fn pipelines<'m>(
     })
 }
 
-/// The CI system a pipeline is for, where a script differs between them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CiSystem {
-    GitHub,
-    GitLab,
-}
-
 /// The pipeline of one model, from its deployments.
 pub fn pipeline(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     model: &str,
     deployments: Vec<Deployment<'_>>,
     ci: CiSystem,
@@ -394,12 +387,14 @@ pub fn pipeline(
         let env = d.environment.name.clone();
         let deploy_id = format!("deploy-{env}");
         let mut deploy_scripts = vec![install()];
-        if cx.project.target.contains_key("kubernetes") {
+        if cx.project.has_target(TargetKind::Kubernetes) {
             deploy_scripts.push(Script {
                 name: "Apply manifests".into(),
                 run: format!(
-                    "kubectl apply -f generated/kubernetes/{env}/{}.yaml",
-                    d.model.name
+                    "kubectl apply -f generated/{}",
+                    crate::target::registry::target(TargetKind::Kubernetes)
+                        .layout()
+                        .deployment_path(&d)
                 ),
                 env: vec![],
             });

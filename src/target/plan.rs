@@ -7,7 +7,7 @@ use serde::ser::SerializeSeq;
 use serde_json::{Value, json};
 
 use crate::model::Candidate;
-use crate::target::{Deployment, EmitContext};
+use crate::target::{Context, Deployment};
 
 /// The stages a deployment's rollout passes through, in order.
 pub fn stages(d: &Deployment<'_>) -> Vec<Value> {
@@ -59,7 +59,7 @@ pub fn stages(d: &Deployment<'_>) -> Vec<Value> {
 /// The whole plan, serialised as it is written: each deployment's entry is built
 /// and let go in turn, so that a plan of thousands of deployments is never held as
 /// one tree of values.
-pub fn plan<'a>(cx: &'a EmitContext<'a>) -> impl Serialize + 'a {
+pub fn plan<'a>(cx: &'a Context<'a>) -> impl Serialize + 'a {
     // Fields in the order of their names, as the maps of `json!` write them.
     #[derive(Serialize)]
     struct Plan<'a> {
@@ -78,7 +78,7 @@ pub fn plan<'a>(cx: &'a EmitContext<'a>) -> impl Serialize + 'a {
         }
     }
     Plan {
-        deployments: Entries(cx.deployments()),
+        deployments: Entries(cx.planned_deployments()),
         format: 1,
         project: &cx.project.project,
     }
