@@ -2,9 +2,9 @@
 //!
 //! A target's name is parsed into a [`TargetKind`] once, when the project is typed
 //! (the schema has already rejected unknown names), so no later stage matches on
-//! strings. The rules judge a project against these capabilities; the emitters in
-//! `crate::target` implement them. This module does not know how a target's files
-//! look: that is the emitters' business.
+//! strings. The rules judge a project against these capabilities; the emitters (the
+//! `target` module, a later stage) implement them. This module does not know how a
+//! target's files look: that is the emitters' business.
 
 use std::fmt;
 
