@@ -243,6 +243,19 @@ fn secret_env(d: &Deployment<'_>) -> Vec<(String, EnvValue)> {
         .collect()
 }
 
+/// An OpenAI-style chat completion request: what a smoke request sends.
+#[derive(serde::Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
 fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
     let smoke = d.deploy.smoke.as_ref()?;
     let key = env_key(&d.environment.name);
@@ -252,12 +265,17 @@ fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
     )];
     let mut lines = Vec::new();
     for (index, request) in smoke.request.iter().enumerate() {
-        let body = serde_json::json!({
-            "model": d.model.name,
-            "messages": [{"role": "user", "content": request.prompt}],
-        });
+        let body = ChatRequest {
+            model: &d.model.name,
+            messages: vec![ChatMessage {
+                role: "user",
+                content: &request.prompt,
+            }],
+        };
+        // Through a `Value`, so that the keys are sorted.
+        let body = crate::target::to_value(&body).to_string();
         let var = format!("SMOKE_REQUEST_{}", index + 1);
-        env.push((var.clone(), EnvValue::Literal(body.to_string())));
+        env.push((var.clone(), EnvValue::Literal(body)));
         let status = request.expect_status.unwrap_or(200);
         lines.push(format!(
             "status=$(curl -sS -o response.json -w '%{{http_code}}' -X POST \"$CANDIDATE_URL/v1/chat/completions\" -H 'Content-Type: application/json' --data \"${var}\")\ntest \"$status\" = \"{status}\" || {{ echo \"smoke request {} answered $status, expected {status}\"; exit 1; }}",
