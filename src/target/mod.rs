@@ -20,10 +20,9 @@ pub mod traffic;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use serde_json::Value;
-
-use std::ops::Deref;
 
 use crate::check::Checked;
 use crate::diag::Diagnostic;
