@@ -18,7 +18,7 @@ use modelops::check::{Options, check};
 use modelops::model::Date;
 use modelops::model::load::load;
 use modelops::source::WorkTree;
-use modelops::target::EmitContext;
+use modelops::target::Context;
 
 fn sizes() -> Vec<usize> {
     std::env::var("MODELOPS_BENCH_SIZES")
@@ -59,7 +59,7 @@ fn stages(c: &mut Criterion) {
         emitting.keep_rendered = true;
         let checked = check(&tree, &emitting).expect("checks");
         assert!(!checked.has_errors(), "the synthetic repository is valid");
-        let context = EmitContext::from_checked(&checked).expect("a resolved repository");
+        let context = Context::of(&checked).expect("a resolved repository");
         group.bench_with_input(BenchmarkId::new("emit all targets", models), &(), |b, _| {
             b.iter(|| modelops::target::emit(&context, None, None))
         });

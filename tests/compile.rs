@@ -396,7 +396,7 @@ fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
             "seed {seed}: {:?}",
             checked.diagnostics
         );
-        let cx = modelops::target::EmitContext::from_checked(&checked).expect("context");
+        let cx = modelops::target::Context::of(&checked).expect("context");
         let (files, _) = modelops::target::emit(&cx, Some("kubernetes"), None);
         let yaml =
             String::from_utf8(files.files["kubernetes/prod/assistant.yaml"].clone()).unwrap();

@@ -77,7 +77,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
         Ok(checked) => checked,
         Err(code) => return code,
     };
-    let context = crate::target::EmitContext::from_checked(&checked);
+    let context = crate::target::Context::of(&checked);
     let (Some(context), false) = (context, checked.has_errors()) else {
         print_diagnostics(&checked.diagnostics, &checked.config.files);
         eprintln!("error: the repository has errors; nothing was written");

@@ -10,12 +10,14 @@ mod date;
 mod inherit;
 pub mod load;
 mod names;
+pub mod target;
 mod values;
 
 pub use config::Config;
 pub use date::Date;
 pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
 pub use names::NameMap;
+pub use target::{Flavor, TargetKind};
 pub use values::{Duration, Regression, Threshold};
 
 use std::collections::BTreeMap;
@@ -251,9 +253,11 @@ pub struct Snapshot {
 pub struct Target {
     #[serde(rename = "$at")]
     pub at: At,
+    /// The target's name, parsed (the schema admits only known names).
     #[serde(rename = "$name")]
-    pub name: String,
-    pub flavor: Option<String>,
+    pub kind: TargetKind,
+    /// The workload kind (kubernetes target); Argo Rollouts when not given.
+    pub flavor: Option<Flavor>,
     pub upstream: Option<String>,
     pub template: Option<String>,
     pub output: Option<String>,
@@ -261,6 +265,27 @@ pub struct Target {
     pub prometheus: Option<String>,
     /// The address a proxy listens on (envoy, nginx).
     pub listen: Option<String>,
+}
+
+impl Target {
+    /// The name as written: `target "<name>"`.
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
+impl Project {
+    /// Whether the project declares a target of this kind.
+    pub fn has_target(&self, kind: TargetKind) -> bool {
+        self.target.values().any(|t| t.kind == kind)
+    }
+
+    /// The mesh the project's targets include, if any.
+    pub fn mesh(&self) -> Option<target::Mesh> {
+        self.target
+            .values()
+            .find_map(|t| t.kind.capabilities().mesh)
+    }
 }
 
 /// `models/<name>.kdl` as the schema sees it.

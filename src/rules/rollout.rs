@@ -5,6 +5,7 @@
 //! order are judged per deployment.
 
 use crate::diag::{Code, Diagnostic};
+use crate::model::target::Shadow;
 use crate::model::{Candidate, Deploy, Environment, Guard, Model, Threshold};
 use crate::rules::Context;
 
@@ -16,16 +17,6 @@ pub const BUILTIN_GUARDS: &[&str] = &[
     "latency-p95",
     "latency-p99",
 ];
-
-/// Targets that cannot express a shadow stage: (target, why, whether only a
-/// percentage below 100 is the problem). Istio, Envoy and Argo Rollouts sample
-/// mirrors natively; nginx samples by mirroring into an internal location that
-/// `split_clients` lets through or drops.
-const SHADOW_LIMITS: &[(&str, &str, bool)] = &[(
-    "litellm",
-    "the LiteLLM proxy cannot mirror traffic to a second model",
-    false,
-)];
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for (model, deploy) in cx.deployments() {
@@ -416,29 +407,27 @@ fn shadow_support(
     let Some(shadow) = candidate.shadow() else {
         return;
     };
-    for (target, reason, only_partial) in SHADOW_LIMITS {
-        let Some(target_node) = cx.project().target.get(target) else {
+    // Istio, Envoy and Argo Rollouts sample mirrors natively; nginx samples by
+    // mirroring into an internal location that `split_clients` lets through or drops.
+    for target_node in cx.project().target.values() {
+        let Shadow::Cannot(reason) = target_node.kind.capabilities().shadow else {
             continue;
         };
-        if *only_partial && shadow.percent() >= 100 {
-            continue;
-        }
         out.push(
             Diagnostic::new(
                 Code::ShadowUnsupported,
                 format!(
-                    "target `{target}` cannot honour the {}% shadow of deploy \"{}\"",
+                    "target `{}` cannot honour the {}% shadow of deploy \"{}\"",
+                    target_node.name(),
                     shadow.percent(),
                     deploy.environment
                 ),
             )
-            .with_label(cx.spans.node(&shadow.at), *reason)
+            .with_label(cx.spans.node(&shadow.at), reason)
             .with_label(cx.spans.name(&target_node.at), "this target")
-            .with_help(if *only_partial {
-                "mirror 100% of traffic, or rely on a target that samples (istio, envoy, kubernetes with argo-rollouts)"
-            } else {
-                "the shadow stage runs through the other traffic targets; this one keeps serving stable only"
-            }),
+            .with_help(
+                "the shadow stage runs through the other traffic targets; this one keeps serving stable only",
+            ),
         );
     }
 }

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use crate::diag::{Code, Diagnostic};
+use crate::model::target::{listen, upstream_for};
 use crate::rules::Context;
-use crate::target::traffic::{PROXY_TARGETS, listen, upstream_for};
 
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for target in cx.project().target.values() {
-        if !PROXY_TARGETS.contains(&target.name.as_str()) {
+        if !target.kind.is_proxy() {
             continue;
         }
         let mut reported = BTreeSet::new();
@@ -31,7 +31,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                     out.push(
                         Diagnostic::new(
                             Code::InvalidUpstream,
-                            format!("the `upstream` of target `{}` is not a usable address", target.name),
+                            format!("the `upstream` of target `{}` is not a usable address", target.name()),
                         )
                         .with_label(cx.spans.field(&target.at, "upstream"), why)
                         .with_help("write `host:port` using {{model}}, {{track}}, {{namespace}} and {{environment}}, e.g. \"{{model}}-{{track}}.{{namespace}}.svc.cluster.local:8080\""),
@@ -47,7 +47,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                     Code::InvalidUpstream,
                     format!(
                         "the `listen` address of target `{}` is not valid",
-                        target.name
+                        target.name()
                     ),
                 )
                 .with_label(cx.spans.field(&target.at, "listen"), why)

@@ -5,10 +5,50 @@
 //! environments so protection rules apply. Third-party actions are pinned by commit;
 //! the token may only read the repository.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+use serde::Serialize;
+
+use crate::model::TargetKind;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::target::{EmitContext, FileSet, to_yaml};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
+use crate::target::{Context, to_yaml};
+
+/// The `github-actions` target.
+pub struct GithubActions;
+
+const LAYOUT: Layout = Layout {
+    per: Per::Model,
+    path: "github-actions/{model}.yml",
+};
+
+impl Target for GithubActions {
+    fn kind(&self) -> TargetKind {
+        TargetKind::GithubActions
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::CiSystem
+    }
+
+    /// Pipelines cover every environment of a model; `--env` does not split them.
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for (model, pipeline) in
+            pipeline::pipelines(cx, part.models, part.by_model, pipeline::CiSystem::GitHub)
+        {
+            out.files.insert(
+                LAYOUT.path(&[("model", &model.name)]),
+                to_yaml(&workflow(&pipeline)),
+            );
+        }
+        out
+    }
+}
 
 /// actions/checkout v4.2.2, pinned by commit.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
@@ -25,80 +65,150 @@ fn expression(value: &EnvValue) -> String {
 const ON_DEFAULT_BRANCH: &str =
     "github.event_name == 'push' && github.ref_name == github.event.repository.default_branch";
 
-fn job(job: &Job) -> Value {
+/// The parts of a GitHub Actions workflow this target writes.
+#[derive(Serialize)]
+struct Workflow {
+    name: String,
+    on: On,
+    permissions: Permissions,
+    concurrency: Concurrency,
+    jobs: BTreeMap<String, WorkflowJob>,
+}
+
+#[derive(Serialize)]
+struct On {
+    pull_request: Paths,
+    push: Paths,
+}
+
+#[derive(Serialize)]
+struct Paths {
+    paths: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Permissions {
+    contents: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Concurrency {
+    group: String,
+    cancel_in_progress: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct WorkflowJob {
+    name: String,
+    runs_on: &'static str,
+    #[serde(rename = "if")]
+    condition: String,
+    timeout_minutes: u64,
+    steps: Vec<Step>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    needs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<Environment>,
+}
+
+/// A step: an action (`uses`) or a script (`run`).
+#[derive(Serialize)]
+struct Step {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uses: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    with: Option<CheckoutOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct CheckoutOptions {
+    /// The whole history: `modelops check --base` reads the base revision.
+    fetch_depth: u32,
+}
+
+#[derive(Serialize)]
+struct Environment {
+    name: String,
+}
+
+fn job(job: &Job) -> WorkflowJob {
     let condition = match job.trigger {
         Trigger::PullRequest => "github.event_name == 'pull_request'".to_owned(),
         Trigger::DefaultBranch => ON_DEFAULT_BRANCH.to_owned(),
         Trigger::OnFailure => format!("failure() && {ON_DEFAULT_BRANCH}"),
     };
-    let mut steps = vec![json!({"uses": CHECKOUT, "with": {"fetch-depth": 0}})];
+    let mut steps = vec![Step {
+        uses: Some(CHECKOUT),
+        with: Some(CheckoutOptions { fetch_depth: 0 }),
+        name: None,
+        run: None,
+        env: None,
+    }];
     for script in &job.scripts {
-        let mut step = json!({"name": script.name, "run": script.run});
-        if !script.env.is_empty() {
-            let env: Map<String, Value> = script
+        let env = (!script.env.is_empty()).then(|| {
+            script
                 .env
                 .iter()
-                .map(|(k, v)| (k.clone(), json!(expression(v))))
-                .collect();
-            step["env"] = Value::Object(env);
-        }
-        steps.push(step);
+                .map(|(k, v)| (k.clone(), expression(v)))
+                .collect()
+        });
+        steps.push(Step {
+            uses: None,
+            with: None,
+            name: Some(script.name.clone()),
+            run: Some(script.run.clone()),
+            env,
+        });
     }
-    let mut out = json!({
-        "name": job.title,
-        "runs-on": "ubuntu-latest",
-        "if": condition,
-        "timeout-minutes": job.timeout_minutes,
-        "steps": steps,
-    });
-    if !job.needs.is_empty() {
-        out["needs"] = json!(job.needs);
-    }
-    if let Some(environment) = &job.environment {
-        // A manual promotion waits in its own environment, whose required reviewers
-        // are the approval.
-        let name = if job.manual {
+    // A manual promotion waits in its own environment, whose required reviewers are
+    // the approval.
+    let environment = job.environment.as_ref().map(|environment| Environment {
+        name: if job.manual {
             format!("{environment}-promotion")
         } else {
             environment.clone()
-        };
-        out["environment"] = json!({"name": name});
+        },
+    });
+    WorkflowJob {
+        name: job.title.clone(),
+        runs_on: "ubuntu-latest",
+        condition,
+        timeout_minutes: job.timeout_minutes,
+        steps,
+        needs: job.needs.clone(),
+        environment,
     }
-    out
 }
 
-fn workflow(pipeline: &Pipeline) -> Value {
-    let jobs: Map<String, Value> = pipeline
-        .jobs
-        .iter()
-        .map(|j| (j.id.clone(), job(j)))
-        .collect();
-    json!({
-        "name": format!("modelops {}", pipeline.model),
-        "on": {
-            "pull_request": {"paths": pipeline.paths},
-            "push": {"paths": pipeline.paths},
+fn workflow(pipeline: &Pipeline) -> Workflow {
+    Workflow {
+        name: format!("modelops {}", pipeline.model),
+        on: On {
+            pull_request: Paths {
+                paths: pipeline.paths.clone(),
+            },
+            push: Paths {
+                paths: pipeline.paths.clone(),
+            },
         },
-        "permissions": {"contents": "read"},
-        "concurrency": {
-            "group": format!("modelops-{}-${{{{ github.ref }}}}", pipeline.model),
-            "cancel-in-progress": false,
+        permissions: Permissions { contents: "read" },
+        concurrency: Concurrency {
+            group: format!("modelops-{}-${{{{ github.ref }}}}", pipeline.model),
+            cancel_in_progress: false,
         },
-        "jobs": jobs,
-    })
-}
-
-/// The pipelines of `models`, from every deployment grouped by model (`grouped`).
-pub fn emit(
-    cx: &EmitContext<'_>,
-    models: &[crate::model::Model],
-    grouped: &pipeline::ByModel<'_>,
-    files: &mut FileSet,
-) {
-    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitHub) {
-        files.insert(
-            format!("github-actions/{}.yml", model.name),
-            to_yaml(&workflow(&pipeline)),
-        );
+        jobs: pipeline
+            .jobs
+            .iter()
+            .map(|j| (j.id.clone(), job(j)))
+            .collect(),
     }
 }

@@ -3,10 +3,50 @@
 //! (`rules: changes:`); deployments use GitLab environments; a manual blue-green
 //! promotion is `when: manual`; rollback runs `when: on_failure`.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+use serde::Serialize;
+
+use crate::model::TargetKind;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
-use crate::target::{EmitContext, FileSet, to_yaml};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
+use crate::target::{Context, to_yaml};
+
+/// The `gitlab-ci` target.
+pub struct GitlabCi;
+
+const LAYOUT: Layout = Layout {
+    per: Per::Model,
+    path: "gitlab-ci/{model}.yml",
+};
+
+impl Target for GitlabCi {
+    fn kind(&self) -> TargetKind {
+        TargetKind::GitlabCi
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::CiSystem
+    }
+
+    /// Pipelines cover every environment of a model; `--env` does not split them.
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for (model, pipeline) in
+            pipeline::pipelines(cx, part.models, part.by_model, pipeline::CiSystem::GitLab)
+        {
+            out.files.insert(
+                LAYOUT.path(&[("model", &model.name)]),
+                to_yaml(&pipeline_file(&pipeline)),
+            );
+        }
+        out
+    }
+}
 
 fn variable(value: &EnvValue) -> String {
     match value {
@@ -18,87 +58,111 @@ fn variable(value: &EnvValue) -> String {
     }
 }
 
-fn job(job: &Job, paths: &[String]) -> Value {
+/// The parts of a GitLab CI pipeline file this target writes: global keys, then one
+/// key per job.
+#[derive(Serialize)]
+struct PipelineFile {
+    stages: [&'static str; 3],
+    variables: BTreeMap<String, String>,
+    default: JobDefaults,
+    #[serde(flatten)]
+    jobs: BTreeMap<String, PipelineJob>,
+}
+
+#[derive(Serialize)]
+struct JobDefaults {
+    image: &'static str,
+}
+
+#[derive(Serialize)]
+struct PipelineJob {
+    stage: &'static str,
+    rules: Vec<Rule>,
+    timeout: String,
+    script: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    variables: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    needs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<Environment>,
+}
+
+#[derive(Serialize)]
+struct Rule {
+    #[serde(rename = "if")]
+    condition: &'static str,
+    changes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    when: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Environment {
+    name: String,
+}
+
+/// A job; `needs` name jobs by their full key, `<model>-<id>`.
+fn job(job: &Job, model: &str, paths: &[String]) -> PipelineJob {
     let condition = match job.trigger {
         Trigger::PullRequest => "$CI_PIPELINE_SOURCE == \"merge_request_event\"",
         Trigger::DefaultBranch | Trigger::OnFailure => "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
     };
-    let mut rule = json!({"if": condition, "changes": paths});
-    match (job.trigger, job.manual) {
-        (Trigger::OnFailure, _) => rule["when"] = json!("on_failure"),
-        (_, true) => rule["when"] = json!("manual"),
-        _ => {}
-    }
-    let mut variables = Map::new();
+    let when = match (job.trigger, job.manual) {
+        (Trigger::OnFailure, _) => Some("on_failure"),
+        (_, true) => Some("manual"),
+        _ => None,
+    };
+    let mut variables = BTreeMap::new();
     let mut script = Vec::new();
     for step in &job.scripts {
         for (key, value) in &step.env {
-            variables.insert(key.clone(), json!(variable(value)));
+            variables.insert(key.clone(), variable(value));
         }
-        script.push(json!(format!("echo \"== {}\"", step.name)));
-        script.extend(step.run.lines().map(|l| json!(l)));
+        script.push(format!("echo \"== {}\"", step.name));
+        script.extend(step.run.lines().map(str::to_owned));
     }
     let stage = match job.trigger {
         Trigger::PullRequest => "check",
         Trigger::DefaultBranch => "release",
         Trigger::OnFailure => "rollback",
     };
-    let mut out = json!({
-        "stage": stage,
-        "rules": [rule],
-        "timeout": format!("{}m", job.timeout_minutes),
-        "script": script,
-    });
-    if !variables.is_empty() {
-        out["variables"] = Value::Object(variables);
+    PipelineJob {
+        stage,
+        rules: vec![Rule {
+            condition,
+            changes: paths.to_vec(),
+            when,
+        }],
+        timeout: format!("{}m", job.timeout_minutes),
+        script,
+        variables,
+        needs: job
+            .needs
+            .iter()
+            .map(|need| format!("{model}-{need}"))
+            .collect(),
+        environment: job
+            .environment
+            .as_ref()
+            .map(|name| Environment { name: name.clone() }),
     }
-    if !job.needs.is_empty() {
-        out["needs"] = json!(job.needs);
-    }
-    if let Some(environment) = &job.environment {
-        out["environment"] = json!({"name": environment});
-    }
-    out
 }
 
-fn pipeline_file(pipeline: &Pipeline) -> Value {
-    let mut root = Map::new();
-    root.insert("stages".into(), json!(["check", "release", "rollback"]));
-    root.insert(
-        "variables".into(),
-        json!({"MODELOPS_VERSION": pipeline::VERSION}),
-    );
-    root.insert("default".into(), json!({"image": "rust:1.95"}));
-    for job_definition in &pipeline.jobs {
-        root.insert(
-            format!("{}-{}", pipeline.model, job_definition.id),
-            job(job_definition, &pipeline.paths),
-        );
-    }
-    // `needs` name jobs by their full key.
-    for value in root.values_mut() {
-        if let Some(needs) = value.get_mut("needs").and_then(Value::as_array_mut) {
-            for need in needs.iter_mut() {
-                if let Some(name) = need.as_str() {
-                    *need = json!(format!("{}-{name}", pipeline.model));
-                }
-            }
-        }
-    }
-    Value::Object(root)
-}
-
-/// The pipelines of `models`, from every deployment grouped by model (`grouped`).
-pub fn emit(
-    cx: &EmitContext<'_>,
-    models: &[crate::model::Model],
-    grouped: &pipeline::ByModel<'_>,
-    files: &mut FileSet,
-) {
-    for (model, pipeline) in pipeline::pipelines(cx, models, grouped, pipeline::CiSystem::GitLab) {
-        files.insert(
-            format!("gitlab-ci/{}.yml", model.name),
-            to_yaml(&pipeline_file(&pipeline)),
-        );
+fn pipeline_file(pipeline: &Pipeline) -> PipelineFile {
+    PipelineFile {
+        stages: ["check", "release", "rollback"],
+        variables: BTreeMap::from([("MODELOPS_VERSION".to_owned(), pipeline::VERSION.to_owned())]),
+        default: JobDefaults { image: "rust:1.95" },
+        jobs: pipeline
+            .jobs
+            .iter()
+            .map(|j| {
+                (
+                    format!("{}-{}", pipeline.model, j.id),
+                    job(j, &pipeline.model, &pipeline.paths),
+                )
+            })
+            .collect(),
     }
 }

@@ -8,22 +8,69 @@
 //! With an explicit `upstream=` on the target, routes go to each track's rendered host
 //! and port instead of subsets.
 
-use serde_json::{Map, Value, json};
-
-use crate::model::Target;
+use crate::model::{self, TargetKind};
+use crate::target::k8s::{self, Labels, Object, ObjectMeta};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::traffic::{self, TrafficState};
-use crate::target::{Deployment, EmitContext, FileSet, to_yaml_documents};
+use crate::target::{Context, Deployment, to_yaml_documents};
 
-fn metadata(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
-    json!({
-        "name": d.model.name,
-        "namespace": d.namespace(),
-        "labels": {
-            "app.kubernetes.io/name": d.model.name,
-            "app.kubernetes.io/part-of": cx.project.project,
-            "app.kubernetes.io/managed-by": "modelops",
-        },
-    })
+/// The `istio` target.
+pub struct Istio;
+
+const LAYOUT: Layout = Layout {
+    per: Per::TrafficState,
+    path: "istio/{environment}/{model}/{state}.yaml",
+};
+
+impl Target for Istio {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Istio
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::Kubectl
+    }
+
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for d in part.deployments {
+            for state in traffic::states(d) {
+                let mut documents = vec![Object::VirtualService(virtual_service(
+                    cx,
+                    part.declared,
+                    d,
+                    &state,
+                ))];
+                if part.declared.upstream.is_none() {
+                    documents.push(Object::DestinationRule(destination_rule(cx, d)));
+                }
+                out.files.insert(
+                    LAYOUT.state_path(&d.environment.name, &d.model.name, &state.name),
+                    to_yaml_documents(&documents),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn metadata(cx: &Context<'_>, d: &Deployment<'_>) -> ObjectMeta {
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+    labels.insert(
+        "app.kubernetes.io/part-of".into(),
+        cx.project.project.clone(),
+    );
+    labels.insert("app.kubernetes.io/managed-by".into(), "modelops".into());
+    ObjectMeta {
+        name: d.model.name.clone(),
+        namespace: d.namespace().to_owned(),
+        labels,
+    }
 }
 
 fn release_of<'a>(d: &'a Deployment<'_>, track: &str) -> Option<&'a str> {
@@ -34,88 +81,84 @@ fn release_of<'a>(d: &'a Deployment<'_>, track: &str) -> Option<&'a str> {
         .map(|t| t.release.as_str())
 }
 
-fn destination(target: &Target, d: &Deployment<'_>, track: &str) -> Value {
+fn destination(target: &model::Target, d: &Deployment<'_>, track: &str) -> k8s::Destination {
     if target.upstream.is_some()
         && let Ok(address) = traffic::upstream(target, d, track)
     {
-        return json!({"host": address.host, "port": {"number": address.port}});
+        return k8s::Destination {
+            host: address.host,
+            subset: None,
+            port: Some(k8s::PortSelector {
+                number: address.port,
+            }),
+        };
     }
-    json!({"host": d.model.name, "subset": track})
+    k8s::Destination {
+        host: d.model.name.clone(),
+        subset: Some(track.to_owned()),
+        port: None,
+    }
 }
 
 fn virtual_service(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     state: &TrafficState,
-) -> Value {
-    let route: Vec<Value> = state
+) -> k8s::VirtualService {
+    let route = state
         .weights
         .iter()
-        .map(|(track, weight)| json!({"destination": destination(target, d, track), "weight": weight}))
+        .map(|(track, weight)| k8s::HttpRouteDestination {
+            destination: destination(target, d, track),
+            weight: *weight,
+        })
         .collect();
-    let mut http = Map::new();
-    http.insert("name".into(), json!("primary"));
-    http.insert("route".into(), Value::Array(route));
-    if let Some((track, percent)) = state.mirror {
-        http.insert("mirror".into(), destination(target, d, track));
-        http.insert(
-            "mirrorPercentage".into(),
-            json!({"value": f64::from(percent)}),
-        );
-    }
-    json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": metadata(cx, d),
-        "spec": {
-            "hosts": [d.model.name],
-            "http": [Value::Object(http)],
+    let (mirror, mirror_percentage) = match state.mirror {
+        Some((track, percent)) => (
+            Some(destination(target, d, track)),
+            Some(k8s::Percent {
+                value: f64::from(percent),
+            }),
+        ),
+        None => (None, None),
+    };
+    k8s::VirtualService::new(
+        metadata(cx, d),
+        k8s::VirtualServiceSpec {
+            hosts: vec![d.model.name.clone()],
+            http: vec![k8s::HttpRoute {
+                name: "primary".into(),
+                route,
+                mirror,
+                mirror_percentage,
+            }],
         },
-    })
+    )
 }
 
-fn destination_rule(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
-    let subsets: Vec<Value> = traffic::tracks(d)
+fn destination_rule(cx: &Context<'_>, d: &Deployment<'_>) -> k8s::DestinationRule {
+    let subsets = traffic::tracks(d)
         .into_iter()
         .filter_map(|track| {
             let release = release_of(d, track)?;
-            Some(json!({
-                "name": track,
-                "labels": {
-                    "app.kubernetes.io/name": d.model.name,
-                    "app.kubernetes.io/version": crate::target::kubernetes::label_value(release),
-                },
-            }))
+            let mut labels = Labels::new();
+            labels.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+            labels.insert(
+                "app.kubernetes.io/version".into(),
+                crate::target::kubernetes::label_value(release),
+            );
+            Some(k8s::Subset {
+                name: track.to_owned(),
+                labels,
+            })
         })
         .collect();
-    json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "metadata": metadata(cx, d),
-        "spec": {"host": d.model.name, "subsets": subsets},
-    })
-}
-
-pub fn emit(
-    cx: &EmitContext<'_>,
-    target: &Target,
-    deployments: &[Deployment<'_>],
-    files: &mut FileSet,
-) {
-    for d in deployments {
-        for state in traffic::states(d) {
-            let mut documents = vec![virtual_service(cx, target, d, &state)];
-            if target.upstream.is_none() {
-                documents.push(destination_rule(cx, d));
-            }
-            files.insert(
-                format!(
-                    "istio/{}/{}/{}.yaml",
-                    d.environment.name, d.model.name, state.name
-                ),
-                to_yaml_documents(&documents),
-            );
-        }
-    }
+    k8s::DestinationRule::new(
+        metadata(cx, d),
+        k8s::DestinationRuleSpec {
+            host: d.model.name.clone(),
+            subsets,
+        },
+    )
 }

@@ -18,12 +18,46 @@
 //! `modelops_requests_total{model,release,code}` and
 //! `modelops_request_duration_seconds_bucket{model,release,le}`.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic};
-use crate::model::{Candidate, Guard, Promote, ResolvedRelease, Target, Threshold};
+use crate::model::target::Mesh;
+use crate::model::{
+    self, Candidate, Flavor, Guard, Promote, ResolvedRelease, TargetKind, Threshold,
+};
 use crate::resolve::Track;
-use crate::target::{Deployment, EmitContext, FileSet, to_yaml_documents};
+use crate::target::k8s::{self, Labels, Object, ObjectMeta};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
+use crate::target::{Context, Deployment, to_yaml_documents};
+
+/// The `kubernetes` target.
+pub struct Kubernetes;
+
+const LAYOUT: Layout = Layout {
+    per: Per::Deployment,
+    path: "kubernetes/{environment}/{model}.yaml",
+};
+
+impl Target for Kubernetes {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Kubernetes
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::Kubectl
+    }
+
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        emit(cx, part.declared, part.deployments)
+    }
+}
 
 /// Where the serving container finds its configuration.
 pub const MOUNT_PATH: &str = "/etc/modelops";
@@ -32,20 +66,8 @@ pub const PORT: u16 = 8080;
 /// The Prometheus server the analysis queries when the target names none.
 pub const DEFAULT_PROMETHEUS: &str = "http://prometheus.monitoring.svc.cluster.local:9090";
 
-/// The workload flavor of the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Flavor {
-    ArgoRollouts,
-    Flagger,
-    Deployment,
-}
-
-fn flavor(target: &Target) -> Flavor {
-    match target.flavor.as_deref() {
-        Some("flagger") => Flavor::Flagger,
-        Some("deployment") => Flavor::Deployment,
-        _ => Flavor::ArgoRollouts,
-    }
+fn flavor(target: &model::Target) -> Flavor {
+    target.flavor.unwrap_or_default()
 }
 
 /// A label value: at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends.
@@ -84,28 +106,54 @@ fn name_fragment(text: &str) -> String {
         .to_owned()
 }
 
-fn common_labels(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Map<String, Value> {
-    let mut labels = Map::new();
-    labels.insert("app.kubernetes.io/name".into(), json!(d.model.name));
-    labels.insert("app.kubernetes.io/instance".into(), json!(d.model.name));
+fn common_labels(cx: &Context<'_>, d: &Deployment<'_>) -> Labels {
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+    labels.insert("app.kubernetes.io/instance".into(), d.model.name.clone());
     labels.insert(
         "app.kubernetes.io/part-of".into(),
-        json!(label_value(&cx.project.project)),
+        label_value(&cx.project.project),
     );
-    labels.insert("app.kubernetes.io/managed-by".into(), json!("modelops"));
+    labels.insert("app.kubernetes.io/managed-by".into(), "modelops".into());
     labels.insert(
         "modelops.dev/environment".into(),
-        json!(label_value(&d.environment.name)),
+        label_value(&d.environment.name),
     );
     labels
 }
 
-fn metadata(cx: &EmitContext<'_>, d: &Deployment<'_>, name: &str) -> Value {
-    json!({
-        "name": name,
-        "namespace": d.namespace(),
-        "labels": Value::Object(common_labels(cx, d)),
-    })
+fn metadata(cx: &Context<'_>, d: &Deployment<'_>, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: name.to_owned(),
+        namespace: d.namespace().to_owned(),
+        labels: common_labels(cx, d),
+    }
+}
+
+/// `release.json`: what a track's pods run. Fields without a value are `null`.
+#[derive(Serialize)]
+struct ReleaseJson<'a> {
+    model: &'a str,
+    release: &'a str,
+    environment: &'a str,
+    base: Option<BaseJson<'a>>,
+    image: Option<&'a str>,
+    prompt: Option<PromptJson<'a>>,
+    release_blake3: &'a Option<crate::resolve::HashHex>,
+    fingerprint: &'a Option<crate::resolve::HashHex>,
+}
+
+#[derive(Serialize)]
+struct BaseJson<'a> {
+    id: &'a str,
+    revision: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct PromptJson<'a> {
+    name: &'a str,
+    version: Option<u32>,
+    blake3: &'a Option<crate::resolve::HashHex>,
 }
 
 /// The data a track's pods read from `/etc/modelops/`.
@@ -113,47 +161,45 @@ fn config_data(
     d: &Deployment<'_>,
     track: &Track,
     release: Option<&ResolvedRelease>,
-) -> Map<String, Value> {
-    let params: Map<String, Value> = release
-        .map(|r| {
-            r.params
-                .iter()
-                .map(|(k, (v, _))| (k.clone(), v.clone()))
-                .collect()
-        })
+) -> BTreeMap<String, String> {
+    let params: BTreeMap<&str, &Value> = release
+        .map(|r| r.params.iter().map(|(k, (v, _))| (k.as_str(), v)).collect())
         .unwrap_or_default();
-    let release_json = json!({
-        "model": d.model.name,
-        "release": track.release,
-        "environment": d.environment.name,
-        "base": release.and_then(|r| r.base.as_ref()).map(|b| json!({"id": b.id, "revision": b.revision})),
-        "image": release.and_then(|r| r.image.as_ref()).map(|(image, _)| image),
-        "prompt": release.and_then(|r| r.prompt.as_ref()).map(|p| json!({
-            "name": p.name,
-            "version": p.version,
-            "blake3": track.prompt_hash,
-        })),
-        "release_blake3": track.release_hash,
-        "fingerprint": track.fingerprint,
-    });
-    let mut data = Map::new();
+    let release_json = ReleaseJson {
+        model: &d.model.name,
+        release: &track.release,
+        environment: &d.environment.name,
+        base: release.and_then(|r| r.base.as_ref()).map(|b| BaseJson {
+            id: &b.id,
+            revision: &b.revision,
+        }),
+        image: release
+            .and_then(|r| r.image.as_ref())
+            .map(|(image, _)| image.as_str()),
+        prompt: release.and_then(|r| r.prompt.as_ref()).map(|p| PromptJson {
+            name: &p.name,
+            version: p.version,
+            blake3: &track.prompt_hash,
+        }),
+        release_blake3: &track.release_hash,
+        fingerprint: &track.fingerprint,
+    };
+    let mut data = BTreeMap::new();
     data.insert(
         "system-prompt.txt".into(),
-        json!(track.rendered_prompt.clone().unwrap_or_default()),
+        track.rendered_prompt.clone().unwrap_or_default(),
     );
-    data.insert(
-        "params.json".into(),
-        json!(crate::target::to_json(&Value::Object(params))),
-    );
+    data.insert("params.json".into(), crate::target::to_json(&params));
+    // Through a `Value`, so that the keys are sorted.
     data.insert(
         "release.json".into(),
-        json!(crate::target::to_json(&release_json)),
+        crate::target::to_json(&crate::target::to_value(&release_json)),
     );
     data
 }
 
 /// The ConfigMap's name: model, release and a hash of its data.
-fn config_map_name(d: &Deployment<'_>, track: &Track, data: &Map<String, Value>) -> String {
+fn config_map_name(d: &Deployment<'_>, track: &Track, data: &BTreeMap<String, String>) -> String {
     let bytes = serde_json::to_vec(data).unwrap_or_default();
     let hash = blake3::hash(&bytes).to_hex();
     format!(
@@ -165,134 +211,159 @@ fn config_map_name(d: &Deployment<'_>, track: &Track, data: &Map<String, Value>)
 }
 
 struct TrackObjects {
-    config_map: Value,
-    pod_template: Value,
+    config_map: k8s::ConfigMap,
+    pod_template: k8s::PodTemplate,
 }
 
 fn track_objects(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
     track: &Track,
     extra_labels: &[(&str, &str)],
 ) -> TrackObjects {
-    let release = cx.resolved_release(&d.model.name, &track.release);
+    let release = cx.release(&d.model.name, &track.release);
     let data = config_data(d, track, release);
     let name = config_map_name(d, track, &data);
     let mut cm_meta = metadata(cx, d, &name);
-    cm_meta["labels"]["app.kubernetes.io/version"] = json!(label_value(&track.release));
-    let config_map = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": cm_meta,
-        "data": Value::Object(data),
-    });
+    cm_meta.labels.insert(
+        "app.kubernetes.io/version".into(),
+        label_value(&track.release),
+    );
+    let config_map = k8s::ConfigMap::new(cm_meta, data);
 
-    let mut labels = Map::new();
-    labels.insert("app.kubernetes.io/name".into(), json!(d.model.name));
-    labels.insert("app.kubernetes.io/instance".into(), json!(d.model.name));
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+    labels.insert("app.kubernetes.io/instance".into(), d.model.name.clone());
     labels.insert(
         "app.kubernetes.io/version".into(),
-        json!(label_value(&track.release)),
+        label_value(&track.release),
     );
     labels.insert(
         "app.kubernetes.io/part-of".into(),
-        json!(label_value(&cx.project.project)),
+        label_value(&cx.project.project),
     );
-    labels.insert("app.kubernetes.io/managed-by".into(), json!("modelops"));
+    labels.insert("app.kubernetes.io/managed-by".into(), "modelops".into());
     for (key, value) in extra_labels {
-        labels.insert((*key).into(), json!(value));
+        labels.insert((*key).into(), (*value).into());
     }
-    let mut annotations = Map::new();
-    annotations.insert("modelops.dev/release".into(), json!(track.release));
+    let mut annotations = Labels::new();
+    annotations.insert("modelops.dev/release".into(), track.release.clone());
     if let Some(fingerprint) = &track.fingerprint {
-        annotations.insert("modelops.dev/fingerprint".into(), json!(fingerprint));
+        annotations.insert("modelops.dev/fingerprint".into(), fingerprint.clone());
     }
     if let Some(hash) = &track.prompt_hash {
-        annotations.insert("modelops.dev/prompt-blake3".into(), json!(hash));
+        annotations.insert("modelops.dev/prompt-blake3".into(), hash.clone());
     }
     let mut env = vec![
-        json!({"name": "MODELOPS_MODEL", "value": d.model.name}),
-        json!({"name": "MODELOPS_RELEASE", "value": track.release}),
-        json!({"name": "MODELOPS_ENVIRONMENT", "value": d.environment.name}),
-        json!({"name": "MODELOPS_CONFIG_DIR", "value": MOUNT_PATH}),
+        k8s::EnvVar::value("MODELOPS_MODEL", &d.model.name),
+        k8s::EnvVar::value("MODELOPS_RELEASE", &track.release),
+        k8s::EnvVar::value("MODELOPS_ENVIRONMENT", &d.environment.name),
+        k8s::EnvVar::value("MODELOPS_CONFIG_DIR", MOUNT_PATH),
     ];
     if let Some(release) = release {
         for secret in release.secrets.values() {
-            env.push(json!({
-                "name": secret.name,
-                "valueFrom": {"secretKeyRef": {"name": secret.from, "key": secret.key}},
-            }));
+            env.push(k8s::EnvVar::secret(&secret.name, &secret.from, &secret.key));
         }
     }
-    let mut container = json!({
-        "name": "model-server",
-        "image": release.and_then(|r| r.image.as_ref()).map(|(i, _)| i.clone()).unwrap_or_default(),
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-        "env": env,
-        "volumeMounts": [{"name": "modelops-config", "mountPath": MOUNT_PATH, "readOnly": true}],
-    });
-    if let Some(resources) = &d.deploy.resources {
-        let mut requests = Map::new();
-        let mut limits = Map::new();
+    let resources = d.deploy.resources.as_ref().map(|resources| {
+        let mut requests = BTreeMap::new();
+        let mut limits = BTreeMap::new();
         if let Some(cpu) = &resources.cpu {
             let cpu = match cpu {
-                Value::String(s) => json!(s),
-                other => json!(other.to_string()),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
             };
             requests.insert("cpu".into(), cpu);
         }
         if let Some(memory) = &resources.memory {
-            requests.insert("memory".into(), json!(memory));
-            limits.insert("memory".into(), json!(memory));
+            requests.insert("memory".into(), memory.clone());
+            limits.insert("memory".into(), memory.clone());
         }
-        container["resources"] = json!({"requests": requests, "limits": limits});
-    }
-    let pod_template = json!({
-        "metadata": {"labels": labels, "annotations": annotations},
-        "spec": {
-            "containers": [container],
-            "volumes": [{"name": "modelops-config", "configMap": {"name": name}}],
-        },
+        k8s::Resources { requests, limits }
     });
+    let container = k8s::Container {
+        name: "model-server".into(),
+        image: release
+            .and_then(|r| r.image.as_ref())
+            .map(|(i, _)| i.clone())
+            .unwrap_or_default(),
+        ports: vec![k8s::ContainerPort {
+            name: "http".into(),
+            container_port: PORT,
+            protocol: "TCP".into(),
+        }],
+        env,
+        volume_mounts: vec![k8s::VolumeMount {
+            name: "modelops-config".into(),
+            mount_path: MOUNT_PATH.into(),
+            read_only: true,
+        }],
+        resources,
+    };
+    let pod_template = k8s::PodTemplate {
+        metadata: k8s::PodMeta {
+            labels,
+            annotations,
+        },
+        spec: k8s::PodSpec {
+            containers: vec![container],
+            volumes: vec![k8s::Volume {
+                name: "modelops-config".into(),
+                config_map: k8s::ConfigMapVolumeSource { name },
+            }],
+        },
+    };
     TrackObjects {
         config_map,
         pod_template,
     }
 }
 
+fn http_port() -> k8s::ServicePort {
+    k8s::ServicePort {
+        name: "http".into(),
+        port: PORT,
+        target_port: "http".into(),
+        protocol: "TCP".into(),
+    }
+}
+
 /// The Service every track's pods are behind: the host clients and the Istio routes use.
-fn model_service(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(cx, d, &d.model.name),
-        "spec": {
-            "selector": {"app.kubernetes.io/name": d.model.name},
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+fn model_service(cx: &Context<'_>, d: &Deployment<'_>) -> Object {
+    let mut selector = Labels::new();
+    selector.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+    Object::Service(k8s::Service::new(
+        metadata(cx, d, &d.model.name),
+        k8s::ServiceSpec {
+            selector,
+            ports: vec![http_port()],
         },
-    })
+    ))
 }
 
 fn service(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
     track: &str,
     selector_track: Option<&str>,
-) -> Value {
-    let mut selector = Map::new();
-    selector.insert("app.kubernetes.io/name".into(), json!(d.model.name));
-    if let Some(track) = selector_track {
-        selector.insert("modelops.dev/track".into(), json!(track));
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(cx, d, &format!("{}-{track}", d.model.name)),
-        "spec": {
-            "selector": selector,
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+) -> Object {
+    Object::Service(k8s::Service::new(
+        metadata(cx, d, &format!("{}-{track}", d.model.name)),
+        k8s::ServiceSpec {
+            selector: track_selector(d, selector_track),
+            ports: vec![http_port()],
         },
-    })
+    ))
+}
+
+/// The pods of a model, or of one of its tracks.
+fn track_selector(d: &Deployment<'_>, selector_track: Option<&str>) -> Labels {
+    let mut selector = Labels::new();
+    selector.insert("app.kubernetes.io/name".into(), d.model.name.clone());
+    if let Some(track) = selector_track {
+        selector.insert("modelops.dev/track".into(), track.into());
+    }
+    selector
 }
 
 fn replicas(d: &Deployment<'_>) -> u32 {
@@ -405,7 +476,7 @@ fn flagger_duration(duration: crate::model::Duration) -> String {
     }
 }
 
-fn prometheus_address(target: &Target) -> String {
+fn prometheus_address(target: &model::Target) -> String {
     target
         .prometheus
         .clone()
@@ -413,40 +484,43 @@ fn prometheus_address(target: &Target) -> String {
 }
 
 fn analysis_template(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
-    target: &Target,
+    target: &model::Target,
     candidate: &str,
-) -> Option<Value> {
+) -> Option<Object> {
     if d.deploy.guard.is_empty() {
         return None;
     }
-    let metrics: Vec<Value> = d
+    let metrics: Vec<k8s::AnalysisMetric> = d
         .deploy
         .guard
         .values()
         .filter_map(|guard| {
             let query = guard_query(&QueryScope::of(d, candidate), guard)?;
-            Some(json!({
-                "name": guard.name,
-                "interval": guard.interval().to_string(),
-                "failureLimit": guard.failures().saturating_sub(1),
-                "successCondition": success_condition(guard),
-                "provider": {"prometheus": {"address": prometheus_address(target), "query": query}},
-            }))
+            Some(k8s::AnalysisMetric {
+                name: guard.name.clone(),
+                interval: guard.interval().to_string(),
+                failure_limit: guard.failures().saturating_sub(1),
+                success_condition: success_condition(guard),
+                provider: k8s::AnalysisProvider {
+                    prometheus: k8s::PrometheusQuery {
+                        address: prometheus_address(target),
+                        query,
+                    },
+                },
+            })
         })
         .collect();
-    Some(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": metadata(cx, d, &format!("{}-guards", d.model.name)),
-        "spec": {"metrics": metrics},
-    }))
+    Some(Object::AnalysisTemplate(k8s::AnalysisTemplate::new(
+        metadata(cx, d, &format!("{}-guards", d.model.name)),
+        metrics,
+    )))
 }
 
 fn limitation(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     what: String,
     help: &str,
@@ -454,7 +528,7 @@ fn limitation(
     Diagnostic::new(Code::TargetLimitation, what)
         .with_label(
             cx.spans.name(&target.at),
-            format!("target `{}`", target.name),
+            format!("target `{}`", target.name()),
         )
         .with_label(
             cx.spans.name(&d.deploy.at),
@@ -464,13 +538,7 @@ fn limitation(
 }
 
 /// Emits the target's files for `deployments`.
-pub fn emit(
-    cx: &EmitContext<'_>,
-    target: &Target,
-    deployments: &[Deployment<'_>],
-    files: &mut FileSet,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+fn emit(cx: &Context<'_>, target: &model::Target, deployments: &[Deployment<'_>]) -> Emitted {
     // Deployments are independent: built and serialised on every core, collected in
     // order (the largest target, so the other targets' threads are not left idle).
     use rayon::prelude::*;
@@ -488,16 +556,18 @@ pub fn emit(
                 documents.insert(0, model_service(cx, d));
             }
             (
-                format!("kubernetes/{}/{}.yaml", d.environment.name, d.model.name),
+                LAYOUT.deployment_path(d),
                 to_yaml_documents(&documents),
                 found,
             )
         })
         .collect();
+    let mut out = Emitted::default();
     for (path, yaml, found) in emitted {
-        files.insert(path, yaml);
-        diagnostics.extend(found);
+        out.files.insert(path, yaml);
+        out.diagnostics.extend(found);
     }
+    out
 }
 
 fn tracks<'a>(d: &Deployment<'a>) -> (Option<&'a Track>, Option<&'a Track>) {
@@ -506,56 +576,51 @@ fn tracks<'a>(d: &Deployment<'a>) -> (Option<&'a Track>, Option<&'a Track>) {
     (stable, candidate)
 }
 
+fn guards_analysis(name: &str) -> k8s::RolloutAnalysis {
+    k8s::RolloutAnalysis {
+        templates: vec![k8s::AnalysisTemplateRef {
+            template_name: format!("{name}-guards"),
+        }],
+    }
+}
+
 fn argo(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Value> {
+) -> Vec<Object> {
     let (stable, candidate) = tracks(d);
     let mut documents = Vec::new();
-    let mut templates = Vec::new();
+    let mut template = None;
     for track in stable.iter().chain(candidate.iter()) {
         let objects = track_objects(cx, d, track, &[]);
-        documents.push(objects.config_map);
-        templates.push((track.track, objects.pod_template));
+        documents.push(Object::ConfigMap(objects.config_map));
+        template = Some(objects.pod_template);
     }
     // The Rollout's template is the desired state: the candidate when there is one.
     // Argo keeps the previous (stable) ReplicaSet running until promotion.
-    let Some((_, template)) = templates.last().cloned() else {
+    let Some(template) = template else {
         return documents;
     };
-    let istio = cx.project.target.contains_key("istio");
+    let mesh = cx.project.mesh();
     let name = d.model.name.clone();
-    let mut spec = json!({
-        "replicas": replicas(d),
-        "revisionHistoryLimit": 3,
-        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-        "template": template,
-    });
+    let workload = k8s::WorkloadSpec {
+        replicas: replicas(d),
+        revision_history_limit: 3,
+        selector: k8s::LabelSelector {
+            match_labels: track_selector(d, None),
+        },
+        template,
+    };
     let candidate_release = candidate
         .map(|t| t.release.clone())
         .unwrap_or_else(|| stable.map(|t| t.release.clone()).unwrap_or_default());
     let analysis = analysis_template(cx, d, target, &candidate_release);
-    match d.deploy.candidate() {
+    let strategy = match d.deploy.candidate() {
         Some(Candidate::BlueGreen(blue_green)) => {
             documents.push(service(cx, d, "stable", None));
             documents.push(service(cx, d, "preview", None));
-            let mut strategy = json!({
-                "activeService": format!("{name}-stable"),
-                "previewService": format!("{name}-preview"),
-                "autoPromotionEnabled": blue_green.promote.unwrap_or_default() == Promote::Auto,
-            });
-            if let (Some(preview), Some(Promote::Auto)) = (blue_green.preview, blue_green.promote) {
-                strategy["autoPromotionSeconds"] = json!(preview.as_secs());
-            }
-            if let Some(keep_old) = blue_green.keep_old {
-                strategy["scaleDownDelaySeconds"] = json!(keep_old.as_secs());
-            }
-            if analysis.is_some() {
-                strategy["prePromotionAnalysis"] =
-                    json!({"templates": [{"templateName": format!("{name}-guards")}]});
-            }
             if blue_green.shadow.is_some() {
                 diagnostics.push(limitation(
                     cx,
@@ -565,112 +630,137 @@ fn argo(
                     "the istio, envoy and nginx targets emit a `shadow` traffic state for this stage",
                 ));
             }
-            spec["strategy"] = json!({"blueGreen": strategy});
+            let auto_promotion_seconds = match (blue_green.preview, blue_green.promote) {
+                (Some(preview), Some(Promote::Auto)) => Some(preview.as_secs()),
+                _ => None,
+            };
+            k8s::RolloutStrategy::BlueGreen(k8s::BlueGreenStrategy {
+                active_service: format!("{name}-stable"),
+                preview_service: format!("{name}-preview"),
+                auto_promotion_enabled: blue_green.promote.unwrap_or_default() == Promote::Auto,
+                auto_promotion_seconds,
+                scale_down_delay_seconds: blue_green.keep_old.map(|keep_old| keep_old.as_secs()),
+                pre_promotion_analysis: analysis.is_some().then(|| guards_analysis(&name)),
+            })
         }
         Some(Candidate::Canary(canary)) => {
             documents.push(service(cx, d, "stable", None));
             documents.push(service(cx, d, "canary", None));
             let mut steps = Vec::new();
             if let Some(shadow) = &canary.shadow {
-                if istio {
-                    steps.push(json!({"setMirrorRoute": {
-                        "name": "shadow",
-                        "percentage": shadow.percent(),
-                        "match": [{"path": {"prefix": "/"}}],
-                    }}));
-                    steps.push(json!({"pause": {"duration": shadow.duration.to_string()}}));
-                    // A mirror route without `match` removes it.
-                    steps.push(json!({"setMirrorRoute": {"name": "shadow"}}));
-                } else {
-                    diagnostics.push(limitation(
+                match mesh {
+                    Some(Mesh::Istio) => {
+                        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+                            name: "shadow".into(),
+                            percentage: Some(shadow.percent()),
+                            matches: Some(vec![k8s::RouteMatch {
+                                path: k8s::PathMatch { prefix: "/".into() },
+                            }]),
+                        }));
+                        steps.push(k8s::CanaryStep::Pause(k8s::Pause {
+                            duration: shadow.duration.to_string(),
+                        }));
+                        // A mirror route without `match` removes it.
+                        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+                            name: "shadow".into(),
+                            percentage: None,
+                            matches: None,
+                        }));
+                    }
+                    None => diagnostics.push(limitation(
                         cx,
                         target,
                         d,
                         format!("without an `istio` target, Argo Rollouts cannot mirror traffic; the shadow stage of `{}` in `{}` is left out of the Rollout", d.model.name, d.environment.name),
                         "add `target \"istio\"` so the Rollout mirrors through Istio, or run the shadow stage through a proxy target",
-                    ));
+                    )),
                 }
             }
             for step in &canary.step {
-                steps.push(json!({"setWeight": step.weight}));
+                steps.push(k8s::CanaryStep::SetWeight(step.weight));
                 if let Some(pause) = step.pause {
-                    steps.push(json!({"pause": {"duration": pause.to_string()}}));
+                    steps.push(k8s::CanaryStep::Pause(k8s::Pause {
+                        duration: pause.to_string(),
+                    }));
                 }
             }
-            let mut strategy = json!({
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "steps": steps,
+            let traffic_routing = mesh.map(|Mesh::Istio| k8s::TrafficRouting {
+                istio: k8s::IstioRouting {
+                    virtual_service: k8s::IstioVirtualServiceRef {
+                        name: name.clone(),
+                        routes: vec!["primary".into()],
+                    },
+                    destination_rule: k8s::IstioDestinationRuleRef {
+                        name: name.clone(),
+                        stable_subset_name: "stable".into(),
+                        canary_subset_name: "canary".into(),
+                    },
+                },
+                managed_routes: canary.shadow.is_some().then(|| {
+                    vec![k8s::ManagedRoute {
+                        name: "shadow".into(),
+                    }]
+                }),
             });
-            if istio {
-                let mut routing = json!({"istio": {
-                    "virtualService": {"name": name, "routes": ["primary"]},
-                    "destinationRule": {"name": name, "stableSubsetName": "stable", "canarySubsetName": "canary"},
-                }});
-                if canary.shadow.is_some() {
-                    routing["managedRoutes"] = json!([{"name": "shadow"}]);
-                }
-                strategy["trafficRouting"] = routing;
-            }
-            if analysis.is_some() {
-                strategy["analysis"] =
-                    json!({"templates": [{"templateName": format!("{name}-guards")}]});
-            }
-            spec["strategy"] = json!({"canary": strategy});
+            k8s::RolloutStrategy::Canary(k8s::CanaryStrategy {
+                stable_service: format!("{name}-stable"),
+                canary_service: Some(format!("{name}-canary")),
+                steps,
+                traffic_routing,
+                analysis: analysis.is_some().then(|| guards_analysis(&name)),
+            })
         }
         None => {
             documents.push(service(cx, d, "stable", None));
-            spec["strategy"] =
-                json!({"canary": {"stableService": format!("{name}-stable"), "steps": []}});
+            k8s::RolloutStrategy::Canary(k8s::CanaryStrategy {
+                stable_service: format!("{name}-stable"),
+                canary_service: None,
+                steps: Vec::new(),
+                traffic_routing: None,
+                analysis: None,
+            })
         }
-    }
+    };
     documents.extend(analysis);
-    documents.push(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": metadata(cx, d, &name),
-        "spec": spec,
-    }));
+    documents.push(Object::Rollout(Box::new(k8s::Rollout::new(
+        metadata(cx, d, &name),
+        k8s::RolloutSpec { workload, strategy },
+    ))));
     documents
 }
 
 fn deployment_object(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
     name: &str,
-    template: Value,
+    template: k8s::PodTemplate,
     selector_track: Option<&str>,
-) -> Value {
-    let mut selector = Map::new();
-    selector.insert("app.kubernetes.io/name".into(), json!(d.model.name));
-    if let Some(track) = selector_track {
-        selector.insert("modelops.dev/track".into(), json!(track));
-    }
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(cx, d, name),
-        "spec": {
-            "replicas": replicas(d),
-            "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": selector},
-            "template": template,
+) -> Object {
+    Object::Deployment(k8s::Deployment::new(
+        metadata(cx, d, name),
+        k8s::WorkloadSpec {
+            replicas: replicas(d),
+            revision_history_limit: 3,
+            selector: k8s::LabelSelector {
+                match_labels: track_selector(d, selector_track),
+            },
+            template,
         },
-    })
+    ))
 }
 
 fn flagger(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Value> {
+) -> Vec<Object> {
     let (stable, candidate) = tracks(d);
     let mut documents = Vec::new();
     let mut template = None;
     for track in stable.iter().chain(candidate.iter()) {
         let objects = track_objects(cx, d, track, &[]);
-        documents.push(objects.config_map);
+        documents.push(Object::ConfigMap(objects.config_map));
         template = Some(objects.pod_template);
     }
     let Some(template) = template else {
@@ -679,7 +769,7 @@ fn flagger(
     let name = d.model.name.clone();
     // Flagger owns the primary copy and the Services; the Deployment is its target.
     documents.push(deployment_object(cx, d, &name, template, None));
-    let istio = cx.project.target.contains_key("istio");
+    let mesh = cx.project.mesh();
     let guards = &d.deploy.guard;
     let threshold = guards
         .values()
@@ -687,27 +777,33 @@ fn flagger(
         .max()
         .unwrap_or(Guard::DEFAULT_FAILURES);
     let candidate_release = candidate.map(|t| t.release.clone()).unwrap_or_default();
-    let metrics: Vec<Value> = guards
+    let metrics: Vec<k8s::CanaryMetric> = guards
         .values()
         .filter_map(|guard| {
             guard_query(&QueryScope::of(d, &candidate_release), guard)?;
-            let mut metric = json!({
-                "name": guard.name,
-                "interval": flagger_duration(guard.interval()),
-                "templateRef": {"name": format!("{name}-{}", guard.name)},
-            });
-            let mut range = Map::new();
-            if let Some(max) = guard.max {
-                range.insert("max".into(), json!(threshold_value(max)));
-            }
-            if let Some(min) = guard.min {
-                range.insert("min".into(), json!(threshold_value(min)));
-            }
-            metric["thresholdRange"] = Value::Object(range);
-            Some(metric)
+            Some(k8s::CanaryMetric {
+                name: guard.name.clone(),
+                interval: flagger_duration(guard.interval()),
+                template_ref: k8s::MetricTemplateRef {
+                    name: format!("{name}-{}", guard.name),
+                },
+                threshold_range: k8s::ThresholdRange {
+                    min: guard.min.map(threshold_value),
+                    max: guard.max.map(threshold_value),
+                },
+            })
         })
         .collect();
-    let mut analysis = json!({"threshold": threshold, "metrics": metrics});
+    let mut analysis = k8s::CanaryAnalysis {
+        interval: flagger_duration(Guard::DEFAULT_INTERVAL),
+        threshold,
+        iterations: None,
+        step_weights: None,
+        max_weight: None,
+        mirror: None,
+        mirror_weight: None,
+        metrics,
+    };
     match d.deploy.candidate() {
         Some(Candidate::Canary(canary)) => {
             let pauses: Vec<_> = canary.step.iter().filter_map(|s| s.pause).collect();
@@ -725,20 +821,20 @@ fn flagger(
                     "give every step the same pause to keep Flagger's timing exact",
                 ));
             }
-            analysis["interval"] = json!(flagger_duration(interval));
+            analysis.interval = flagger_duration(interval);
             let weights: Vec<u8> = canary
                 .step
                 .iter()
                 .map(|s| s.weight)
                 .filter(|w| *w < 100)
                 .collect();
-            analysis["stepWeights"] = json!(weights);
-            analysis["maxWeight"] = json!(weights.last().copied().unwrap_or(100));
+            analysis.max_weight = Some(weights.last().copied().unwrap_or(100));
+            analysis.step_weights = Some(weights);
             if let Some(shadow) = &canary.shadow {
-                analysis["mirror"] = json!(true);
-                analysis["mirrorWeight"] = json!(shadow.percent());
+                analysis.mirror = Some(true);
+                analysis.mirror_weight = Some(shadow.percent());
             }
-            if !istio {
+            if mesh.is_none() {
                 diagnostics.push(limitation(
                     cx,
                     target,
@@ -751,44 +847,56 @@ fn flagger(
         Some(Candidate::BlueGreen(blue_green)) => {
             let interval = Guard::DEFAULT_INTERVAL;
             let preview = blue_green.preview.unwrap_or(interval);
-            analysis["interval"] = json!(flagger_duration(interval));
-            analysis["iterations"] = json!((preview.millis / interval.millis).max(1));
+            analysis.interval = flagger_duration(interval);
+            analysis.iterations = Some((preview.millis / interval.millis).max(1));
         }
         None => {
-            analysis["interval"] = json!(flagger_duration(Guard::DEFAULT_INTERVAL));
-            analysis["iterations"] = json!(1);
+            analysis.iterations = Some(1);
         }
     }
     for guard in guards.values() {
         if let Some(query) = guard_query(&QueryScope::of(d, &candidate_release), guard) {
-            documents.push(json!({
-                "apiVersion": "flagger.app/v1beta1",
-                "kind": "MetricTemplate",
-                "metadata": metadata(cx, d, &format!("{name}-{}", guard.name)),
-                "spec": {"provider": {"type": "prometheus", "address": prometheus_address(target)}, "query": query},
-            }));
+            documents.push(Object::MetricTemplate(k8s::MetricTemplate::new(
+                metadata(cx, d, &format!("{name}-{}", guard.name)),
+                k8s::MetricTemplateSpec {
+                    provider: k8s::MetricProvider {
+                        kind: "prometheus".into(),
+                        address: prometheus_address(target),
+                    },
+                    query,
+                },
+            )));
         }
     }
-    documents.push(json!({
-        "apiVersion": "flagger.app/v1beta1",
-        "kind": "Canary",
-        "metadata": metadata(cx, d, &name),
-        "spec": {
-            "provider": if istio { "istio" } else { "kubernetes" },
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "service": {"port": PORT, "targetPort": PORT},
-            "analysis": analysis,
+    let provider = match mesh {
+        Some(Mesh::Istio) => "istio",
+        None => "kubernetes",
+    };
+    documents.push(Object::Canary(Box::new(k8s::Canary::new(
+        metadata(cx, d, &name),
+        k8s::CanarySpec {
+            provider: provider.into(),
+            target_ref: k8s::TargetRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: name.clone(),
+            },
+            service: k8s::CanaryService {
+                port: PORT,
+                target_port: PORT,
+            },
+            analysis,
         },
-    }));
+    ))));
     documents
 }
 
-fn plain(cx: &EmitContext<'_>, d: &Deployment<'_>) -> Vec<Value> {
+fn plain(cx: &Context<'_>, d: &Deployment<'_>) -> Vec<Object> {
     let (stable, candidate) = tracks(d);
     let mut documents = Vec::new();
     for track in stable.iter().chain(candidate.iter()) {
         let objects = track_objects(cx, d, track, &[("modelops.dev/track", track.track)]);
-        documents.push(objects.config_map);
+        documents.push(Object::ConfigMap(objects.config_map));
         documents.push(service(cx, d, track.track, Some(track.track)));
         documents.push(deployment_object(
             cx,

@@ -8,79 +8,147 @@
 //! base model; keys are `os.environ/…` references, never literals. LiteLLM cannot
 //! mirror traffic, so a shadow state routes like `stable` (and the rules warn).
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::model::Target;
+use serde::Serialize;
+
+use crate::model::{self, TargetKind};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::traffic::{self, TrafficState};
-use crate::target::{Deployment, EmitContext, FileSet, to_yaml};
+use crate::target::{Context, Deployment, to_yaml};
+
+/// The `litellm` target.
+pub struct LiteLlm;
+
+const LAYOUT: Layout = Layout {
+    per: Per::TrafficState,
+    path: "litellm/{environment}/{model}/{state}.yaml",
+};
+
+impl Target for LiteLlm {
+    fn kind(&self) -> TargetKind {
+        TargetKind::LiteLlm
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::LiteLlmReload
+    }
+
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        for d in part.deployments {
+            for state in traffic::states(d) {
+                out.files.insert(
+                    LAYOUT.state_path(&d.environment.name, &d.model.name, &state.name),
+                    to_yaml(&config(cx, part.declared, d, &state)),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The parts of the LiteLLM proxy's `config.yaml` this target writes.
+#[derive(Serialize)]
+struct ProxyConfig {
+    model_list: Vec<ModelEntry>,
+    router_settings: RouterSettings,
+    litellm_settings: LiteLlmSettings,
+}
+
+#[derive(Serialize)]
+struct ModelEntry {
+    model_name: String,
+    litellm_params: LiteLlmParams,
+    model_info: ModelInfo,
+}
+
+#[derive(Serialize)]
+struct LiteLlmParams {
+    model: String,
+    api_base: String,
+    /// An `os.environ/…` reference, never a literal key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<u8>,
+}
+
+#[derive(Serialize)]
+struct ModelInfo {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct RouterSettings {
+    routing_strategy: &'static str,
+    num_retries: u32,
+}
+
+#[derive(Serialize)]
+struct LiteLlmSettings {
+    /// Model group to the groups it falls back to.
+    fallbacks: Vec<BTreeMap<String, Vec<String>>>,
+}
 
 fn entry(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     group: &str,
     track: &str,
     weight: Option<u8>,
-) -> Option<Value> {
+) -> Option<ModelEntry> {
     let release = d.plan.tracks.iter().find(|t| t.track == track)?;
-    let resolved = cx.resolved_release(&d.model.name, &release.release)?;
+    let resolved = cx.release(&d.model.name, &release.release)?;
     let base = resolved.base.as_ref()?;
     let address = traffic::upstream(target, d, track).ok()?;
-    let mut params = json!({
-        // `openai/` selects LiteLLM's OpenAI-compatible client; the rest is the model
-        // the serving container is asked for.
-        "model": format!("openai/{}", base.id),
-        "api_base": format!("http://{address}/v1"),
-    });
-    if let Some(secret) = resolved.secrets.values().next() {
-        params["api_key"] = json!(format!("os.environ/{}", secret.name));
-    }
-    if let Some(weight) = weight {
-        params["weight"] = json!(weight);
-    }
-    Some(json!({
-        "model_name": group,
-        "litellm_params": params,
-        "model_info": {"id": format!("{}-{}-{}", d.model.name, track, release.release)},
-    }))
+    Some(ModelEntry {
+        model_name: group.to_owned(),
+        litellm_params: LiteLlmParams {
+            // `openai/` selects LiteLLM's OpenAI-compatible client; the rest is the
+            // model the serving container is asked for.
+            model: format!("openai/{}", base.id),
+            api_base: format!("http://{address}/v1"),
+            api_key: resolved
+                .secrets
+                .values()
+                .next()
+                .map(|secret| format!("os.environ/{}", secret.name)),
+            weight,
+        },
+        model_info: ModelInfo {
+            id: format!("{}-{}-{}", d.model.name, track, release.release),
+        },
+    })
 }
 
 fn config(
-    cx: &EmitContext<'_>,
-    target: &Target,
+    cx: &Context<'_>,
+    target: &model::Target,
     d: &Deployment<'_>,
     state: &TrafficState,
-) -> Value {
+) -> ProxyConfig {
     let name = d.model.name.clone();
     let stable_group = format!("{name}-stable");
-    let mut model_list: Vec<Value> = state
+    let mut model_list: Vec<ModelEntry> = state
         .weights
         .iter()
         .filter_map(|(track, weight)| entry(cx, target, d, &name, track, Some(*weight)))
         .collect();
     model_list.extend(entry(cx, target, d, &stable_group, "stable", None));
-    json!({
-        "model_list": model_list,
-        "router_settings": {"routing_strategy": "simple-shuffle", "num_retries": 0},
-        "litellm_settings": {"fallbacks": [{name: [stable_group]}]},
-    })
-}
-
-pub fn emit(
-    cx: &EmitContext<'_>,
-    target: &Target,
-    deployments: &[Deployment<'_>],
-    files: &mut FileSet,
-) {
-    for d in deployments {
-        for state in traffic::states(d) {
-            files.insert(
-                format!(
-                    "litellm/{}/{}/{}.yaml",
-                    d.environment.name, d.model.name, state.name
-                ),
-                to_yaml(&config(cx, target, d, &state)),
-            );
-        }
+    ProxyConfig {
+        model_list,
+        router_settings: RouterSettings {
+            routing_strategy: "simple-shuffle",
+            num_retries: 0,
+        },
+        litellm_settings: LiteLlmSettings {
+            fallbacks: vec![BTreeMap::from([(name, vec![stable_group])])],
+        },
     }
 }

@@ -1,29 +1,32 @@
-//! Emitters: one module per target, each turning the resolved configuration into
-//! files. Emitters build data (`serde_json::Value`, serialised to YAML or JSON); they
-//! never paste strings into a structured format, never read the file system, and
-//! produce bytes that depend only on their input.
+//! Emitters: one module per target, each turning the validated configuration into
+//! files. The [`registry`] lists them; [`emit`] runs the project's targets. Emitters
+//! build data (typed documents, serialised to YAML or JSON); they never paste strings
+//! into a structured format, never read the file system, and produce bytes that
+//! depend only on their input.
 
+pub mod custom;
 pub mod envoy;
 pub mod github;
 pub mod gitlab;
 pub mod istio;
+pub mod k8s;
 pub mod kubernetes;
 pub mod litellm;
 pub mod nginx;
 pub mod pipeline;
 pub mod plan;
+pub mod registry;
 pub mod traffic;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use serde_json::Value;
 
 use crate::check::Checked;
-use crate::diag::{Code, Diagnostic};
-use crate::model::{
-    Deploy, Environment, Model, NameMap, Project, ResolvedRelease, SpanIndex, Target,
-};
+use crate::diag::Diagnostic;
+use crate::model::{Config, Deploy, Environment, Model, Project};
 use crate::resolve::{DeploymentPlan, Resolution};
 
 /// Output files by path relative to the output folder (`/`-separated).
@@ -38,36 +41,39 @@ impl FileSet {
     }
 }
 
-/// Everything an emitter may read.
-pub struct EmitContext<'a> {
+/// What an emitter reads: the validated configuration (through `Deref`) and what
+/// resolution computed from it. It copies nothing.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub config: &'a Config,
+    /// The project; emitters run only when `modelops.kdl` is valid.
     pub project: &'a Project,
-    pub models: &'a [Model],
     pub resolution: &'a Resolution,
-    pub releases: &'a BTreeMap<String, NameMap<ResolvedRelease>>,
-    pub spans: &'a SpanIndex,
 }
 
-impl<'a> EmitContext<'a> {
-    /// Builds the context from a check without errors.
-    pub fn from_checked(checked: &'a Checked) -> Option<Self> {
-        Some(EmitContext {
-            project: checked.config.project.as_ref()?,
-            models: &checked.config.models,
-            resolution: checked.resolution.as_ref()?,
-            releases: &checked.config.releases,
-            spans: &checked.config.spans,
+impl<'a> Context<'a> {
+    /// The context of a configuration with a valid project, `None` without one.
+    pub fn new(config: &'a Config, resolution: &'a Resolution) -> Option<Self> {
+        Some(Context {
+            config,
+            project: config.project.as_ref()?,
+            resolution,
         })
     }
 
-    /// A release of a model after inheritance.
-    pub fn resolved_release(&self, model: &str, version: &str) -> Option<&'a ResolvedRelease> {
-        self.releases.get(model)?.get(version)
+    /// The context of a check that got as far as resolution.
+    pub fn of(checked: &'a Checked) -> Option<Self> {
+        Context::new(&checked.config, checked.resolution.as_ref()?)
     }
 
     /// Every deployment with its model, environment and plan, in a stable order.
-    pub fn deployments(&self) -> Vec<Deployment<'a>> {
-        let by_name: BTreeMap<&str, &'a Model> =
-            self.models.iter().map(|m| (m.name.as_str(), m)).collect();
+    pub fn planned_deployments(&self) -> Vec<Deployment<'a>> {
+        let by_name: BTreeMap<&str, &'a Model> = self
+            .config
+            .models
+            .iter()
+            .map(|m| (m.name.as_str(), m))
+            .collect();
         let mut out = Vec::new();
         for plan in &self.resolution.deployments {
             let Some(model) = by_name.get(plan.model.as_str()).copied() else {
@@ -93,6 +99,14 @@ impl<'a> EmitContext<'a> {
     }
 }
 
+impl Deref for Context<'_> {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        self.config
+    }
+}
+
 /// One model in one environment, with everything resolved about it.
 #[derive(Clone, Copy)]
 pub struct Deployment<'a> {
@@ -115,15 +129,25 @@ impl Deployment<'_> {
 /// Serialises data as YAML: literal block scalars for multi-line text, long single
 /// lines kept on one line, strings quoted wherever a YAML 1.1 reader could misread
 /// them (serde-saphyr's default).
-pub fn to_yaml(value: &Value) -> String {
+///
+/// Typed documents go through `serde_json::Value` first, so mapping keys come out
+/// sorted whatever the order their fields are declared in.
+pub fn to_yaml(value: &impl serde::Serialize) -> String {
     to_yaml_documents(std::slice::from_ref(value))
 }
 
 /// Several YAML documents, separated by `---`.
-pub fn to_yaml_documents(values: &[Value]) -> String {
+pub fn to_yaml_documents<T: serde::Serialize>(documents: &[T]) -> String {
+    let values: Vec<Value> = documents.iter().map(to_value).collect();
     let mut options = serde_saphyr::SerializerOptions::default();
     options.folded_wrap_chars = usize::MAX / 2;
-    yaml::documents(values, &options)
+    yaml::documents(&values, &options)
+}
+
+/// A document as data. Our documents have string keys only, which cannot fail to
+/// convert; `null` stands in if one ever did.
+pub fn to_value(document: &impl serde::Serialize) -> Value {
+    serde_json::to_value(document).unwrap_or_default()
 }
 
 /// Pretty JSON with a trailing newline (keys sorted: serde_json's maps are ordered).
@@ -133,18 +157,9 @@ pub fn to_json(value: &impl serde::Serialize) -> String {
     text
 }
 
-/// The targets the compile produces, filtered by name.
-pub fn selected_targets<'a>(project: &'a Project, only: Option<&str>) -> Vec<&'a Target> {
-    project
-        .target
-        .values()
-        .filter(|t| only.is_none_or(|name| t.name == name))
-        .collect()
-}
-
 /// Runs every emitter for the selected targets and environments.
 pub fn emit(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     target: Option<&str>,
     environment: Option<&str>,
 ) -> (FileSet, Vec<Diagnostic>) {
@@ -161,13 +176,13 @@ pub fn emit(
 /// they are built (from any thread, in no fixed order), so that a caller comparing or
 /// writing them never holds the whole output. Diagnostics come back in target order.
 pub fn emit_each(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     target: Option<&str>,
     environment: Option<&str>,
     sink: &(dyn Fn(FileSet) + Sync),
 ) -> Vec<Diagnostic> {
     let deployments: Vec<Deployment<'_>> = cx
-        .deployments()
+        .planned_deployments()
         .into_iter()
         .filter(|d| environment.is_none_or(|e| d.environment.name == e))
         .collect();
@@ -179,43 +194,48 @@ pub fn emit_each(
     // both cores stay busy to the end.
     use rayon::prelude::*;
     const CHUNK: usize = 128;
-    let grouped = pipeline::by_model(cx);
-    let jobs: Vec<(&Target, Part<'_, '_>)> = selected_targets(cx.project, target)
-        .into_iter()
-        .flat_map(|selected| {
-            let all = Part {
+    let by_model = pipeline::by_model(cx);
+    let jobs: Vec<(&dyn registry::Target, registry::Part<'_, '_>)> = cx
+        .project
+        .target
+        .values()
+        .filter(|declared| target.is_none_or(|name| declared.name() == name))
+        .flat_map(|declared| {
+            let emitter = registry::target(declared.kind);
+            let all = registry::Part {
+                declared,
                 deployments: &deployments,
-                models: cx.models,
+                models: &cx.config.models,
+                by_model: &by_model,
             };
-            let parts: Vec<Part<'_, '_>> = match selected.name.as_str() {
-                "kubernetes" | "istio" | "envoy" | "nginx" | "litellm"
+            let parts: Vec<registry::Part<'_, '_>> = match emitter.layout().per {
+                registry::Per::Deployment | registry::Per::TrafficState
                     if !deployments.is_empty() =>
                 {
                     deployments
                         .chunks(CHUNK)
-                        .map(|deployments| Part { deployments, ..all })
+                        .map(|deployments| registry::Part { deployments, ..all })
                         .collect()
                 }
-                "github-actions" | "gitlab-ci" if !cx.models.is_empty() => cx
+                registry::Per::Model if !cx.config.models.is_empty() => cx
+                    .config
                     .models
                     .chunks(CHUNK)
-                    .map(|models| Part { models, ..all })
+                    .map(|models| registry::Part { models, ..all })
                     .collect(),
                 _ => vec![all],
             };
-            parts.into_iter().map(move |part| (selected, part))
+            parts.into_iter().map(move |part| (emitter, part))
         })
         .collect();
     // The plan is made alongside, not after, so that no core waits for it at the end.
     let (per_target, ()): (Vec<Vec<Diagnostic>>, ()) = rayon::join(
         || {
             jobs.into_par_iter()
-                .map(|(selected, part)| {
-                    let mut files = FileSet::default();
-                    let mut diagnostics = Vec::new();
-                    emit_target(cx, selected, part, &grouped, &mut files, &mut diagnostics);
-                    sink(files);
-                    diagnostics
+                .map(|(emitter, part)| {
+                    let emitted = emitter.emit(cx, &part);
+                    sink(emitted.files);
+                    emitted.diagnostics
                 })
                 .collect()
         },
@@ -226,43 +246,4 @@ pub fn emit_each(
         },
     );
     per_target.into_iter().flatten().collect()
-}
-
-/// The deployments and models one emitter job covers.
-#[derive(Clone, Copy)]
-struct Part<'c, 'a> {
-    deployments: &'c [Deployment<'a>],
-    models: &'a [crate::model::Model],
-}
-
-/// One target's files, for one part of the deployments (or, for pipelines, models).
-fn emit_target(
-    cx: &EmitContext<'_>,
-    selected: &Target,
-    part: Part<'_, '_>,
-    grouped: &pipeline::ByModel<'_>,
-    files: &mut FileSet,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let deployments = part.deployments;
-    match selected.name.as_str() {
-        "kubernetes" => kubernetes::emit(cx, selected, deployments, files, diagnostics),
-        "istio" => istio::emit(cx, selected, deployments, files),
-        "envoy" => envoy::emit(selected, deployments, files),
-        "nginx" => nginx::emit(cx, selected, deployments, files, diagnostics),
-        "litellm" => litellm::emit(cx, selected, deployments, files),
-        // Pipelines cover every environment of a model; `--env` does not split them.
-        "github-actions" => github::emit(cx, part.models, grouped, files),
-        "gitlab-ci" => gitlab::emit(cx, part.models, grouped, files),
-        // Other targets are emitted by their own modules as they are added; a known
-        // target without an emitter yet is said, not skipped silently.
-        other => diagnostics.push(
-            Diagnostic::new(
-                Code::TargetNotEmitted,
-                format!("this version of modelops does not emit the `{other}` target yet"),
-            )
-            .with_label(cx.spans.name(&selected.at), "no files for this target yet")
-            .with_help("its files are not generated; the other targets are"),
-        ),
-    }
 }

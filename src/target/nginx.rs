@@ -8,9 +8,38 @@
 //! quoting rules, never pasted together.
 
 use crate::diag::{Code, Diagnostic};
-use crate::model::Target;
+use crate::model::{self, TargetKind};
+use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::traffic::{self, TrafficState};
-use crate::target::{Deployment, EmitContext, FileSet};
+use crate::target::{Context, Deployment};
+
+/// The `nginx` target.
+pub struct Nginx;
+
+const LAYOUT: Layout = Layout {
+    per: Per::TrafficState,
+    path: "nginx/{environment}/{model}/{state}.conf",
+};
+
+impl Target for Nginx {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Nginx
+    }
+
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+
+    fn apply(&self) -> Apply {
+        Apply::NginxInstallTestReload
+    }
+
+    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+        let mut out = Emitted::default();
+        emit(cx, part.declared, part.deployments, &mut out);
+        out
+    }
+}
 
 /// One item of an nginx configuration.
 #[derive(Clone, Debug)]
@@ -86,7 +115,7 @@ fn prefix(d: &Deployment<'_>) -> String {
     format!("modelops_{}_{}", d.model.name, d.environment.name).replace('-', "_")
 }
 
-fn snippet(target: &Target, d: &Deployment<'_>, state: &TrafficState) -> String {
+fn snippet(target: &model::Target, d: &Deployment<'_>, state: &TrafficState) -> String {
     let prefix = prefix(d);
     let upstream_name = |track: &str| format!("{prefix}_{track}");
     let mut items = vec![Item::Comment(format!(
@@ -173,17 +202,16 @@ fn snippet(target: &Target, d: &Deployment<'_>, state: &TrafficState) -> String 
     render(&items)
 }
 
-pub fn emit(
-    cx: &EmitContext<'_>,
-    target: &Target,
+fn emit(
+    cx: &Context<'_>,
+    target: &model::Target,
     deployments: &[Deployment<'_>],
-    files: &mut FileSet,
-    diagnostics: &mut Vec<Diagnostic>,
+    out: &mut Emitted,
 ) {
     for d in deployments {
         let states = traffic::states(d);
         if states.iter().any(|s| s.mirror.is_some()) {
-            diagnostics.push(
+            out.diagnostics.push(
                 Diagnostic::new(
                     Code::TargetLimitation,
                     format!(
@@ -197,11 +225,8 @@ pub fn emit(
             );
         }
         for state in states {
-            files.insert(
-                format!(
-                    "nginx/{}/{}/{}.conf",
-                    d.environment.name, d.model.name, state.name
-                ),
+            out.files.insert(
+                LAYOUT.state_path(&d.environment.name, &d.model.name, &state.name),
                 snippet(target, d, &state),
             );
         }

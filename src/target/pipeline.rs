@@ -15,9 +15,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::TargetKind;
 use crate::model::{Candidate, Gate, Promote};
+use crate::target::registry::{Per, TARGETS};
 use crate::target::traffic::{self, TrafficState};
-use crate::target::{Deployment, EmitContext};
+use crate::target::{Context, Deployment};
+
+pub use crate::model::target::CiSystem;
 
 /// The version of modelops the pipelines install.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -88,22 +92,18 @@ fn install() -> Script {
 }
 
 /// The files a traffic state consists of, across the project's proxy targets.
-fn state_files(cx: &EmitContext<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
-    let mut files = Vec::new();
-    for (target, extension) in [
-        ("istio", "yaml"),
-        ("envoy", "yaml"),
-        ("nginx", "conf"),
-        ("litellm", "yaml"),
-    ] {
-        if cx.project.target.contains_key(target) {
-            files.push(format!(
-                "generated/{target}/{}/{}/{}.{extension}",
-                d.environment.name, d.model.name, state.name
-            ));
-        }
-    }
-    files
+fn state_files(cx: &Context<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
+    TARGETS
+        .iter()
+        .filter(|target| target.layout().per == Per::TrafficState)
+        .filter(|target| cx.project.has_target(target.kind()))
+        .map(|target| {
+            let path = target
+                .layout()
+                .state_path(&d.environment.name, &d.model.name, &state.name);
+            format!("generated/{path}")
+        })
+        .collect()
 }
 
 fn apply(files: &[String]) -> String {
@@ -129,7 +129,7 @@ fn guard(d: &Deployment<'_>) -> Script {
 }
 
 fn traffic_job(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     d: &Deployment<'_>,
     state: &TrafficState,
     hold_seconds: u64,
@@ -243,6 +243,19 @@ fn secret_env(d: &Deployment<'_>) -> Vec<(String, EnvValue)> {
         .collect()
 }
 
+/// An OpenAI-style chat completion request: what a smoke request sends.
+#[derive(serde::Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
 fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
     let smoke = d.deploy.smoke.as_ref()?;
     let key = env_key(&d.environment.name);
@@ -252,12 +265,17 @@ fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
     )];
     let mut lines = Vec::new();
     for (index, request) in smoke.request.iter().enumerate() {
-        let body = serde_json::json!({
-            "model": d.model.name,
-            "messages": [{"role": "user", "content": request.prompt}],
-        });
+        let body = ChatRequest {
+            model: &d.model.name,
+            messages: vec![ChatMessage {
+                role: "user",
+                content: &request.prompt,
+            }],
+        };
+        // Through a `Value`, so that the keys are sorted.
+        let body = crate::target::to_value(&body).to_string();
         let var = format!("SMOKE_REQUEST_{}", index + 1);
-        env.push((var.clone(), EnvValue::Literal(body.to_string())));
+        env.push((var.clone(), EnvValue::Literal(body)));
         let status = request.expect_status.unwrap_or(200);
         lines.push(format!(
             "status=$(curl -sS -o response.json -w '%{{http_code}}' -X POST \"$CANDIDATE_URL/v1/chat/completions\" -H 'Content-Type: application/json' --data \"${var}\")\ntest \"$status\" = \"{status}\" || {{ echo \"smoke request {} answered $status, expected {status}\"; exit 1; }}",
@@ -314,9 +332,9 @@ fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> 
 }
 
 /// Every model's deployments, computed once for all pipelines.
-pub fn by_model<'a>(cx: &EmitContext<'a>) -> ByModel<'a> {
+pub fn by_model<'a>(cx: &Context<'a>) -> ByModel<'a> {
     let mut grouped = ByModel::new();
-    for d in cx.deployments() {
+    for d in cx.planned_deployments() {
         grouped.entry(&d.model.name).or_default().push(d);
     }
     grouped
@@ -327,7 +345,7 @@ pub type ByModel<'a> = std::collections::BTreeMap<&'a str, Vec<Deployment<'a>>>;
 
 /// The pipeline of each of `models` for `ci`, from every deployment grouped by model.
 pub fn pipelines<'m>(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     models: &'m [crate::model::Model],
     grouped: &ByModel<'_>,
     ci: CiSystem,
@@ -341,16 +359,9 @@ pub fn pipelines<'m>(
     })
 }
 
-/// The CI system a pipeline is for, where a script differs between them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CiSystem {
-    GitHub,
-    GitLab,
-}
-
 /// The pipeline of one model, from its deployments.
 pub fn pipeline(
-    cx: &EmitContext<'_>,
+    cx: &Context<'_>,
     model: &str,
     deployments: Vec<Deployment<'_>>,
     ci: CiSystem,
@@ -394,12 +405,14 @@ pub fn pipeline(
         let env = d.environment.name.clone();
         let deploy_id = format!("deploy-{env}");
         let mut deploy_scripts = vec![install()];
-        if cx.project.target.contains_key("kubernetes") {
+        if cx.project.has_target(TargetKind::Kubernetes) {
             deploy_scripts.push(Script {
                 name: "Apply manifests".into(),
                 run: format!(
-                    "kubectl apply -f generated/kubernetes/{env}/{}.yaml",
-                    d.model.name
+                    "kubectl apply -f generated/{}",
+                    crate::target::registry::target(TargetKind::Kubernetes)
+                        .layout()
+                        .deployment_path(&d)
                 ),
                 env: vec![],
             });
