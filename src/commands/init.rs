@@ -381,7 +381,7 @@ pub fn run(directory: Option<&Path>, args: &InitArgs) -> u8 {
     let mut existing: Vec<&str> = files
         .keys()
         .copied()
-        .chain([crate::layout::LOCK_FILE_NAME, "generated"])
+        .chain([crate::layout::LOCK_FILE_NAME, crate::layout::OUTPUT_DIR])
         .filter(|path| dir.join(path).exists())
         .collect();
     existing.sort_unstable();

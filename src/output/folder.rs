@@ -38,9 +38,10 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use super::hook;
+use crate::layout;
 
 /// The marker file's name, at the top of an output folder.
-pub const MARKER_NAME: &str = ".modelops-output";
+pub use crate::layout::OUTPUT_MARKER as MARKER_NAME;
 
 /// The marker file's bytes. They are part of the emitted tree: `compile --check`
 /// expects them like any other output file.
@@ -51,13 +52,19 @@ compile again instead.
 ";
 
 /// Folders at the top of the repository that hold its sources.
-const SOURCE_FOLDERS: &[&str] = &["models", "prompts", ".git"];
+const SOURCE_FOLDERS: &[&str] = &[layout::MODELS_DIR, layout::PROMPTS_DIR, ".git"];
 
 /// Files at the top of the repository that are its sources.
-const SOURCE_FILES: &[&str] = &["modelops.kdl", "modelops.lock"];
+const SOURCE_FILES: &[&str] = &[layout::PROJECT_FILE_NAME, layout::LOCK_FILE_NAME];
 
 /// Entries whose presence makes a folder a project of its own.
-const PROJECT_ENTRIES: &[&str] = &["modelops.kdl", "modelops.lock", "models", "prompts", ".git"];
+const PROJECT_ENTRIES: &[&str] = &[
+    layout::PROJECT_FILE_NAME,
+    layout::LOCK_FILE_NAME,
+    layout::MODELS_DIR,
+    layout::PROMPTS_DIR,
+    ".git",
+];
 
 /// The marker file as emitted output, for the comparer.
 pub fn marker_files() -> crate::target::FileSet {
@@ -135,7 +142,10 @@ impl OutputFolder {
     pub fn locate(root: &Path, base: &Path, out: Option<&Path>) -> Result<Self, Refusal> {
         let (absolute, shown) = match out {
             Some(out) => (base.join(out), out.to_path_buf()),
-            None => (root.join("generated"), PathBuf::from("generated")),
+            None => (
+                root.join(crate::layout::OUTPUT_DIR),
+                PathBuf::from(crate::layout::OUTPUT_DIR),
+            ),
         };
         let shown_text = shown.display().to_string();
         let path = resolve(&absolute).map_err(|error| {
@@ -204,7 +214,7 @@ impl OutputFolder {
         self.path
             .file_name()
             .map(|n| n.to_os_string())
-            .unwrap_or_else(|| OsString::from("generated"))
+            .unwrap_or_else(|| OsString::from(crate::layout::OUTPUT_DIR))
     }
 
     /// The folder that holds the output folder.
@@ -216,7 +226,8 @@ impl OutputFolder {
     fn beside(&self, suffix: &str) -> PathBuf {
         let mut name = OsString::from(".");
         name.push(self.name());
-        name.push(format!(".modelops-{suffix}"));
+        name.push(crate::layout::IN_FLIGHT_SUFFIX);
+        name.push(suffix);
         self.parent().join(name)
     }
 

@@ -5,8 +5,9 @@
 //! the diff. A writing compile writes them at once into the next tree
 //! ([`next::NextTree`]: the tree the last compile retired, or a fresh folder), then
 //! completes it — unchanged files it lacks linked (or copied) from the old tree,
-//! files no longer emitted removed — and swaps it in with two renames, so
-//! `generated/` is always either the old complete tree or the new one, never a mix.
+//! files no longer emitted removed — and exchanges it with the output folder in one
+//! step ([`folder`]), so `generated/` is always either the old complete tree or the
+//! new one, never a mix. [`folder`] also decides which folder may be written at all.
 //! With `--env` or `--target`, files outside that scope are carried over unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -164,8 +164,7 @@ pub fn parse_scores(path: &str, text: &str) -> Result<Scores, GateError> {
     Ok(scores)
 }
 
-/// The largest score file read (a million items of about 60 bytes).
-pub const MAX_SCORES_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::layout::MAX_SCORES_BYTES;
 
 /// Reads a score file from disk.
 pub fn read_scores(path: &Path) -> Result<Scores, GateError> {

@@ -200,8 +200,7 @@ fn sample(guard: &str, query: &str, labels: String, text: &str) -> Result<Sample
 /// How long all the guards of one run may take together.
 pub const OVERALL: Duration = Duration::from_secs(60);
 
-/// The largest metrics snapshot read.
-pub const MAX_SNAPSHOT_BYTES: u64 = 1024 * 1024;
+pub use crate::layout::MAX_SNAPSHOT_BYTES;
 
 /// Reads a metrics snapshot: a JSON object from guard name to value (a number, or a
 /// duration string). A leading UTF-8 byte-order mark is skipped; a name given twice

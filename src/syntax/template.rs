@@ -50,15 +50,13 @@ const BUILTIN_HELPERS: &[&str] = &[
     "or", "not", "len",
 ];
 
-/// The deepest nesting of template blocks (`{{#if}}`, `{{#each}}`, …) accepted.
-/// handlebars parses and renders blocks recursively; prompts need two or three levels.
-pub const MAX_BLOCK_NESTING: usize = 32;
+/// The deepest nesting of template blocks accepted: handlebars parses and renders
+/// blocks recursively; prompts need two or three levels.
+pub use crate::layout::MAX_TEMPLATE_NESTING as MAX_BLOCK_NESTING;
 
-/// The most expressions (`{{…}}`) a template that needs handlebars' parser may have.
-/// Its parse takes time that grows with the square of their number (about 1 s for
-/// 1,000 blocks in a debug build); templates that only insert variables are read by
-/// a linear scanner and have no such bound.
-pub const MAX_PARSED_EXPRESSIONS: usize = 1000;
+/// The most expressions (`{{…}}`) a template that needs handlebars' parser may have
+/// (about 1 s for 1,000 blocks in a debug build).
+pub use crate::layout::MAX_TEMPLATE_EXPRESSIONS as MAX_PARSED_EXPRESSIONS;
 
 /// Parses a template once.
 pub fn analyze(text: &str) -> TemplateAnalysis {
