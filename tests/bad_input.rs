@@ -257,3 +257,67 @@ fn user_text_cannot_drive_the_terminal_or_the_runner() {
         }
     }
 }
+
+/// Long chains — releases inheriting `from=` one another, environments promoted
+/// `after` one another, each four thousand long, forwards and backwards, and closed
+/// into cycles — are judged in linear time. (The walks along them took time that grew
+/// with the cube of the chain: minutes at this length.) The bound below is a guard
+/// against that class, far above what the run takes.
+#[test]
+fn long_inheritance_and_promotion_chains() {
+    const N: usize = 4000;
+    let repo = TempRepo::new();
+    let mut project = String::from("project \"t\"\nenvironment \"e0\" namespace=\"e0\"\n");
+    for i in 1..N {
+        // Written in reverse: each environment is promoted after the one above it.
+        project.push_str(&format!(
+            "environment \"e{i}\" namespace=\"e{i}\" {{\n    after \"e{}\"\n}}\n",
+            i - 1
+        ));
+    }
+    project.push_str("environment \"c0\" namespace=\"c0\" {\n    after \"c1\"\n}\n");
+    project.push_str("environment \"c1\" namespace=\"c1\" {\n    after \"c0\"\n}\n");
+    repo.write("modelops.kdl", &project);
+    let mut model = String::from(
+        "model \"assistant\" {\n    release \"1.0.0\" {\n        base \"openai/gpt-4o-2024-08-06\"\n        image \"ghcr.io/acme/gateway@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n        prompt \"assistant\" version=1\n    }\n",
+    );
+    for i in (1..N).rev() {
+        model.push_str(&format!(
+            "    release \"1.0.{i}\" from=\"1.0.{}\" {{\n        params {{\n            temperature 0.{}\n        }}\n    }}\n",
+            i - 1,
+            i % 10
+        ));
+    }
+    model.push_str("    release \"9.0.1\" from=\"9.0.2\" {\n    }\n    release \"9.0.2\" from=\"9.0.1\" {\n    }\n");
+    model.push_str(&format!(
+        "    deploy \"e{}\" {{\n        stable \"1.0.{}\"\n    }}\n}}\n",
+        N - 1,
+        N - 1
+    ));
+    repo.write("models/assistant.kdl", &model);
+    let started = std::time::Instant::now();
+    let run = repo.modelops(&["check", "--format", "json"]);
+    let took = started.elapsed();
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let messages: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"the promotion order is a cycle: `c0` → `c1` → `c0`"),
+        "{:?}",
+        messages.get(..20)
+    );
+    assert!(
+        messages.contains(
+            &"releases of `assistant` inherit in a cycle: \"9.0.1\" → \"9.0.2\" → \"9.0.1\""
+        ),
+        "{:?}",
+        messages.get(..20)
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+}

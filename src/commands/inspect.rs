@@ -108,6 +108,12 @@ pub fn inspect(checked: &Checked, environment: Option<&str>) -> Option<Value> {
 }
 
 fn release_json(release: &ResolvedRelease, hash: Option<&String>, checked: &Checked) -> Value {
+    let lineage = checked
+        .config
+        .releases
+        .get(&release.model)
+        .map(|all| crate::model::lineage(all, &release.version))
+        .unwrap_or_else(|| vec![release.version.clone()]);
     let prompt = release.prompt.as_ref().map(|p| {
         let blake3 = p.version.and_then(|v| {
             checked
@@ -134,7 +140,7 @@ fn release_json(release: &ResolvedRelease, hash: Option<&String>, checked: &Chec
         .map(|(name, s)| (name.clone(), json!({"from": s.from, "key": s.key})))
         .collect();
     json!({
-        "lineage": release.lineage,
+        "lineage": lineage,
         "base": release.base.as_ref().map(|b| json!({"id": b.id, "revision": b.revision})),
         "image": release.image.as_ref().map(|(image, _)| image),
         "prompt": prompt,

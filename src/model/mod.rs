@@ -15,7 +15,7 @@ mod values;
 
 pub use config::Config;
 pub use date::Date;
-pub use inherit::{ResolvedRelease, help_for_release, resolve_releases};
+pub use inherit::{ResolvedRelease, help_for_release, lineage, resolve_releases};
 pub use names::NameMap;
 pub use target::{Flavor, TargetKind};
 pub use values::{Duration, Regression, Threshold};

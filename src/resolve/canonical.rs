@@ -153,7 +153,8 @@ mod tests {
             model: "bot".into(),
             version: "1.0.0".into(),
             at: At::default(),
-            lineage: vec!["1.0.0".into()],
+            parent: None,
+            broken: false,
             base: Some(Base {
                 at: At::default(),
                 id: "openai/gpt-4o-2024-08-06".into(),

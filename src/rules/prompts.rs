@@ -214,26 +214,34 @@ fn unused_variables(
             .and_then(|p| used.get(&(p.name.as_str(), p.version)))
             .is_some_and(|uses| uses.iter().any(|u| u.name == var))
     };
-    // Release vars: used when some release inheriting them uses the variable.
+    // Release vars: used when some release that got the variable from this release
+    // (itself, or one inheriting it without overriding it) uses it. One pass over
+    // the resolved releases: linear however long the `from=` chains.
     for model in &cx.models {
         let Some(resolved) = cx.releases.get(&model.name) else {
             continue;
         };
+        // (the release that set a variable, the variable) → (used by a release that
+        // got it, every release that got it has a prompt that can be read).
+        let mut got: std::collections::HashMap<(&crate::model::At, &str), (bool, bool)> =
+            std::collections::HashMap::new();
+        for r in resolved.values() {
+            let readable = cx
+                .prompt_of(r)
+                .is_some_and(|p| used.contains_key(&(p.name.as_str(), p.version)));
+            for (var, (_, at)) in r.vars.iter() {
+                let entry = got.entry((at, var.as_str())).or_insert((false, true));
+                entry.0 |= uses_var(r, var);
+                entry.1 &= readable;
+            }
+        }
         for release in model.release.values() {
             for var in release.vars.keys() {
-                let used_somewhere = resolved.values().any(|r| {
-                    r.lineage.contains(&release.version)
-                        && r.vars.get(var).is_some_and(|(_, at)| *at == release.at)
-                        && uses_var(r, var)
-                });
                 // Releases whose prompt cannot be read are not judged.
-                let judgeable = resolved
-                    .values()
-                    .filter(|r| r.lineage.contains(&release.version))
-                    .all(|r| {
-                        cx.prompt_of(r)
-                            .is_some_and(|p| used.contains_key(&(p.name.as_str(), p.version)))
-                    });
+                let (used_somewhere, judgeable) = got
+                    .get(&(&release.at, var.as_str()))
+                    .copied()
+                    .unwrap_or((false, true));
                 if !used_somewhere && judgeable {
                     let vars_at = crate::model::At {
                         file: release.at.file,

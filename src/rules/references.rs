@@ -31,41 +31,67 @@ fn environments(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let Some(after) = &env.after else { continue };
         if !cx.project().environment.contains_key(after) {
             out.push(unknown_environment(cx, &env.at, "after", after, &names));
-            continue;
-        }
-        // Follow the promotion order; report a cycle once, at its smallest member.
-        let mut seen = vec![env.name.as_str()];
-        let mut current = after.as_str();
-        while let Some(next) = cx.project().environment.get(current) {
-            if seen.contains(&current) {
-                if current == env.name && seen.iter().all(|s| env.name.as_str() <= *s) {
-                    let chain = seen
-                        .iter()
-                        .chain(std::iter::once(&current))
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(" → ");
-                    out.push(
-                        Diagnostic::new(
-                            Code::ReferenceCycle,
-                            format!("the promotion order is a cycle: {chain}"),
-                        )
-                        .with_label(
-                            cx.spans.field(&env.at, "after"),
-                            "this `after` closes the cycle",
-                        )
-                        .with_help("the first environment of the promotion order has no `after`"),
-                    );
-                }
-                break;
-            }
-            seen.push(current);
-            match &next.after {
-                Some(after) => current = after,
-                None => break,
-            }
         }
     }
+    // The promotion order is a functional graph (each environment has at most one
+    // `after`): walk each chain once, colouring what is done, and report each cycle
+    // once, from its smallest member. Linear however long the chains.
+    let environments = &cx.project().environment;
+    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for start in environments.keys() {
+        let mut path: Vec<&str> = Vec::new();
+        let mut on_path: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut current = Some(start.as_str());
+        while let Some(name) = current {
+            if done.contains(name) {
+                break;
+            }
+            if let Some(&index) = on_path.get(name) {
+                report_environment_cycle(cx, path.get(index..).unwrap_or_default(), out);
+                break;
+            }
+            on_path.insert(name, path.len());
+            path.push(name);
+            current = environments
+                .get(name)
+                .and_then(|env| env.after.as_deref())
+                .filter(|after| environments.contains_key(after));
+        }
+        done.extend(path);
+    }
+}
+
+/// Reports a promotion-order cycle (`cycle[i]` is after `cycle[i + 1]`, the last
+/// after the first), written from its smallest member, at that member's `after`.
+fn report_environment_cycle(cx: &Context<'_>, cycle: &[&str], out: &mut Vec<Diagnostic>) {
+    let Some(smallest) = (0..cycle.len()).min_by_key(|&i| cycle.get(i)) else {
+        return;
+    };
+    let Some(env) = cycle
+        .get(smallest)
+        .and_then(|name| cx.project().environment.get(name))
+    else {
+        return;
+    };
+    let chain = cycle
+        .iter()
+        .cycle()
+        .skip(smallest)
+        .take(cycle.len() + 1)
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    out.push(
+        Diagnostic::new(
+            Code::ReferenceCycle,
+            format!("the promotion order is a cycle: {chain}"),
+        )
+        .with_label(
+            cx.spans.field(&env.at, "after"),
+            "this `after` closes the cycle",
+        )
+        .with_help("the first environment of the promotion order has no `after`"),
+    );
 }
 
 fn unknown_environment(
@@ -130,12 +156,7 @@ fn releases(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
     };
     for release in resolved.values() {
         // A broken chain was reported already; missing fields would only echo it.
-        let chain_broken = release
-            .lineage
-            .last()
-            .and_then(|v| model.release.get(v))
-            .is_some_and(|r| r.from.is_some());
-        if chain_broken {
+        if release.broken {
             continue;
         }
         let missing: Vec<&str> = [

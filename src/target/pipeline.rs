@@ -307,28 +307,76 @@ fn smoke_job(d: &Deployment<'_>, needs: &str) -> Option<Job> {
 }
 
 /// Orders a model's deployments by promotion order (`after` chains first).
+///
+/// In passes over the deployments in their order, a deployment is taken once its
+/// `after` is taken (or is not among them), so one taken later in the same pass can
+/// follow it at once; what never becomes ready (a cycle) comes last, in order. The
+/// pass a deployment is taken in is computed directly — its `after`'s pass, plus
+/// one when its `after` comes later in the order — so the order costs n·log n
+/// however long the chains.
 fn promotion_order<'a>(deployments: Vec<Deployment<'a>>) -> Vec<Deployment<'a>> {
-    let mut ordered: Vec<Deployment<'a>> = Vec::new();
-    let mut rest = deployments;
-    while !rest.is_empty() {
-        let before = rest.len();
-        let mut index = 0;
-        while index < rest.len() {
-            let ready = rest[index].environment.after.as_ref().is_none_or(|after| {
-                ordered.iter().any(|d| &d.environment.name == after)
-                    || !rest.iter().any(|d| &d.environment.name == after)
-            });
-            if ready {
-                ordered.push(rest.remove(index));
-            } else {
-                index += 1;
+    use std::collections::HashMap;
+    let index: HashMap<&str, usize> = deployments
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.environment.name.as_str(), i))
+        .collect();
+    let after: Vec<Option<usize>> = deployments
+        .iter()
+        .map(|d| {
+            d.environment
+                .after
+                .as_deref()
+                .and_then(|a| index.get(a).copied())
+        })
+        .collect();
+    // None: not yet known; Some(None): never ready (in or behind a cycle).
+    let mut pass: Vec<Option<Option<usize>>> = vec![None; deployments.len()];
+    for start in 0..deployments.len() {
+        let mut chain = Vec::new();
+        let mut current = start;
+        let mut seen = std::collections::HashSet::new();
+        let base = loop {
+            if let Some(known) = pass.get(current).copied().flatten() {
+                break known;
+            }
+            if !seen.insert(current) {
+                break None;
+            }
+            chain.push(current);
+            match after.get(current).copied().flatten() {
+                Some(next) => current = next,
+                None => break Some(0),
+            }
+        };
+        // Fill the chain from its end: a root is pass 0.
+        let mut value = base;
+        for &i in chain.iter().rev() {
+            value = match (value, after.get(i).copied().flatten()) {
+                (_, None) => Some(0),
+                (Some(p), Some(a)) => Some(if a > i { p + 1 } else { p }),
+                (None, Some(_)) => None,
+            };
+            if let Some(slot) = pass.get_mut(i) {
+                *slot = Some(value);
             }
         }
-        if rest.len() == before {
-            ordered.append(&mut rest);
-        }
     }
-    ordered
+    let mut keyed: Vec<(usize, usize, Deployment<'a>)> = deployments
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let p = pass
+                .get(i)
+                .copied()
+                .flatten()
+                .flatten()
+                .unwrap_or(usize::MAX);
+            (p, i, d)
+        })
+        .collect();
+    keyed.sort_by_key(|(p, i, _)| (*p, *i));
+    keyed.into_iter().map(|(_, _, d)| d).collect()
 }
 
 /// Every model's deployments, computed once for all pipelines.
