@@ -24,7 +24,12 @@ impl Default for HumanOptions {
     }
 }
 
-/// Renders every diagnostic followed by a one-line summary (nothing when there are none).
+/// The most diagnostics of one code a human report shows; the rest are counted in
+/// one line (machine formats list every one).
+pub const SHOWN_PER_CODE: usize = 20;
+
+/// Renders the diagnostics — at most [`SHOWN_PER_CODE`] of each code, the rest
+/// counted — followed by a one-line summary (nothing when there are none).
 pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOptions) -> String {
     let theme = if options.color {
         GraphicalTheme::unicode()
@@ -59,12 +64,32 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
         text.push('\n');
         text
     };
-    let mut out = diagnostics
-        .as_slice()
+    let mut per_code: std::collections::BTreeMap<&'static str, (usize, &'static str)> =
+        std::collections::BTreeMap::new();
+    let shown: Vec<&Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| {
+            let seen = per_code
+                .entry(d.code.id())
+                .or_insert((0, d.severity.as_str()));
+            seen.0 += 1;
+            seen.0 <= SHOWN_PER_CODE
+        })
+        .collect();
+    let mut out = shown
         .par_iter()
-        .map(render)
+        .map(|d| render(d))
         .collect::<Vec<String>>()
         .concat();
+    for (code, (count, severity)) in &per_code {
+        if let Some(more) = count.checked_sub(SHOWN_PER_CODE).filter(|m| *m > 0) {
+            out.push_str(&format!(
+                "… and {} more {code} {severity}{} like the {SHOWN_PER_CODE} above (`--format json` lists every one; `modelops explain {code}`)\n\n",
+                thousands(more),
+                if more == 1 { "" } else { "s" },
+            ));
+        }
+    }
     // Snippets and messages hold what users wrote: break any workflow command in
     // them (control characters were replaced before rendering).
     if let std::borrow::Cow::Owned(safe) = crate::diag::clean::workflow(&out) {
@@ -73,6 +98,19 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
     if let Some(summary) = summary_line(diagnostics) {
         out.push_str(&summary);
         out.push('\n');
+    }
+    out
+}
+
+/// `4812` as `4,812`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }
@@ -243,5 +281,33 @@ impl miette::Diagnostic for Report<'_> {
                 self.related.iter().map(|r| r as &dyn miette::Diagnostic),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Code;
+
+    #[test]
+    fn many_diagnostics_of_one_code_are_counted_not_drawn() {
+        let mut diagnostics = Diagnostics::new();
+        for i in 0..5_000 {
+            diagnostics.push(Diagnostic::new(
+                Code::UnusedVariable,
+                format!("unused {i:05}"),
+            ));
+        }
+        diagnostics.push(Diagnostic::new(Code::KdlSyntax, "one error"));
+        let text = render_human(&diagnostics, &Files::new(), HumanOptions::default());
+        assert_eq!(text.matches("unused 0").count(), SHOWN_PER_CODE);
+        assert!(text.contains("one error"));
+        assert!(
+            text.contains("… and 4,980 more MO602 warnings like the 20 above"),
+            "{text}"
+        );
+        assert!(text.contains("1 error and 5000 warnings found"), "{text}");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }
