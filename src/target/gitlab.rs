@@ -50,7 +50,8 @@ impl Target for GitlabCi {
 
 fn variable(value: &EnvValue) -> String {
     match value {
-        EnvValue::Literal(text) => text.clone(),
+        // GitLab expands `$NAME` in variable values: `$$` is a literal `$`.
+        EnvValue::Literal(text) => text.replace('$', "$$"),
         EnvValue::Variable(name) if name == "BASE_REF" => {
             "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into()
         }
@@ -131,7 +132,11 @@ fn job(job: &Job, model: &str, paths: &[String]) -> PipelineJob {
         stage,
         rules: vec![Rule {
             condition,
-            changes: paths.to_vec(),
+            // `rules:changes` are Ruby `File.fnmatch` patterns (with braces).
+            changes: paths
+                .iter()
+                .map(|p| pipeline::escape_glob(p, "*?[]{}"))
+                .collect(),
             when,
         }],
         timeout: format!("{}m", job.timeout_minutes),

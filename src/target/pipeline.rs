@@ -23,6 +23,37 @@ use crate::target::{Context, Deployment};
 
 pub use crate::model::target::CiSystem;
 
+/// `word` as one shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes (each `'` written `'\''`).
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !word.is_empty()
+        && word.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_' | b'-' | b'/' | b'=' | b':' | b'@' | b'+' | b','
+                )
+        });
+    if plain {
+        std::borrow::Cow::Borrowed(word)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
+    }
+}
+
+/// `path` with each of `specials` (and the backslash) escaped by a backslash, so
+/// that a CI system's path filter matches the file itself, not a pattern.
+pub fn escape_glob(path: &str, specials: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '\\' || specials.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The version of modelops the pipelines install.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -109,7 +140,7 @@ fn state_files(cx: &Context<'_>, d: &Deployment<'_>, state: &TrafficState) -> Ve
 fn apply(files: &[String]) -> String {
     files
         .iter()
-        .map(|f| format!("${{MODELOPS_APPLY:-kubectl apply -f}} {f}"))
+        .map(|f| format!("${{MODELOPS_APPLY:-kubectl apply -f}} {}", shell_word(f)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -119,7 +150,8 @@ fn guard(d: &Deployment<'_>) -> Script {
         name: "Guards".into(),
         run: format!(
             "modelops guard {} --env {} --prometheus \"$MODELOPS_PROMETHEUS_URL\"",
-            d.model.name, d.environment.name
+            shell_word(&d.model.name),
+            shell_word(&d.environment.name)
         ),
         env: vec![(
             "MODELOPS_PROMETHEUS_URL".into(),
@@ -187,6 +219,7 @@ fn eval_job(d: &Deployment<'_>, gate: &Gate, needs: &str) -> Job {
     // into the script.
     let command = crate::target::kubernetes::render_placeholders(&gate.run);
     let mut env = vec![
+        ("MODELOPS_GATE_COMMAND".into(), EnvValue::Literal(command)),
         ("MODELOPS_DATASET".into(), EnvValue::Literal(dataset)),
         ("MODELOPS_JUDGE".into(), EnvValue::Literal(judge)),
         (
@@ -215,16 +248,18 @@ fn eval_job(d: &Deployment<'_>, gate: &Gate, needs: &str) -> Job {
             Script {
                 name: "Score stable and candidate".into(),
                 // Exported first: in `VAR=x cmd "$VAR"` the expansion would not see it.
-                run: format!(
-                    "export MODELOPS_ENDPOINT=\"$STABLE_URL\" MODELOPS_SCORES=stable.jsonl\n{command}\nexport MODELOPS_ENDPOINT=\"$CANDIDATE_URL\" MODELOPS_SCORES=candidate.jsonl\n{command}"
-                ),
+                // The gate's command is data: it reaches the shell through the
+                // environment, never pasted into the script a CI system reads.
+                run: "export MODELOPS_ENDPOINT=\"$STABLE_URL\" MODELOPS_SCORES=stable.jsonl\nsh -c \"$MODELOPS_GATE_COMMAND\"\nexport MODELOPS_ENDPOINT=\"$CANDIDATE_URL\" MODELOPS_SCORES=candidate.jsonl\nsh -c \"$MODELOPS_GATE_COMMAND\"".into(),
                 env,
             },
             Script {
                 name: "Gate".into(),
                 run: format!(
                     "modelops gate {} --env {} --gate {} --baseline stable.jsonl --candidate candidate.jsonl",
-                    d.model.name, d.environment.name, gate.name
+                    shell_word(&d.model.name),
+                    shell_word(&d.environment.name),
+                    shell_word(&gate.name)
                 ),
                 env: vec![],
             },
@@ -457,10 +492,13 @@ pub fn pipeline(
             deploy_scripts.push(Script {
                 name: "Apply manifests".into(),
                 run: format!(
-                    "kubectl apply -f generated/{}",
-                    crate::target::registry::target(TargetKind::Kubernetes)
-                        .layout()
-                        .deployment_path(&d)
+                    "kubectl apply -f {}",
+                    shell_word(&format!(
+                        "generated/{}",
+                        crate::target::registry::target(TargetKind::Kubernetes)
+                            .layout()
+                            .deployment_path(&d)
+                    ))
                 ),
                 env: vec![],
             });
