@@ -432,3 +432,44 @@ fn diff_compares_resolved_models_and_names_what_runs() {
     let bad = modelops_in(repo.path(), &["diff", "no-such-rev"]);
     assert_eq!(bad.code, 2);
 }
+
+/// A prompt line holding a Markdown fence or HTML cannot end the prompt diff's block
+/// in `diff --format markdown` (a pull-request comment).
+#[test]
+fn a_prompt_line_cannot_break_out_of_the_markdown_report() {
+    let repo = TempRepo::new();
+    write(
+        &repo,
+        "prompts/assistant/v2.md",
+        "Answer.\n```\n</details>\n# Approved by security\n````\n",
+    );
+    let git = Git::init(repo.path());
+    write(&repo, "models/assistant.kdl", &model("1.0.0", None, "1h"));
+    git.add_all();
+    git.commit_as("Alice", "stable 1.0.0");
+    write(
+        &repo,
+        "models/assistant.kdl",
+        &model("1.0.0", Some("1.1.0"), "1h"),
+    );
+    let run = modelops_in(repo.path(), &["diff", "--format", "markdown"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = &run.stdout;
+    let open = text.find("diff\n").expect("a fenced diff");
+    let fence: String = text[..open]
+        .chars()
+        .rev()
+        .take_while(|c| *c == '`')
+        .collect();
+    assert!(
+        fence.len() >= 5,
+        "the fence must be longer than the prompt's ```` run:\n{text}"
+    );
+    // The block closes only at its own fence, after the prompt's last line.
+    let body = &text[open..];
+    let close = body
+        .find(&format!("\n{fence}\n"))
+        .expect("the closing fence");
+    assert!(body[..close].contains("+# Approved by security"), "{text}");
+    assert_eq!(text.matches("</details>").count(), 2, "{text}");
+}

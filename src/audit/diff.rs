@@ -470,6 +470,9 @@ impl DiffReport {
     }
 
     /// Markdown for a pull-request comment.
+    /// The report as GitHub-flavoured Markdown. Values sit in code spans and the
+    /// prompt diff in a fenced block, each delimited by more backticks than it holds,
+    /// so no value can end its span or fence and be read as Markdown or HTML.
     pub fn markdown(&self) -> String {
         let mut out = format!("### modelops diff `{}` → `{}`\n\n", self.from, self.to);
         if self.is_empty() {
@@ -495,21 +498,21 @@ impl DiffReport {
             for (version, changes) in &model.releases_changed {
                 for c in changes {
                     rows.push(format!(
-                        "| release {version}: {} | `{}` | `{}` |",
+                        "| release {version}: {} | {} | {} |",
                         cell(&c.field),
-                        cell(&c.old),
-                        cell(&c.new)
+                        code_span(&cell(&c.old)),
+                        code_span(&cell(&c.new))
                     ));
                 }
             }
             for d in &model.deployments {
                 for c in &d.changes {
                     rows.push(format!(
-                        "| {} {} | `{}` | `{}` |",
+                        "| {} {} | {} | {} |",
                         d.environment,
                         cell(&c.field),
-                        cell(&c.old),
-                        cell(&c.new)
+                        code_span(&cell(&c.old)),
+                        code_span(&cell(&c.new))
                     ));
                 }
             }
@@ -525,7 +528,10 @@ impl DiffReport {
                     out.push_str(&format!("\n**{}**: {t}\n", d.environment));
                 }
                 if let Some(diff) = &d.prompt_diff {
-                    out.push_str(&format!("\n<details><summary>prompt diff ({})</summary>\n\n```diff\n{diff}```\n\n</details>\n", d.environment));
+                    // A fence longer than any run of backticks in the diff: a prompt
+                    // line cannot close it.
+                    let fence = "`".repeat(longest_run(diff, '`').max(2) + 1);
+                    out.push_str(&format!("\n<details><summary>prompt diff ({})</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n", d.environment));
                 }
             }
         }
@@ -534,5 +540,26 @@ impl DiffReport {
 
     pub fn json(&self) -> Value {
         json!(self)
+    }
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut longest, mut current) = (0, 0);
+    for x in text.chars() {
+        current = if x == c { current + 1 } else { 0 };
+        longest = longest.max(current);
+    }
+    longest
+}
+
+/// `text` as a Markdown code span: delimited by one backtick more than its longest
+/// run, padded with spaces when it starts or ends with one.
+fn code_span(text: &str) -> String {
+    let ticks = "`".repeat(longest_run(text, '`') + 1);
+    if text.starts_with('`') || text.ends_with('`') {
+        format!("{ticks} {text} {ticks}")
+    } else {
+        format!("{ticks}{text}{ticks}")
     }
 }
