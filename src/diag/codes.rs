@@ -137,6 +137,7 @@ codes! {
     TargetLimitation = "MO901", "target-limitation", Warning, Targets, "a target cannot express part of a deployment's rollout";
     TargetNotEmitted = "MO902", "target-not-emitted", Warning, Targets, "a target this version of modelops does not emit yet";
     InvalidUpstream = "MO903", "invalid-upstream", Error, Targets, "a proxy target's upstream or listen address is not a valid address";
+    KubernetesName = "MO904", "kubernetes-name", Error, Targets, "a model name Kubernetes cannot use in its Service names";
 }
 
 impl Code {

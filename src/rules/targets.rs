@@ -1,5 +1,6 @@
 //! Target options: every proxy target's `upstream` template renders, for every
-//! deployment and track, to an address a proxy can use; `listen` is an address.
+//! deployment and track, to an address a proxy can use; `listen` is an address. With
+//! the `kubernetes` target, every deployed model's name makes valid Service names.
 
 use std::collections::BTreeSet;
 
@@ -7,7 +8,52 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::target::{listen, upstream_for};
 use crate::rules::Context;
 
+/// The longest suffix a Service name gets: `-preview` (blue-green) and Flagger's
+/// `-primary`.
+const LONGEST_SERVICE_SUFFIX: usize = "-preview".len();
+
+/// Service names (`<model>-stable`, `-canary`, `-preview`, Flagger's `-primary`)
+/// are DNS-1035 labels: a lower-case letter first, at most 63 characters
+/// (`ValidateServiceName` in Kubernetes' `pkg/apis/core/validation`). The language's
+/// names allow a leading digit and 63 characters, so a model deployed with the
+/// `kubernetes` target is held to the stricter form.
+fn service_names(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    if !cx
+        .project()
+        .has_target(crate::model::TargetKind::Kubernetes)
+    {
+        return;
+    }
+    let limit = 63 - LONGEST_SERVICE_SUFFIX;
+    for model in &cx.models {
+        if model.deploy.is_empty() {
+            continue;
+        }
+        let why = if !model.name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            "starts with a digit: Service names start with a letter"
+        } else if model.name.len() > limit {
+            "is too long: Service names have at most 63 characters, `-preview` included"
+        } else {
+            continue;
+        };
+        out.push(
+            Diagnostic::new(
+                Code::KubernetesName,
+                format!(
+                    "Kubernetes cannot name the Services of model `{}`: `{}-stable` is not a valid Service name",
+                    model.name, model.name
+                ),
+            )
+            .with_label(cx.spans.name(&model.at), format!("this name {why}"))
+            .with_help(format!(
+                "name the model with a lower-case letter first and at most {limit} characters, and rename its file to match"
+            )),
+        );
+    }
+}
+
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    service_names(cx, out);
     for target in cx.project().target.values() {
         if !target.kind.is_proxy() {
             continue;
