@@ -321,3 +321,58 @@ fn long_inheritance_and_promotion_chains() {
     );
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
 }
+
+/// A checkout with CRLF line endings (git's `core.autocrlf` on Windows) of an
+/// unchanged repository: the same prompts, the same hashes, nothing to report.
+#[test]
+fn a_crlf_checkout_of_an_unchanged_repository_passes() {
+    let repo = support::copy_example();
+    let mut files = vec![repo.path().join("modelops.kdl")];
+    for folder in ["models", "prompts"] {
+        for entry in walkdir::WalkDir::new(repo.path().join(folder)) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                files.push(entry.path().to_owned());
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace('\n', "\r\n")).unwrap();
+    }
+    for command in [&["check"][..], &["lock", "--check"]] {
+        let run = support::modelops_in(repo.path(), command);
+        assert_eq!(run.code, 0, "{command:?}:\n{}", run.stderr);
+    }
+}
+
+/// A model file, a prompt folder and a prompt file whose names are not UTF-8 are
+/// reported, not silently left out of the run.
+#[cfg(unix)]
+#[test]
+fn files_whose_names_are_not_utf8_are_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let repo = TempRepo::new();
+    let name = |bytes: &[u8]| std::ffi::OsStr::from_bytes(bytes).to_owned();
+    std::fs::write(
+        repo.path().join("models").join(name(b"bot\xff.kdl")),
+        "model \"bot\" {\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(repo.path().join("prompts").join(name(b"p\xfe"))).unwrap();
+    std::fs::write(
+        repo.path()
+            .join("prompts/assistant")
+            .join(name(b"v2\xfd.md")),
+        "x",
+    )
+    .unwrap();
+    let stderr = assert_reports(&repo, "MO102", 1);
+    for shown in [
+        "models/bot\u{fffd}.kdl",
+        "prompts/p\u{fffd}",
+        "prompts/assistant/v2\u{fffd}.md",
+    ] {
+        assert!(stderr.contains(shown), "{shown}:\n{stderr}");
+    }
+}

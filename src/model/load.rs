@@ -108,6 +108,12 @@ pub fn load(source: &dyn Source, keep_views: bool) -> Result<Loaded, LoadError> 
     })?;
     let mut kdl_paths = vec![(project_path, FileKind::Project)];
     for entry in source.read_dir(&models_dir).map_err(LoadError::Source)? {
+        if entry.kind == EntryKind::NotUtf8Name {
+            loaded
+                .diagnostics
+                .push(not_utf8_name(&format!("{MODELS_DIR}/{}", entry.name)));
+            continue;
+        }
         if entry.name.ends_with(".kdl") && entry.kind != EntryKind::Dir {
             kdl_paths.push((models_dir.join(&entry.name), FileKind::Model));
         }
@@ -379,32 +385,59 @@ fn discover_prompts(
     let Ok(prompts_dir) = RepoPath::parse(PROMPTS_DIR) else {
         return Ok(Vec::new());
     };
-    let dirs: Vec<String> = source
-        .read_dir(&prompts_dir)
-        .map_err(LoadError::Source)?
-        .into_iter()
-        .filter(|entry| entry.kind == EntryKind::Dir)
-        .map(|entry| entry.name)
-        .collect();
+    let mut dirs: Vec<String> = Vec::new();
+    for entry in source.read_dir(&prompts_dir).map_err(LoadError::Source)? {
+        match entry.kind {
+            EntryKind::Dir => dirs.push(entry.name),
+            EntryKind::NotUtf8Name => loaded
+                .diagnostics
+                .push(not_utf8_name(&format!("{PROMPTS_DIR}/{}", entry.name))),
+            _ => {}
+        }
+    }
     let listed = dirs
         .par_iter()
         .map(|name| {
             let dir = prompts_dir.join(name);
             let entries = source.read_dir(&dir)?;
-            Ok(entries
-                .into_iter()
-                .filter_map(|entry| {
-                    let version = prompt_version(&entry.name)?;
-                    Some((name.clone(), version, dir.join(&entry.name)))
-                })
-                .collect::<Vec<_>>())
+            let mut found = Vec::new();
+            let mut unnamed = Vec::new();
+            for entry in entries {
+                if entry.kind == EntryKind::NotUtf8Name {
+                    unnamed.push(format!("{dir}/{}", entry.name));
+                } else if let Some(version) = prompt_version(&entry.name) {
+                    found.push((name.clone(), version, dir.join(&entry.name)));
+                }
+            }
+            Ok((found, unnamed))
         })
         .collect::<Result<Vec<_>, SourceError>>()
         .map_err(LoadError::Source)?;
+    let listed: Vec<_> = listed
+        .into_iter()
+        .map(|(found, unnamed)| {
+            for shown in unnamed {
+                loaded.diagnostics.push(not_utf8_name(&shown));
+            }
+            found
+        })
+        .collect();
     for name in dirs {
         loaded.prompts.entry(name).or_default();
     }
     Ok(listed.into_iter().flatten().collect())
+}
+
+/// A file or folder whose name is not UTF-8, where modelops reads files.
+fn not_utf8_name(shown: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::InvalidEncoding,
+        format!(
+            "`{}` has a name that is not UTF-8 text, so it is not read",
+            crate::diag::clean::text(shown)
+        ),
+    )
+    .with_help("rename it with UTF-8 characters only (the \u{fffd} marks the bytes that are not)")
 }
 
 /// Adds one prompt version, reporting a second file for the same version.
@@ -416,6 +449,15 @@ fn add_prompt(
     file: FileId,
     text: Option<Arc<str>>,
 ) {
+    // A checkout with CRLF line endings (git's `core.autocrlf` on Windows) holds the
+    // same prompt: it is read, hashed and rendered with LF line endings.
+    let text = text.map(|t| {
+        if t.contains("\r\n") {
+            Arc::from(t.replace("\r\n", "\n"))
+        } else {
+            t
+        }
+    });
     let versions = loaded.prompts.entry(name.clone()).or_default();
     if let Some(existing) = versions.get(&version) {
         loaded.diagnostics.push(

@@ -15,7 +15,7 @@
 //! {"base":{"id":"openai/gpt-4o-2024-08-06","revision":null},
 //!  "format":1,"image":"ghcr.io/acme/llm-gateway@sha256:…","model":"support-bot",
 //!  "params":{"temperature":0.2,"top-p":0.9},
-//!  "prompt":{"blake3":"<hash of the prompt file's bytes>","name":"support-system","version":4},
+//!  "prompt":{"blake3":"<hash of the prompt file's bytes, CRLF read as LF>","name":"support-system","version":4},
 //!  "secrets":{"OPENAI_API_KEY":{"from":"llm-keys","key":"openai"}},
 //!  "vars":{"product":"Acme Cloud"},"version":"1.5.0"}
 //! ```

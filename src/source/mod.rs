@@ -29,6 +29,9 @@ pub enum EntryKind {
     Dir,
     /// A socket, device or anything else that is neither.
     Other,
+    /// An entry whose name is not UTF-8 (listed by its lossy name): it cannot be
+    /// named from KDL or read through a `RepoPath`, and is reported, not skipped.
+    NotUtf8Name,
 }
 
 /// One entry of a directory listing.

@@ -172,8 +172,15 @@ impl Source for WorkTree {
         let mut plain_children = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(path, &e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue; // names that are not UTF-8 cannot be referenced from KDL
+            let name = match entry.file_name().into_string() {
+                Ok(name) => name,
+                Err(raw) => {
+                    out.push(DirEntry {
+                        name: raw.to_string_lossy().into_owned(),
+                        kind: EntryKind::NotUtf8Name,
+                    });
+                    continue;
+                }
             };
             let child = path.join(&name);
             if plain && let Ok(file_type) = entry.file_type() {
