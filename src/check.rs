@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
+use crate::diag::{Code, Diagnostic, Diagnostics, FileId, Span};
 use crate::lock::base::{BaseError, BaseRead, read_base};
 use crate::lock::check::BaseLock;
 use crate::lock::{self, LockFile, LockKey};
@@ -238,8 +238,9 @@ impl std::error::Error for CheckError {}
 
 /// [`check`] of `source` against the lock at the base revision of the repository at
 /// `root` ([`read_base`]: `base`, default `HEAD`), which is read while the
-/// repository loads. Also returns a warning to show when the base lock exists but
-/// cannot be read.
+/// repository loads. A base lock that exists but cannot be read is an error
+/// (MO703): released content would otherwise go unchecked without a word. (The
+/// second value is kept for warnings about the base; there are none today.)
 pub fn check_at_base(
     source: &dyn Source,
     root: &Path,
@@ -250,17 +251,30 @@ pub fn check_at_base(
         || read_base(root, base),
         || load::load(source, options.keep_views),
     );
-    let mut warning = None;
+    let mut unreadable = None;
     options.base = match base_lock.map_err(CheckError::Base)? {
         BaseRead::Found(lock) => Some(lock),
         BaseRead::Nothing => None,
-        BaseRead::Unreadable { revision } => {
-            warning = Some(format!(
-                "modelops.lock at {revision} cannot be read; released content is not checked against it"
-            ));
+        BaseRead::Unreadable { revision, reason } => {
+            unreadable = Some(
+                Diagnostic::new(
+                    Code::InvalidLock,
+                    format!(
+                        "modelops.lock at {revision} cannot be read ({reason}), so released content cannot be checked against it"
+                    ),
+                )
+                .with_help(
+                    "fix the lock on that revision (after a merge, `modelops lock` writes it whole), or pass `--base` a revision whose lock reads",
+                ),
+            );
             None
         }
     };
     let loaded = loaded.map_err(CheckError::Load)?;
-    Ok((check_loaded(loaded, source, &options), warning))
+    let mut checked = check_loaded(loaded, source, &options);
+    if let Some(diagnostic) = unreadable {
+        checked.diagnostics.push(diagnostic);
+        checked.diagnostics.sort(&checked.config.files);
+    }
+    Ok((checked, None))
 }

@@ -287,3 +287,57 @@ fn a_lock_larger_than_a_model_file_is_read_at_the_base() {
     let run = repo.modelops(&["check"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// A lock committed with merge-conflict markers: the immutability check cannot run,
+/// and that is an error saying why and what to do, never a silent pass.
+#[test]
+fn a_conflicted_base_lock_is_an_error_not_a_skip() {
+    let (repo, git) = released_repo();
+    let lock = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    repo.write(
+        "modelops.lock",
+        format!("<<<<<<< HEAD\n{lock}=======\n{lock}>>>>>>> feature\n"),
+    );
+    git.add_all();
+    git.commit("merge with conflicts");
+    repo.write("modelops.lock", lock);
+    // An in-place edit of a released prompt, which the check would catch.
+    repo.write("prompts/assistant/v4.md", "Edited in place.\n");
+    let locked = repo.modelops(&["lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("MO703") && run.stderr.contains("merge-conflict markers"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A repository whose objects are named by SHA-256 cannot be read by libgit2: the
+/// base is not taken for "nothing released"; `check` says so and exits 2.
+#[test]
+fn a_sha256_repository_is_refused_clearly() {
+    let Some(git_bin) = external_tool("git") else {
+        return;
+    };
+    let repo = TempRepo::locked();
+    let init = run_tool(
+        repo.path(),
+        &git_bin,
+        &["init", "--quiet", "--object-format=sha256", "."],
+        &[],
+    );
+    if init.code != 0 {
+        // A git too old to make one: nothing to refuse here.
+        eprintln!(
+            "skipping: this git cannot create SHA-256 repositories: {}",
+            init.stderr
+        );
+        return;
+    }
+    let run = repo.modelops(&["check"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("sha256"), "{}", run.stderr);
+    assert!(run.stderr.contains("SHA-1"), "{}", run.stderr);
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::diag::FileId;
 use crate::layout::{LOCK_FILE_NAME, MAX_LOCK_BYTES};
 use crate::lock::check::BaseLock;
-use crate::source::{GitRevision, RepoPath, Source, SourceError};
+use crate::source::{GitError, GitRevision, RepoPath, Source, SourceError};
 
 /// What was found at the base revision.
 #[derive(Debug)]
@@ -18,8 +18,9 @@ pub enum BaseRead {
     /// Nothing to compare with: no repository or no commit yet (for the default
     /// base), or no lock at that revision (nothing was released through it yet).
     Nothing,
-    /// A lock is there but does not parse; `revision` names where.
-    Unreadable { revision: String },
+    /// A lock is there but does not parse; `revision` names where, `reason` says
+    /// why (merge-conflict markers, or the parser's first message).
+    Unreadable { revision: String, reason: String },
 }
 
 /// Why the base revision could not be read (exit code 2).
@@ -48,7 +49,24 @@ pub fn read_base(root: &Path, base: Option<&str>) -> Result<BaseRead, BaseError>
     // Only the lock is read at the base: no walk of the whole tree.
     let tree = match GitRevision::open_files(root, revision, &[LOCK_FILE_NAME]) {
         Ok(tree) => tree,
-        Err(_) if !explicit => return Ok(BaseRead::Nothing),
+        // No repository, or no commit yet: nothing has been released.
+        Err(GitError::NotARepository { .. } | GitError::UnknownRevision { .. }) if !explicit => {
+            return Ok(BaseRead::Nothing);
+        }
+        // A repository that cannot be read is never taken for "nothing released":
+        // that would skip the immutability check without a word.
+        Err(error @ (GitError::Git(_) | GitError::BareRepository | GitError::Index { .. }))
+            if !explicit =>
+        {
+            return Err(BaseError {
+                message: format!(
+                    "the git repository cannot be read, so released content cannot be checked: {error}"
+                ),
+                help: Some(
+                    "modelops reads repositories with SHA-1 object names (libgit2 does not read SHA-256 ones yet); use a SHA-1 clone, or run with `--base` on one",
+                ),
+            });
+        }
         Err(error) => {
             return Err(BaseError {
                 message: error.to_string(),
@@ -78,6 +96,21 @@ pub fn read_base(root: &Path, base: Option<&str>) -> Result<BaseRead, BaseError>
             revision: label,
             lock,
         })),
-        Err(_) => Ok(BaseRead::Unreadable { revision: label }),
+        Err(errors) => {
+            let conflicted = text.lines().any(|line| {
+                line.starts_with("<<<<<<< ") || line == "=======" || line.starts_with(">>>>>>> ")
+            });
+            let reason = if conflicted {
+                "it holds merge-conflict markers".to_owned()
+            } else {
+                errors
+                    .first()
+                    .map_or_else(|| "it does not parse".to_owned(), |d| d.message.clone())
+            };
+            Ok(BaseRead::Unreadable {
+                revision: label,
+                reason,
+            })
+        }
     }
 }

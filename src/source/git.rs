@@ -84,8 +84,14 @@ struct GitFiles {
 /// Opens the repository containing `root` and returns it with `root`'s path inside
 /// the repository's working tree (`""` when they are the same, else `"a/b/"`).
 fn open(root: &Path) -> Result<(Repository, String), GitError> {
-    let repo = Repository::discover(root).map_err(|_| GitError::NotARepository {
-        path: root.display().to_string(),
+    // No repository at all is one thing; a repository git2 cannot open (SHA-256
+    // object names, an unknown extension, a damaged `.git`) is another, and is
+    // reported as it is rather than taken for "no repository".
+    let repo = Repository::discover(root).map_err(|e| match e.code() {
+        git2::ErrorCode::NotFound => GitError::NotARepository {
+            path: root.display().to_string(),
+        },
+        _ => GitError::Git(e),
     })?;
     let workdir = repo.workdir().ok_or(GitError::BareRepository)?;
     let workdir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
