@@ -376,3 +376,56 @@ fn files_whose_names_are_not_utf8_are_reported() {
         assert!(stderr.contains(shown), "{shown}:\n{stderr}");
     }
 }
+
+/// The credential scan judges what values decode to: a key behind KDL escapes or a
+/// line continuation is found; `sk-learn-…` words are not keys; PGP, OpenSSH and
+/// PKCS#8 private key blocks in a prompt are found.
+#[test]
+fn credentials_are_found_in_decoded_values_and_lookalikes_are_not() {
+    let key = "sk-proj-oHfaIoHObCfujyTUalnuejmuuQaSAB";
+    let escaped = key.replacen('s', "\\u{73}", 1);
+    let continued = format!("{}\\\n        {}", &key[..12], &key[12..]);
+    for hidden in [escaped, continued] {
+        let repo = TempRepo::new();
+        let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+        repo.write(
+            "models/assistant.kdl",
+            model.replacen(
+                "model \"assistant\" {\n",
+                &format!("model \"assistant\" {{\n    description \"{hidden}\"\n"),
+                1,
+            ),
+        );
+        let stderr = assert_reports(&repo, "MO801", 1);
+        assert!(
+            stderr.contains("decodes to what looks like an OpenAI API key"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(&key[12..]),
+            "the key is redacted:\n{stderr}"
+        );
+    }
+    let repo = TempRepo::new();
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replacen("model \"assistant\" {\n", "model \"assistant\" {\n    description \"built on sk-learn-pipeline-classification-2024\"\n", 1),
+    );
+    let run = repo.modelops(&["check"]);
+    assert!(!run.stderr.contains("MO801"), "{}", run.stderr);
+    for block in [
+        "PGP PRIVATE KEY BLOCK",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+    ] {
+        let repo = TempRepo::new();
+        repo.write(
+            "prompts/assistant/v1.md",
+            format!(
+                "Hello.\n-----BEGIN {block}-----\nAAAAB3NzaC1yc2EAAAADAQAB\n-----END {block}-----\n"
+            ),
+        );
+        assert_reports(&repo, "MO801", 1);
+    }
+}

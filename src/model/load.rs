@@ -331,8 +331,30 @@ fn analyze_kdl(job: &KdlJob, keep_views: bool) -> (Option<LoadedKdl>, Vec<Diagno
         Ok(doc) => doc,
         Err(diagnostics) => return (None, diagnostics),
     };
-    let (view, diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
+    let (view, mut diagnostics) = syntax::lower(&doc, &job.text, job.file, grammar);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    // Credentials the text hides behind escapes; those it shows are the rules'.
+    let mut hidden = Vec::new();
+    syntax::credentials::hidden_in_values(
+        &view.value,
+        &job.text,
+        syntax::Pointer::root(),
+        &mut hidden,
+    );
+    for (pointer, what) in hidden {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::CredentialLiteral,
+                format!("this value decodes to what looks like {what}"),
+            )
+            .with_label(
+                view.spans.value_or_ancestor(&pointer),
+                "credential written in the repository, behind escapes",
+            )
+            .with_help(syntax::credentials::help(false))
+            .redacted(),
+        );
+    }
     let schema_errors = crate::schema::validate(&view, job.kind);
     let (mut typed, mut plain) = (None, None);
     if schema_errors.is_empty() {

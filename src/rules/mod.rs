@@ -22,8 +22,8 @@ use crate::diag::Diagnostic;
 use crate::model::{Config, Date};
 use crate::source::Source;
 
+pub use crate::syntax::credentials::find_credentials;
 pub use prompts::template_variables;
-pub use secrets::find_credentials;
 
 /// What a rule reads: the configuration, and what it is judged against — the
 /// repository (for files the configuration names, such as datasets) and today's

@@ -6,6 +6,7 @@
 //! (see `schema/README.md`). It knows nothing of what the configuration means.
 
 pub mod bounds;
+pub mod credentials;
 mod fast;
 pub mod fmt;
 mod grammar;
