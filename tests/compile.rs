@@ -387,8 +387,9 @@ fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
     let options = modelops::check::Options::from_environment();
     for seed in 1..=300u64 {
         let template = hostile_prompt(seed);
-        // `\{{` is handlebars' escape for a literal `{{`; nothing else is interpreted.
-        let expected = template.replace("\\{{", "{{");
+        // `\{{` is handlebars' escape for a literal `{{`; nothing else is interpreted,
+        // and prompts are read with LF line endings.
+        let expected = template.replace("\\{{", "{{").replace("\r\n", "\n");
         let source = memory_repo(&template);
         let checked = modelops::check::check(&source, &options).expect("loads");
         assert!(
