@@ -10,8 +10,9 @@
 //! - children blocks nested more than [`MAX_NESTING`] deep, counting the `{` after an
 //!   unclosed string or block comment as the parser's recovery does;
 //! - block comments nested more than [`MAX_NESTING`] deep;
-//! - more than [`MAX_PREFIX_RUN`] slashdashes, line continuations and type annotations
-//!   in a row with nothing else between them.
+//! - more than [`MAX_PREFIX_RUN`] slashdashes, line continuations, type annotations
+//!   and `=` or `}` that closes nothing, in a row with nothing else between them (the
+//!   parser's recovery recurses on each).
 //!
 //! The bounds are far beyond what the language needs (six levels, a prefix or two) and
 //! far below what overflows a 2 MiB thread stack in a debug build (the tests hold the
@@ -57,9 +58,20 @@ pub fn check(text: &str) -> Option<Limit> {
                 }
                 i += 1;
             }
-            (b'}', _) => {
-                depth = depth.saturating_sub(1);
+            (b'}', _) if depth > 0 => {
+                depth -= 1;
                 run = 0;
+                i += 1;
+            }
+            // A `}` that closes nothing: the parser's recovery recurses on each.
+            (b'}', _) => {
+                run += 1;
+                if run > MAX_PREFIX_RUN {
+                    return Some(Limit {
+                        offset: i,
+                        exceeded: Exceeded::Prefixes(run),
+                    });
+                }
                 i += 1;
             }
             (b'/', Some(b'/')) => i = line_end(bytes, i),
@@ -74,7 +86,7 @@ pub fn check(text: &str) -> Option<Limit> {
                 // The parser goes on after an unclosed comment: so does the count.
                 Comment::Unclosed => i += 2,
             },
-            (b'/', Some(b'-')) | (b'\\', _) | (b'(', _) => {
+            (b'/', Some(b'-')) | (b'\\', _) | (b'(', _) | (b'=', _) => {
                 run += 1;
                 if run > MAX_PREFIX_RUN {
                     return Some(Limit {
@@ -161,8 +173,9 @@ fn block_comment(bytes: &[u8], start: usize) -> Comment {
 }
 
 /// The end of the string whose quote is at `start` (`hashes > 0`: a raw string), or
-/// `None` when it is never closed. A single-line string ends, unclosed, at a newline:
-/// the parser resumes there.
+/// `None` when it is never closed — for a single-line string, when a newline comes
+/// first. The parser's recovery reads what follows an unclosed quote as code, the
+/// rest of its line included, so the scan does too.
 fn string_end(bytes: &[u8], start: usize, hashes: usize) -> Option<usize> {
     let multiline = bytes.get(start..start + 3) == Some(b"\"\"\"");
     let quotes = if multiline { 3 } else { 1 };
@@ -173,7 +186,7 @@ fn string_end(bytes: &[u8], start: usize, hashes: usize) -> Option<usize> {
             continue;
         }
         if !multiline && byte == b'\n' {
-            return Some(i);
+            return None;
         }
         let closes = bytes
             .get(i..i + quotes)
@@ -209,7 +222,7 @@ mod tests {
     #[test]
     fn braces_after_an_unclosed_string_or_comment_count() {
         let braces = "{".repeat(MAX_NESTING + 1);
-        for opener in ["a \"\"\"\n", "a #\"\n", "a \"\n", "a /* \n"] {
+        for opener in ["a \"\"\"\n", "a #\"\n", "a \"\n", "a /* \n", "a \" "] {
             assert_eq!(
                 exceeded(&format!("{opener}{braces}")),
                 Some(Exceeded::Blocks(MAX_NESTING + 1)),
@@ -219,12 +232,21 @@ mod tests {
     }
 
     #[test]
+    fn braces_inside_unclosed_single_line_strings_count() {
+        // `0" {` on each line: each quote is closed by no newline.
+        let lines = "0\" {\n".repeat(MAX_NESTING + 1);
+        assert!(matches!(exceeded(&lines), Some(Exceeded::Blocks(_))));
+        // Closed strings on their lines still hide their braces.
+        assert_eq!(exceeded(&"a \"{ {\"\n".repeat(MAX_NESTING * 2)), None);
+    }
+
+    #[test]
     fn comments_and_prefix_runs_are_bounded() {
         assert_eq!(
             exceeded(&"/*".repeat(MAX_NESTING + 1)),
             Some(Exceeded::Comments(MAX_NESTING + 1))
         );
-        for unit in ["/- ", "/-", "\\ ", "/-(t)", "(t)"] {
+        for unit in ["/- ", "/-", "\\ ", "/-(t)", "(t)", "=", "= ", "}", "}\n"] {
             let text = format!("a {}b", unit.repeat(MAX_PREFIX_RUN + 1));
             assert!(
                 matches!(exceeded(&text), Some(Exceeded::Prefixes(_))),

@@ -220,6 +220,7 @@ mod tests {
             format!("a \"\"\"\n{open}"),
             format!("a #\"\n{open}"),
             format!("a \"\n{open}"),
+            "0\" {\n".repeat(n),
             format!(
                 "{}b \"\"\"\n{}{}",
                 "a {".repeat(n / 2),
