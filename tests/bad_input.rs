@@ -406,6 +406,26 @@ fn credentials_are_found_in_decoded_values_and_lookalikes_are_not() {
             "the key is redacted:\n{stderr}"
         );
     }
+    // Split across two variables, joined by the prompt: only the rendering shows it.
+    let repo = TempRepo::new();
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replacen(
+            "        prompt \"assistant\" version=1\n",
+            &format!("        prompt \"assistant\" version=1\n        vars {{\n            a \"{}\"\n            b \"{}\"\n        }}\n", &key[..16], &key[16..]),
+            1,
+        ),
+    );
+    repo.write(
+        "prompts/assistant/v1.md",
+        "Use {{a}}{{b}} to call the API.\n",
+    );
+    let stderr = assert_reports(&repo, "MO801", 1);
+    assert!(
+        stderr.contains("renders what looks like an OpenAI API key"),
+        "{stderr}"
+    );
     let repo = TempRepo::new();
     let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
     repo.write(

@@ -113,7 +113,7 @@ pub fn resolve(
             Some((model, deploy, environment))
         })
         .collect();
-    resolution.deployments = deployments
+    let planned: Vec<(DeploymentPlan, Vec<Diagnostic>)> = deployments
         .into_par_iter()
         .map(|(model, deploy, environment)| {
             plan(
@@ -127,7 +127,53 @@ pub fn resolve(
             )
         })
         .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (plan, found) in planned {
+        resolution.deployments.push(plan);
+        for diagnostic in found {
+            if seen.insert(diagnostic.message.clone()) {
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
     resolution
+}
+
+/// Credentials a rendered prompt holds that neither its template nor any one of
+/// its variables holds: put together from several variables (`{{a}}{{b}}`), and so
+/// seen by no scan of what was written.
+fn assembled_credentials(
+    config: &Config,
+    release: &ResolvedRelease,
+    environment: &Environment,
+    template: Option<&str>,
+    rendered: &str,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (start, end, what) in crate::syntax::credentials::find_credentials(rendered) {
+        let Some(found) = rendered.get(start..end) else {
+            continue;
+        };
+        let written = |value: &Value| value.as_str().is_some_and(|s| s.contains(found));
+        if template.is_some_and(|t| t.contains(found))
+            || release.vars.values().any(|(v, _)| written(v))
+            || environment.vars.values().any(written)
+        {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::CredentialLiteral,
+                format!(
+                    "the prompt of release \"{}\" of `{}` renders what looks like {what}, put together from its variables",
+                    release.version, release.model
+                ),
+            )
+            .with_label(config.spans.name(&release.at), "its variables are joined here")
+            .with_help(crate::syntax::credentials::help(true)),
+        );
+    }
+    out
 }
 
 fn prompt_hash_of(resolution: &Resolution, release: &ResolvedRelease) -> Option<HashHex> {
@@ -269,7 +315,8 @@ fn plan(
     model: &Model,
     deploy: &Deploy,
     environment: &Environment,
-) -> DeploymentPlan {
+) -> (DeploymentPlan, Vec<Diagnostic>) {
+    let mut found = Vec::new();
     let mut tracks = Vec::new();
     if let Some(stable) = &deploy.stable {
         tracks.push(("stable", stable.clone()));
@@ -297,6 +344,16 @@ fn plan(
                 dependencies.insert(prompt.path.as_str().to_owned());
             }
             let rendered = release.and_then(|r| renderer.render(r, environment));
+            if let (Some(release), Some(text)) = (release, &rendered) {
+                let template = prompt_file.and_then(|p| p.text.as_deref());
+                found.extend(assembled_credentials(
+                    config,
+                    release,
+                    environment,
+                    template,
+                    text,
+                ));
+            }
             let fingerprint = match (release, &rendered) {
                 (Some(release), Some(text)) => Some(canonical::fingerprint(release, text)),
                 _ => None,
@@ -326,11 +383,12 @@ fn plan(
         .map(|t| t.fingerprint.clone())
         .collect::<Option<Vec<_>>>()
         .map(|prints| canonical::deployment_fingerprint(&prints));
-    DeploymentPlan {
+    let plan = DeploymentPlan {
         model: model.name.clone(),
         environment: environment.name.clone(),
         tracks,
         fingerprint,
         dependencies: dependencies.into_iter().collect(),
-    }
+    };
+    (plan, found)
 }
