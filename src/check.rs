@@ -239,22 +239,39 @@ impl std::error::Error for CheckError {}
 /// [`check`] of `source` against the lock at the base revision of the repository at
 /// `root` ([`read_base`]: `base`, default `HEAD`), which is read while the
 /// repository loads. A base lock that exists but cannot be read is an error
-/// (MO703): released content would otherwise go unchecked without a word. (The
-/// second value is kept for warnings about the base; there are none today.)
+/// (MO703): released content would otherwise go unchecked without a word. The second
+/// value is a warning to show: a configuration that moved from one of several
+/// places, so that no base lock can be chosen.
 pub fn check_at_base(
     source: &dyn Source,
     root: &Path,
     base: Option<&str>,
     mut options: Options,
 ) -> Result<(Checked, Option<String>), CheckError> {
+    // The project's name, to recognise a configuration that moved since the base.
+    let project = crate::source::RepoPath::parse(crate::layout::PROJECT_FILE_NAME)
+        .ok()
+        .and_then(|path| source.read(&path, crate::layout::MAX_FILE_BYTES).ok())
+        .and_then(|bytes| {
+            crate::lock::base::project_name(&String::from_utf8_lossy(&bytes)).map(str::to_owned)
+        });
     let (base_lock, loaded) = rayon::join(
-        || read_base(root, base),
+        || read_base(root, base, project.as_deref()),
         || load::load(source, options.keep_views),
     );
     let mut unreadable = None;
+    let mut warning = None;
     options.base = match base_lock.map_err(CheckError::Base)? {
         BaseRead::Found(lock) => Some(lock),
         BaseRead::Nothing => None,
+        BaseRead::Ambiguous { revision, places } => {
+            warning = Some(format!(
+                "modelops.lock is not where this configuration is at {revision}, and the project was in {} places then ({}): released content is not checked against the base; commit the move on its own first",
+                places.len(),
+                places.join(", ")
+            ));
+            None
+        }
         BaseRead::Unreadable { revision, reason } => {
             unreadable = Some(
                 Diagnostic::new(
@@ -276,5 +293,5 @@ pub fn check_at_base(
         checked.diagnostics.push(diagnostic);
         checked.diagnostics.sort(&checked.config.files);
     }
-    Ok((checked, None))
+    Ok((checked, warning))
 }

@@ -341,3 +341,29 @@ fn a_sha256_repository_is_refused_clearly() {
     assert!(run.stderr.contains("sha256"), "{}", run.stderr);
     assert!(run.stderr.contains("SHA-1"), "{}", run.stderr);
 }
+
+/// The configuration moved into a subfolder since the base: its lock at the base is
+/// at the old place, and released content is still judged against it.
+#[test]
+fn a_configuration_that_moved_is_judged_against_its_old_lock() {
+    let (repo, _git) = released_repo();
+    let moved = repo.path().join("config");
+    std::fs::create_dir(&moved).unwrap();
+    for entry in ["modelops.kdl", "modelops.lock", "models", "prompts"] {
+        std::fs::rename(repo.path().join(entry), moved.join(entry)).unwrap();
+    }
+    let clean = support::modelops_in(&moved, &["check"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    // Edit a released prompt in place: the base, read at its old place, tells; and
+    // `lock` refuses to record it.
+    std::fs::write(moved.join("prompts/assistant/v4.md"), "Edited in place.\n").unwrap();
+    let locked = support::modelops_in(&moved, &["lock"]);
+    assert_eq!(locked.code, 1, "{}", locked.stderr);
+    let run = support::modelops_in(&moved, &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("MO704") && run.stderr.contains("moved"),
+        "{}",
+        run.stderr
+    );
+}

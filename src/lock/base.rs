@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::diag::FileId;
-use crate::layout::{LOCK_FILE_NAME, MAX_LOCK_BYTES};
+use crate::layout::{LOCK_FILE_NAME, MAX_LOCK_BYTES, PROJECT_FILE_NAME};
 use crate::lock::check::BaseLock;
 use crate::source::{GitError, GitRevision, RepoPath, Source, SourceError};
 
@@ -18,6 +18,13 @@ pub enum BaseRead {
     /// Nothing to compare with: no repository or no commit yet (for the default
     /// base), or no lock at that revision (nothing was released through it yet).
     Nothing,
+    /// No lock where the configuration is now, and the configuration is not there at
+    /// the base either: it moved from one of several places that hold a project of
+    /// the same name, and which one cannot be told.
+    Ambiguous {
+        revision: String,
+        places: Vec<String>,
+    },
     /// A lock is there but does not parse; `revision` names where, `reason` says
     /// why (merge-conflict markers, or the parser's first message).
     Unreadable { revision: String, reason: String },
@@ -38,10 +45,93 @@ impl fmt::Display for BaseError {
 
 impl std::error::Error for BaseError {}
 
+/// The name a project file gives its project (`project "<name>"`), read without a
+/// full parse: enough to recognise a configuration that moved.
+pub fn project_name(text: &str) -> Option<&str> {
+    let rest = text
+        .lines()
+        .map(str::trim_start)
+        .find(|line| line.starts_with("project "))?
+        .strip_prefix("project ")?
+        .trim_start()
+        .strip_prefix('"')?;
+    rest.split('"').next()
+}
+
+/// No lock where the configuration is now. When the project file is not there at
+/// the base either, the configuration is new here or moved: a project file of the
+/// same project name elsewhere at the base, with a lock beside it, is where it was,
+/// and released content is judged against that lock — a move cannot hide an edit.
+fn moved(
+    root: &Path,
+    revision: &str,
+    label: &str,
+    project: Option<&str>,
+) -> Result<BaseRead, BaseError> {
+    let Some(project) = project else {
+        return Ok(BaseRead::Nothing);
+    };
+    let failed = |error: crate::source::GitError| BaseError {
+        message: format!("looking for a moved configuration at {label}: {error}"),
+        help: None,
+    };
+    let (files, prefix) = GitRevision::everywhere(
+        root,
+        revision,
+        PROJECT_FILE_NAME,
+        crate::layout::MAX_FILE_BYTES,
+    )
+    .map_err(failed)?;
+    if files
+        .iter()
+        .any(|(path, _)| *path == format!("{prefix}{PROJECT_FILE_NAME}"))
+    {
+        // The configuration was here: it had no lock yet, nothing was released.
+        return Ok(BaseRead::Nothing);
+    }
+    let places: Vec<String> = files
+        .iter()
+        .filter(|(_, bytes)| project_name(&String::from_utf8_lossy(bytes)) == Some(project))
+        .map(|(path, _)| path.trim_end_matches(PROJECT_FILE_NAME).to_owned())
+        .collect();
+    let (locks, _) =
+        GitRevision::everywhere(root, revision, LOCK_FILE_NAME, MAX_LOCK_BYTES).map_err(failed)?;
+    let beside: Vec<&(String, Vec<u8>)> = locks
+        .iter()
+        .filter(|(path, _)| {
+            places
+                .iter()
+                .any(|p| *path == format!("{p}{LOCK_FILE_NAME}"))
+        })
+        .collect();
+    match beside.as_slice() {
+        [] => Ok(BaseRead::Nothing),
+        [(path, bytes)] => {
+            let text = String::from_utf8_lossy(bytes);
+            let revision = format!("{label} at `{path}` (the configuration moved)");
+            match crate::lock::parse(FileId(u32::MAX), &text) {
+                Ok(lock) => Ok(BaseRead::Found(BaseLock { revision, lock })),
+                Err(_) => Ok(BaseRead::Unreadable {
+                    revision,
+                    reason: "it does not parse".to_owned(),
+                }),
+            }
+        }
+        several => Ok(BaseRead::Ambiguous {
+            revision: label.to_owned(),
+            places: several.iter().map(|(p, _)| p.clone()).collect(),
+        }),
+    }
+}
+
 /// Reads `modelops.lock` at `base` (default `HEAD`) of the repository at `root`.
 /// An explicit revision that cannot be read is an error; the default `HEAD` is
 /// [`BaseRead::Nothing`] when there is no repository or no commit yet.
-pub fn read_base(root: &Path, base: Option<&str>) -> Result<BaseRead, BaseError> {
+pub fn read_base(
+    root: &Path,
+    base: Option<&str>,
+    project: Option<&str>,
+) -> Result<BaseRead, BaseError> {
     let (revision, explicit) = match base {
         Some(revision) => (revision, true),
         None => ("HEAD", false),
@@ -83,7 +173,7 @@ pub fn read_base(root: &Path, base: Option<&str>) -> Result<BaseRead, BaseError>
     };
     let text = match tree.read(&lock_path, MAX_LOCK_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(SourceError::NotFound(_)) => return Ok(BaseRead::Nothing),
+        Err(SourceError::NotFound(_)) => return moved(root, revision, &label, project),
         Err(error) => {
             return Err(BaseError {
                 message: format!("reading the lock at {label}: {error}"),

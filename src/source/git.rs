@@ -61,6 +61,9 @@ impl From<git2::Error> for GitError {
     }
 }
 
+/// A file's repository-relative path and contents.
+pub type NamedBlob = (String, Vec<u8>);
+
 /// One file known to git: its blob and mode.
 #[derive(Clone, Copy, Debug)]
 struct Blob {
@@ -413,6 +416,43 @@ impl GitRevision {
     /// The commit the revision resolved to.
     pub fn commit(&self) -> Oid {
         self.commit
+    }
+
+    /// Every file named `name` at `revision`, anywhere in the repository of `root`:
+    /// repository-relative paths and contents (files over `limit` bytes left out),
+    /// and the repository-relative prefix of `root` itself (`""` or `"dir/"`).
+    pub fn everywhere(
+        root: &Path,
+        revision: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<(Vec<NamedBlob>, String), GitError> {
+        let (repo, prefix) = open(root)?;
+        let unknown = |e: git2::Error| GitError::UnknownRevision {
+            revision: revision.to_owned(),
+            message: e.message().to_owned(),
+        };
+        let commit = repo
+            .revparse_single(revision)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(unknown)?;
+        let tree = commit.tree().map_err(unknown)?;
+        let mut found = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) && entry.name().ok() == Some(name) {
+                found.push((format!("{dir}{name}"), entry.id()));
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(unknown)?;
+        let mut out = Vec::new();
+        for (path, id) in found {
+            let blob = repo.find_blob(id).map_err(unknown)?;
+            if (blob.size() as u64) <= limit {
+                out.push((path, blob.content().to_vec()));
+            }
+        }
+        Ok((out, prefix))
     }
 }
 
