@@ -11,7 +11,10 @@
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use modelops::source::MemorySource;
+#[path = "harness/loader.rs"]
+mod harness;
+
+use harness::{FILES, base_repo, exercise};
 
 /// How many mutated inputs one run tries.
 const INPUTS: usize = 1500;
@@ -148,40 +151,6 @@ fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
     data
 }
 
-fn base_repo() -> MemorySource {
-    MemorySource::new()
-        .with_file(
-            "modelops.kdl",
-            "project \"t\"\nenvironment \"staging\" namespace=\"s\"\nenvironment \"prod\" namespace=\"p\" {\n    after \"staging\"\n}\ntarget \"kubernetes\" flavor=\"argo-rollouts\"\ntarget \"istio\"\ntarget \"github-actions\"\n",
-        )
-        .with_file(
-            "models/assistant.kdl",
-            "model \"assistant\" {\n    release \"1.0.0\" {\n        base \"openai/gpt-4o-2024-08-06\"\n        image \"ghcr.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n        prompt \"assistant\" version=1\n    }\n    deploy \"prod\" {\n        stable \"1.0.0\"\n    }\n}\n",
-        )
-        .with_file("prompts/assistant/v1.md", "You are {{product}}'s assistant.\n")
-}
-
-/// Check, emit and render one repository; panics propagate to the caller.
-fn exercise(source: &MemorySource) {
-    let options = modelops::check::Options::from_environment();
-    let Ok(checked) = modelops::check::check(source, &options) else {
-        return;
-    };
-    let files = &checked.config.files;
-    let _ = modelops::diag::render::render_human(
-        &checked.diagnostics,
-        files,
-        modelops::diag::render::HumanOptions::default(),
-    );
-    let _ = modelops::diag::render::render_github(&checked.diagnostics, files);
-    let _ = modelops::diag::render::render_sarif(&checked.diagnostics, files);
-    if !checked.has_errors()
-        && let Some(cx) = modelops::target::Context::of(&checked)
-    {
-        let _ = modelops::target::emit(&cx, None, None);
-    }
-}
-
 #[test]
 fn mutated_fixtures_never_panic_or_overflow() {
     let seeds = seeds();
@@ -201,11 +170,11 @@ fn mutated_fixtures_never_panic_or_overflow() {
                 // The mutated file takes its place in a small valid repository.
                 let mut source = base_repo();
                 let target = if path.starts_with("prompts/") {
-                    "prompts/assistant/v1.md"
-                } else if path == "modelops.kdl" || path == "modelops.lock" {
+                    FILES[2]
+                } else if path == FILES[0] || path == FILES[3] {
                     path.as_str()
                 } else {
-                    "models/assistant.kdl"
+                    FILES[1]
                 };
                 source.insert(target, input.clone());
                 // An overflow aborts the process: the input is on disk first.
