@@ -75,13 +75,16 @@ fn moved(
         message: format!("looking for a moved configuration at {label}: {error}"),
         help: None,
     };
-    let (files, prefix) = GitRevision::everywhere(
+    let (found, prefix) = GitRevision::everywhere(
         root,
         revision,
-        PROJECT_FILE_NAME,
-        crate::layout::MAX_FILE_BYTES,
+        &[PROJECT_FILE_NAME, LOCK_FILE_NAME],
+        MAX_LOCK_BYTES,
     )
     .map_err(failed)?;
+    let (files, locks): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|(path, _)| path.ends_with(PROJECT_FILE_NAME));
     if files
         .iter()
         .any(|(path, _)| *path == format!("{prefix}{PROJECT_FILE_NAME}"))
@@ -94,8 +97,6 @@ fn moved(
         .filter(|(_, bytes)| project_name(&String::from_utf8_lossy(bytes)) == Some(project))
         .map(|(path, _)| path.trim_end_matches(PROJECT_FILE_NAME).to_owned())
         .collect();
-    let (locks, _) =
-        GitRevision::everywhere(root, revision, LOCK_FILE_NAME, MAX_LOCK_BYTES).map_err(failed)?;
     let beside: Vec<&(String, Vec<u8>)> = locks
         .iter()
         .filter(|(path, _)| {

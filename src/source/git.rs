@@ -418,13 +418,14 @@ impl GitRevision {
         self.commit
     }
 
-    /// Every file named `name` at `revision`, anywhere in the repository of `root`:
-    /// repository-relative paths and contents (files over `limit` bytes left out),
-    /// and the repository-relative prefix of `root` itself (`""` or `"dir/"`).
+    /// Every file with one of `names` at `revision`, anywhere in the repository of
+    /// `root`, in one walk of its tree: repository-relative paths and contents (files
+    /// over `limit` bytes left out), and the repository-relative prefix of `root`
+    /// itself (`""` or `"dir/"`).
     pub fn everywhere(
         root: &Path,
         revision: &str,
-        name: &str,
+        names: &[&str],
         limit: u64,
     ) -> Result<(Vec<NamedBlob>, String), GitError> {
         let (repo, prefix) = open(root)?;
@@ -439,7 +440,10 @@ impl GitRevision {
         let tree = commit.tree().map_err(unknown)?;
         let mut found = Vec::new();
         tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(ObjectType::Blob) && entry.name().ok() == Some(name) {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+                && names.contains(&name)
+            {
                 found.push((format!("{dir}{name}"), entry.id()));
             }
             TreeWalkResult::Ok

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::TargetKind;
+use crate::target::Context;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
-use crate::target::{Context, to_yaml};
 
 /// The `github-actions` target.
 pub struct GithubActions;
@@ -37,16 +37,7 @@ impl Target for GithubActions {
 
     /// Pipelines cover every environment of a model; `--env` does not split them.
     fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
-        let mut out = Emitted::default();
-        for (model, pipeline) in
-            pipeline::pipelines(cx, part.models, part.by_model, pipeline::CiSystem::GitHub)
-        {
-            out.files.insert(
-                LAYOUT.path(&[("model", &model.name)]),
-                to_yaml(&workflow(&pipeline)),
-            );
-        }
-        out
+        pipeline::emit_files(cx, part, pipeline::CiSystem::GitHub, &LAYOUT, workflow)
     }
 }
 

@@ -584,12 +584,12 @@ fn guards_analysis(name: &str) -> k8s::RolloutAnalysis {
     }
 }
 
-fn argo(
+/// The ConfigMap of each track, and the pod template of the last one (the candidate
+/// when there is one): what a controller flavor's workload starts from.
+fn config_maps_and_template(
     cx: &Context<'_>,
-    target: &model::Target,
     d: &Deployment<'_>,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Object> {
+) -> (Vec<Object>, Option<k8s::PodTemplate>) {
     let (stable, candidate) = tracks(d);
     let mut documents = Vec::new();
     let mut template = None;
@@ -598,6 +598,17 @@ fn argo(
         documents.push(Object::ConfigMap(objects.config_map));
         template = Some(objects.pod_template);
     }
+    (documents, template)
+}
+
+fn argo(
+    cx: &Context<'_>,
+    target: &model::Target,
+    d: &Deployment<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Object> {
+    let (stable, candidate) = tracks(d);
+    let (mut documents, template) = config_maps_and_template(cx, d);
     // The Rollout's template is the desired state: the candidate when there is one.
     // Argo keeps the previous (stable) ReplicaSet running until promotion.
     let Some(template) = template else {
@@ -755,14 +766,8 @@ fn flagger(
     d: &Deployment<'_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Object> {
-    let (stable, candidate) = tracks(d);
-    let mut documents = Vec::new();
-    let mut template = None;
-    for track in stable.iter().chain(candidate.iter()) {
-        let objects = track_objects(cx, d, track, &[]);
-        documents.push(Object::ConfigMap(objects.config_map));
-        template = Some(objects.pod_template);
-    }
+    let (_, candidate) = tracks(d);
+    let (mut documents, template) = config_maps_and_template(cx, d);
     let Some(template) = template else {
         return documents;
     };

@@ -442,6 +442,25 @@ pub fn pipelines<'m>(
     })
 }
 
+/// What a CI target emits for its part of the project: one file per model at its
+/// layout's path, the model's pipeline written as `file` makes it.
+pub fn emit_files<F: serde::Serialize>(
+    cx: &Context<'_>,
+    part: &crate::target::registry::Part<'_, '_>,
+    ci: CiSystem,
+    layout: &crate::target::registry::Layout,
+    file: impl Fn(&Pipeline) -> F,
+) -> crate::target::registry::Emitted {
+    let mut out = crate::target::registry::Emitted::default();
+    for (model, pipeline) in pipelines(cx, part.models, part.by_model, ci) {
+        out.files.insert(
+            layout.path(&[("model", &model.name)]),
+            crate::target::to_yaml(&file(&pipeline)),
+        );
+    }
+    out
+}
+
 /// The pipeline of one model, from its deployments.
 pub fn pipeline(
     cx: &Context<'_>,
