@@ -10,8 +10,8 @@ use std::path::Path;
 use modelops::source::MemorySource;
 use serde_json::Value;
 use support::{
-    TempRepo, copy_example, example_repo, modelops_in, modelops_with, run_tool, test_cache, tree,
-    vendor_schema,
+    TempRepo, copy_example, example_repo, example_under, modelops_in, modelops_with, run_tool,
+    test_cache, tree, vendor_schema,
 };
 
 fn documents(yaml: &str) -> Vec<Value> {
@@ -54,22 +54,18 @@ fn validate_tree(dir: &Path) -> Vec<String> {
     kinds
 }
 
-fn set_flavor(repo: &Path, flavor: &str) {
-    let path = repo.join("modelops.kdl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("flavor=\"argo-rollouts\"", &format!("flavor=\"{flavor}\"")),
-    )
-    .unwrap();
-}
-
 #[test]
 fn every_manifest_validates_against_its_published_schema_in_every_flavor() {
     for (flavor, expected) in [
         (
             "argo-rollouts",
-            &["Rollout", "AnalysisTemplate", "ConfigMap", "Service"][..],
+            &[
+                "Rollout",
+                "AnalysisTemplate",
+                "ConfigMap",
+                "Service",
+                "VirtualService",
+            ][..],
         ),
         (
             "flagger",
@@ -77,8 +73,7 @@ fn every_manifest_validates_against_its_published_schema_in_every_flavor() {
         ),
         ("deployment", &["Deployment", "ConfigMap", "Service"][..]),
     ] {
-        let repo = copy_example();
-        set_flavor(repo.path(), flavor);
+        let repo = example_under(flavor);
         let run = modelops_in(repo.path(), &["compile"]);
         assert_eq!(run.code, 0, "{flavor}: {}", run.stderr);
         let kinds = validate_tree(&repo.path().join("generated"));
@@ -408,7 +403,7 @@ fn prompts_full_of_yaml_hostile_text_come_back_verbatim() {
             .collect();
         assert_eq!(
             kinds,
-            ["Service", "ConfigMap", "Service", "Rollout"],
+            ["Service", "ConfigMap", "Service", "Service", "Rollout"],
             "seed {seed}: extra or missing objects\n{yaml}"
         );
         assert_eq!(
@@ -467,21 +462,44 @@ fn plan_json_summarises_every_deployment() {
 }
 
 #[test]
-fn compile_reports_what_a_target_cannot_express() {
-    let repo = copy_example();
+fn a_stage_the_controller_cannot_run_is_refused_not_changed() {
+    let repo = example_under("argo-rollouts");
     let path = repo.path().join("modelops.kdl");
     let text = std::fs::read_to_string(&path).unwrap();
     // Without the istio target, Argo Rollouts cannot mirror the canary's shadow stage.
     std::fs::write(&path, text.replace("target \"istio\"\n", "")).unwrap();
     let run = modelops_in(repo.path(), &["compile"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("MO901"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("MO906"), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("without an `istio` target, Argo Rollouts cannot mirror traffic"),
+            .contains("Argo Rollouts mirrors traffic only through a traffic router"),
         "{}",
         run.stderr
     );
+    assert!(!repo.path().join("generated").exists());
+    // `check` judges the same: the finding is a rule, not an emitter's afterthought.
+    let check = modelops_in(repo.path(), &["check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stderr.contains("MO906"), "{}", check.stderr);
+}
+
+#[test]
+fn without_a_shadow_argo_runs_a_replica_weighted_canary() {
+    let repo = example_under("argo-rollouts");
+    let path = repo.path().join("modelops.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("target \"istio\"\n", "")).unwrap();
+    let model = repo.path().join("models/support-bot.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("shadow "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&model, text).unwrap();
+    let run = modelops_in(repo.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let rollout = std::fs::read_to_string(
         repo.path()
             .join("generated/kubernetes/prod/support-bot.yaml"),
@@ -519,12 +537,12 @@ fn targets_without_an_emitter_are_reported_not_skipped() {
 
 #[test]
 fn custom_guard_queries_render_every_documented_variable() {
-    let dir = copy_example();
+    let dir = example_under("argo-rollouts");
     let model = dir.path().join("models/support-bot.kdl");
     let text = std::fs::read_to_string(&model).unwrap();
     let edited = text.replace(
-        r#"app=\"{{model}}\"}[5m])) / sum"#,
-        r#"app=\"{{model}}\",track=\"{{track}}\",ns=\"{{namespace}}\",release=\"{{release}}\"}[5m])) / sum"#,
+        r#"app=\"{{model}}\"}[5m])) or on()"#,
+        r#"app=\"{{model}}\",track=\"{{track}}\",ns=\"{{namespace}}\",release=\"{{release}}\"}[5m])) or on()"#,
     );
     assert_ne!(edited, text, "the example's custom query moved");
     std::fs::write(&model, edited).unwrap();

@@ -146,15 +146,16 @@ fn the_scaffolded_hook_runs_under_the_real_pre_commit() {
 #[test]
 fn the_scaffolded_workflow_passes_actionlint() {
     let (_parent, dir) = scaffold();
-    // The same repository without a proxy target: the workload moves traffic itself,
-    // and the pipeline has no traffic files to apply.
+    // The same repository with plain Deployments and no proxy target: the pipeline
+    // drives, and has no traffic files to apply.
     let (_other_parent, bare) = scaffold();
     let project = std::fs::read_to_string(bare.join("modelops.kdl")).unwrap();
     let without_proxy: String = project
         .lines()
         .filter(|line| !line.starts_with("target \"istio\""))
         .map(|line| format!("{line}\n"))
-        .collect();
+        .collect::<String>()
+        .replace("flavor=\"argo-rollouts\"", "flavor=\"deployment\"");
     assert_ne!(without_proxy, project);
     std::fs::write(bare.join("modelops.kdl"), without_proxy).unwrap();
     let compiled = modelops(&bare, &["compile"]);

@@ -20,11 +20,23 @@ use serde_json::Value;
 use support::{copy_example, example_repo, external_tool, modelops_in};
 
 /// A tiny HTTP backend on loopback that answers every request with its name and
-/// counts what it served. It stops when dropped.
+/// counts what it served. It reads a request's whole body (by `Content-Length`) and
+/// remembers the largest. It stops when dropped.
 struct Backend {
     port: u16,
     served: Arc<AtomicUsize>,
+    largest_body: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+}
+
+/// The length a request's headers announce for its body.
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Backend {
@@ -33,8 +45,9 @@ impl Backend {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let served = Arc::new(AtomicUsize::new(0));
+        let largest_body = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (count, halt) = (served.clone(), stop.clone());
+        let (count, largest, halt) = (served.clone(), largest_body.clone(), stop.clone());
         std::thread::spawn(move || {
             while !halt.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -42,14 +55,29 @@ impl Backend {
                         stream.set_nonblocking(false).ok();
                         stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
                         let mut request = Vec::new();
-                        let mut buffer = [0u8; 4096];
-                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut buffer = [0u8; 65536];
+                        let mut body_at = None;
+                        loop {
+                            if body_at.is_none() {
+                                body_at = request
+                                    .windows(4)
+                                    .position(|w| w == b"\r\n\r\n")
+                                    .map(|at| at + 4);
+                            }
+                            if let Some(at) = body_at
+                                && request.len() >= at + content_length(&request[..at])
+                            {
+                                break;
+                            }
                             match stream.read(&mut buffer) {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => request.extend_from_slice(&buffer[..n]),
                             }
                         }
                         count.fetch_add(1, Ordering::Relaxed);
+                        if let Some(at) = body_at {
+                            largest.fetch_max(request.len() - at, Ordering::Relaxed);
+                        }
                         let response = format!(
                             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
                             name.len()
@@ -60,11 +88,22 @@ impl Backend {
                 }
             }
         });
-        Backend { port, served, stop }
+        Backend {
+            port,
+            served,
+            largest_body,
+            stop,
+        }
     }
 
     fn served(&self) -> usize {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// The largest request body this backend has received since the last call, in
+    /// bytes.
+    fn take_largest_body(&self) -> usize {
+        self.largest_body.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -125,6 +164,34 @@ fn send(port: u16, count: usize) -> (usize, usize) {
         }
     }
     (stable, canary)
+}
+
+/// A chat request whose body is larger than nginx's default `client_max_body_size`
+/// (1 MB): a long conversation or a document in the prompt.
+const LARGE_BODY: usize = 2 * 1024 * 1024;
+
+/// POSTs a JSON body of `size` bytes through the proxy; returns the whole response.
+fn post_large(port: u16, size: usize) -> String {
+    let prefix = br#"{"model":"support-bot","messages":[{"role":"user","content":""#;
+    let suffix = br#""}]}"#;
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(prefix);
+    body.resize(size - suffix.len(), b'a');
+    body.extend_from_slice(suffix);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: support-bot\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // nginx may answer (413) before it has read the body; the response tells.
+    let _ = stream.write_all(&body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// A copy of the example whose proxy targets point at loopback backends.
@@ -229,6 +296,19 @@ fn nginx_splits_and_mirrors_live_traffic_on_loopback() {
         (160..=240).contains(&to_canary),
         "canary got {to_canary} of 2000"
     );
+    // A body over nginx's default limit of 1 MB passes (the snippet raises
+    // `client_max_body_size`) and reaches the backend whole.
+    let response = post_large(listen, LARGE_BODY);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "a {LARGE_BODY}-byte request: {}",
+        response.lines().next().unwrap_or_default()
+    );
+    assert_eq!(
+        stable.take_largest_body().max(canary.take_largest_body()),
+        LARGE_BODY,
+        "the backend got the whole body"
+    );
     drop(_proxy);
 
     let before = canary.served();
@@ -251,6 +331,21 @@ fn nginx_splits_and_mirrors_live_traffic_on_loopback() {
         500,
         "every request is mirrored to the candidate"
     );
+    // A large body is served by stable and mirrored, body and all, to the candidate.
+    let response = post_large(listen, LARGE_BODY);
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("stable"),
+        "a {LARGE_BODY}-byte request in the shadow state: {}",
+        response.lines().next().unwrap_or_default()
+    );
+    assert_eq!(stable.take_largest_body(), LARGE_BODY);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut mirrored = 0;
+    while mirrored < LARGE_BODY && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        mirrored = mirrored.max(canary.take_largest_body());
+    }
+    assert_eq!(mirrored, LARGE_BODY, "the mirror got the whole body");
 }
 
 #[test]
@@ -355,16 +450,29 @@ fn litellm_python() -> Option<PathBuf> {
     Some(python)
 }
 
-fn litellm_check(python: &Path, config: &Path, requests: usize) -> Value {
+/// Runs tests/proxy/litellm_check.py on `config` with no `OPENAI_API_KEY` in the
+/// environment, unless `vendor_key` gives one; `live` sends real completions to stub
+/// backends on the config's loopback `api_base`s instead of mocking them.
+fn litellm_check(
+    python: &Path,
+    config: &Path,
+    requests: usize,
+    live: bool,
+    vendor_key: Option<&str>,
+) -> Value {
     let script = example_repo().join("tests/proxy/litellm_check.py");
-    let out = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(script)
         .arg(config)
         .args(["support-bot", &requests.to_string()])
+        .args(live.then_some("--live"))
         .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        .env("OPENAI_API_KEY", "not-a-real-key")
-        .output()
-        .unwrap();
+        .env_remove("OPENAI_API_KEY");
+    if let Some(key) = vendor_key {
+        command.env("OPENAI_API_KEY", key);
+    }
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -374,13 +482,21 @@ fn litellm_check(python: &Path, config: &Path, requests: usize) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
 }
 
+/// A copy of the example, compiled with its proxies on loopback, and the folder of
+/// its LiteLLM configs for `support-bot` in `prod`.
+fn litellm_repo(stable: u16, canary: u16) -> (tempfile::TempDir, PathBuf) {
+    let repo = loopback_repo(stable, canary, free_port());
+    let configs = repo.path().join("generated/litellm/prod/support-bot");
+    (repo, configs)
+}
+
 #[test]
 fn litellm_loads_the_config_routes_by_weight_and_falls_back_to_stable() {
     let Some(python) = litellm_python() else {
         return;
     };
-    let generated = example_repo().join("generated/litellm/prod/support-bot");
-    let result = litellm_check(&python, &generated.join("step-10.yaml"), 1000);
+    let (_repo, generated) = litellm_repo(free_port(), free_port());
+    let result = litellm_check(&python, &generated.join("step-10.yaml"), 1000, false, None);
     let stable_id = "support-bot-stable-1.4.2";
     let canary_id = "support-bot-canary-1.5.0";
     let canary = result["counts"][canary_id].as_u64().unwrap_or(0);
@@ -391,9 +507,90 @@ fn litellm_loads_the_config_routes_by_weight_and_falls_back_to_stable() {
         (60..=140).contains(&canary),
         "canary served {canary} of 1000: {result}"
     );
-    assert_eq!(result["fallback_served_by"], stable_id, "{result}");
-    let stable_only = litellm_check(&python, &generated.join("stable.yaml"), 50);
+    // The fallback group's own entry answers, not the weighted group's stable entry.
+    assert_eq!(
+        result["fallback_served_by"], "support-bot-stable-stable-1.4.2",
+        "{result}"
+    );
+    let stable_only = litellm_check(&python, &generated.join("stable.yaml"), 50, false, None);
     assert_eq!(stable_only["counts"][stable_id], 50, "{stable_only}");
+}
+
+/// Every LiteLLM config gives each entry its own `model_info.id`, names the modelops
+/// model and carries no vendor key.
+///
+/// LiteLLM's router (BerriAI/litellm, `litellm/router.py`) keys deployments by that
+/// id: `Router._add_model_to_list_and_index_map` maps each id to one index in
+/// `model_id_to_deployment_index_map` (a repeated id is overwritten), which
+/// `Router.get_deployment` and `Router.get_model_info` read, and cooldowns are kept per
+/// id (`Router._async_get_healthy_deployments`). `Router.set_model_list` resolves
+/// every `os.environ/…` value of `litellm_params` with `get_secret` when the config
+/// loads, so a referenced vendor key is sent to whatever `api_base` says, and a proxy
+/// without that variable fails every request.
+#[test]
+fn litellm_configs_have_unique_ids_the_model_name_and_no_vendor_key() {
+    let repo = loopback_repo(free_port(), free_port(), free_port());
+    let configs: Vec<(String, String)> = support::tree(&repo.path().join("generated"))
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("litellm/"))
+        .map(|(path, bytes)| (path, String::from_utf8(bytes).unwrap()))
+        .collect();
+    assert!(configs.len() >= 10, "{configs:?}");
+    for (path, text) in configs {
+        let config: Value = serde_saphyr::from_str(&text).unwrap();
+        let model = path.split('/').nth(2).unwrap();
+        let entries = config["model_list"].as_array().unwrap();
+        let mut ids: Vec<&str> = entries
+            .iter()
+            .map(|e| e["model_info"]["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        let count = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{path}: repeated model_info.id");
+        for entry in entries {
+            let params = &entry["litellm_params"];
+            assert_eq!(params["model"], format!("openai/{model}"), "{path}");
+            assert_eq!(params["api_key"], "modelops-in-cluster", "{path}");
+        }
+        assert!(!text.contains("os.environ/"), "{path}");
+    }
+}
+
+#[test]
+fn litellm_calls_the_serving_containers_by_model_name_without_a_vendor_key() {
+    let Some(python) = litellm_python() else {
+        return;
+    };
+    let (stable, canary) = (free_port(), free_port());
+    let (_repo, generated) = litellm_repo(stable, canary);
+    let config = generated.join("step-50.yaml");
+    // No vendor key on the proxy at all: every request still succeeds. Then with
+    // one: it never reaches the serving containers.
+    for vendor_key in [None, Some("sk-VendorKeyOnTheProxy0123456789abcdefXYZ")] {
+        let result = litellm_check(&python, &config, 20, true, vendor_key);
+        let seen = result["seen"].as_array().unwrap();
+        // The 20 requests and the fallback's (the forced failure sends none).
+        assert_eq!(seen.len(), 21, "{result}");
+        for request in seen {
+            assert_eq!(request["path"], "/v1/chat/completions", "{request}");
+            assert_eq!(request["model"], "support-bot", "{request}");
+            assert_eq!(
+                request["authorization"], "Bearer modelops-in-cluster",
+                "{request}"
+            );
+        }
+        let ports: std::collections::BTreeSet<u64> =
+            seen.iter().filter_map(|r| r["port"].as_u64()).collect();
+        assert!(
+            ports.is_subset(&[u64::from(stable), u64::from(canary)].into()),
+            "{result}"
+        );
+        assert_eq!(
+            result["fallback_served_by"], "support-bot-stable-stable-1.4.2",
+            "{result}"
+        );
+    }
 }
 
 fn plan() -> Value {
@@ -524,20 +721,6 @@ fn every_plane_agrees_with_the_deployment() {
                 .map(|e| e["litellm_params"]["weight"].as_u64().unwrap())
                 .sum();
             assert_eq!(litellm_candidate, *candidate, "litellm {base}");
-        }
-        // The Argo Rollout walks the same steps.
-        let k8s = yaml(&format!("kubernetes/{env}/{model}.yaml"));
-        let rollout = k8s.iter().find(|d| d["kind"] == "Rollout").unwrap();
-        if let Some(steps) = rollout["spec"]["strategy"]["canary"]["steps"].as_array() {
-            let weights: Vec<u64> = steps
-                .iter()
-                .filter_map(|s| s["setWeight"].as_u64())
-                .collect();
-            let planned: Vec<u64> = expected
-                .iter()
-                .filter_map(|(s, _)| s.strip_prefix("step-")?.parse().ok())
-                .collect();
-            assert_eq!(weights, planned, "argo {env}/{model}");
         }
     }
 }

@@ -418,7 +418,9 @@ fn vector(values: &[(&str, &str)]) -> String {
 }
 
 /// Every series of a result is judged (a breach in the second one fails the guard,
-/// naming the series); values that are not finite and error replies are errors.
+/// naming the series); `NaN` and an empty result are inconclusive (exit 1, never a
+/// pass), infinities compare as numbers (as Argo Rollouts and Flagger compare them),
+/// and error replies are errors.
 #[test]
 fn guard_judges_every_series_and_refuses_what_is_not_a_number() {
     let root = example_repo();
@@ -439,14 +441,35 @@ fn guard_judges_every_series_and_refuses_what_is_not_a_number() {
     ));
     assert_eq!(second.code, 1, "{}{}", second.stdout, second.stderr);
     assert!(second.stderr.contains(r#"pod="b""#), "{}", second.stderr);
-    for value in ["-Inf", "+Inf", "NaN"] {
-        let run = guard(&query_api(
-            "200 OK",
-            vector(&[("a", "0.001"), ("b", value)]),
-        ));
-        assert_eq!(run.code, 2, "{value}: {}{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains("cannot be judged"), "{}", run.stderr);
-    }
+    let nan = guard(&query_api(
+        "200 OK",
+        vector(&[("a", "0.001"), ("b", "NaN")]),
+    ));
+    assert_eq!(nan.code, 1, "{}{}", nan.stdout, nan.stderr);
+    assert!(nan.stderr.contains("inconclusive"), "{}", nan.stderr);
+    assert!(nan.stdout.contains("INCONCLUSIVE"), "{}", nan.stdout);
+    // A breach outranks missing data.
+    let both = guard(&query_api("200 OK", vector(&[("a", "NaN"), ("b", "0.9")])));
+    assert_eq!(both.code, 1, "{}", both.stderr);
+    assert!(both.stderr.contains("breached"), "{}", both.stderr);
+    let infinite = guard(&query_api(
+        "200 OK",
+        vector(&[("a", "0.001"), ("b", "+Inf")]),
+    ));
+    assert_eq!(infinite.code, 1, "{}", infinite.stderr);
+    assert!(infinite.stderr.contains("breached"), "{}", infinite.stderr);
+    let below = guard(&query_api(
+        "200 OK",
+        vector(&[("a", "0.001"), ("b", "-Inf")]),
+    ));
+    assert_eq!(below.code, 0, "{}", below.stderr);
+    let garbage = guard(&query_api("200 OK", vector(&[("a", "zero")])));
+    assert_eq!(garbage.code, 2, "{}", garbage.stderr);
+    assert!(
+        garbage.stderr.contains("not a number"),
+        "{}",
+        garbage.stderr
+    );
     let refused = guard(&query_api(
         "400 Bad Request",
         r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#.to_owned(),
@@ -458,7 +481,8 @@ fn guard_judges_every_series_and_refuses_what_is_not_a_number() {
         refused.stderr
     );
     let empty = guard(&query_api("200 OK", vector(&[])));
-    assert_eq!(empty.code, 2, "{}", empty.stderr);
+    assert_eq!(empty.code, 1, "{}", empty.stderr);
+    assert!(empty.stderr.contains("inconclusive"), "{}", empty.stderr);
 }
 
 /// A snapshot that names a guard twice is refused; a byte-order mark is not.

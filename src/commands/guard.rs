@@ -84,11 +84,11 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
         .map_or(args.environment.as_str(), |e| {
             e.namespace.as_deref().unwrap_or(&e.name)
         });
-    let scope = crate::target::kubernetes::QueryScope {
+    let scope = crate::target::guards::QueryScope {
         model: &model,
         release: &release,
         namespace,
-        track: crate::target::kubernetes::candidate_track(deploy),
+        track: crate::target::guards::candidate_track(deploy),
     };
     let results = match crate::runtime::guard::evaluate(&scope, &deploy.guard, &source) {
         Ok(results) => results,
@@ -103,8 +103,28 @@ pub fn run(directory: Option<&Path>, args: &GuardArgs) -> u8 {
     }
     let breaches: Vec<&crate::runtime::guard::GuardResult> =
         results.iter().filter(|r| r.breached).collect();
-    if breaches.is_empty() {
+    let inconclusive: Vec<&crate::runtime::guard::GuardResult> = results
+        .iter()
+        .filter(|r| r.verdict == crate::target::guards::Verdict::Inconclusive)
+        .collect();
+    for result in &inconclusive {
+        let guard = deploy.guard.get(&result.guard);
+        let why = match guard.and_then(crate::target::guards::min_samples) {
+            Some(n) => format!(
+                "release {release} served fewer than {n} requests in the last {} (or there is no data)",
+                crate::target::guards::WINDOW
+            ),
+            None => "its query found no data".to_owned(),
+        };
+        eprintln!(
+            "error: guard `{}` is inconclusive: {why}; a candidate without enough traffic is never judged healthy",
+            result.guard
+        );
+    }
+    if breaches.is_empty() && inconclusive.is_empty() {
         EXIT_OK
+    } else if breaches.is_empty() {
+        EXIT_INVALID
     } else {
         for breach in breaches {
             let limit = breach

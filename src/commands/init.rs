@@ -83,8 +83,10 @@ environment "prod" namespace="llm-prod" {{
     min-step-pause "10m"
 }}
 
+// Argo Rollouts moves traffic: it walks the shadow, steps and analysis through the
+// istio routes it manages; the pipelines apply the manifests and wait on it.
 target "kubernetes" flavor="argo-rollouts"
-target "istio"                             // traffic splitting and mirroring for the Rollout
+target "istio"                             // the routes the Rollout manages
 target "github-actions"
 "#
     )

@@ -62,7 +62,7 @@ pub fn run(directory: Option<&Path>, args: &RollbackArgs) -> u8 {
         args.model, args.environment, plan.to_stable
     );
     eprintln!(
-        "next: `modelops compile`, review, commit; the pipeline applies the `stable` traffic state"
+        "next: `modelops compile`, review, commit; the pipeline deploys the stable release again"
     );
     EXIT_OK
 }

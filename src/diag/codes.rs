@@ -138,6 +138,8 @@ codes! {
     TargetNotEmitted = "MO902", "target-not-emitted", Warning, Targets, "a target this version of modelops does not emit yet";
     InvalidUpstream = "MO903", "invalid-upstream", Error, Targets, "a proxy target's upstream or listen address is not a valid address";
     KubernetesName = "MO904", "kubernetes-name", Error, Targets, "a model name Kubernetes cannot use in its Service names";
+    DriverConflict = "MO905", "driver-conflict", Error, Targets, "a target that cannot work with the controller that moves traffic";
+    DriverCannotRun = "MO906", "driver-cannot-run", Error, Targets, "a rollout stage the controller that moves traffic cannot run as written";
 }
 
 impl Code {

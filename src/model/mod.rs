@@ -265,6 +265,12 @@ pub struct Target {
     pub prometheus: Option<String>,
     /// The address a proxy listens on (envoy, nginx).
     pub listen: Option<String>,
+    /// The Flagger load tester whose gates hold steps, promotion and rollback
+    /// (kubernetes target, `flavor="flagger"`).
+    pub loadtester: Option<String>,
+    /// The largest request body nginx accepts (nginx target), e.g. `"32m"`.
+    #[serde(rename = "max-body-size")]
+    pub max_body_size: Option<String>,
 }
 
 impl Target {
@@ -278,6 +284,17 @@ impl Project {
     /// Whether the project declares a target of this kind.
     pub fn has_target(&self, kind: TargetKind) -> bool {
         self.target.values().any(|t| t.kind == kind)
+    }
+
+    /// Who moves live traffic: the `kubernetes` target's flavor decides; without
+    /// one, the pipelines do.
+    pub fn driver(&self) -> target::Driver {
+        self.target
+            .values()
+            .find(|t| t.kind == TargetKind::Kubernetes)
+            .map_or(target::Driver::Pipeline, |t| {
+                t.flavor.unwrap_or_default().driver()
+            })
     }
 
     /// The mesh the project's targets include, if any.
@@ -557,6 +574,10 @@ pub struct Guard {
     pub query: Option<String>,
     pub interval: Option<Duration>,
     pub failures: Option<u32>,
+    /// Requests the release must serve in the query's window before the guard
+    /// judges it; fewer is inconclusive.
+    #[serde(rename = "min-samples")]
+    pub min_samples: Option<u32>,
 }
 
 impl Guard {

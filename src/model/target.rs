@@ -155,6 +155,82 @@ pub enum Flavor {
     Deployment,
 }
 
+impl Flavor {
+    /// Who moves live traffic under this flavor.
+    pub fn driver(self) -> Driver {
+        match self {
+            Flavor::ArgoRollouts => Driver::ArgoRollouts,
+            Flavor::Flagger => Driver::Flagger,
+            Flavor::Deployment => Driver::Pipeline,
+        }
+    }
+}
+
+/// Who moves live traffic between a deployment's tracks: exactly one driver per
+/// project, chosen by the `kubernetes` target's flavor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// The generated pipelines walk the traffic states, applying each proxy target's
+    /// file per state (`flavor="deployment"`, or no `kubernetes` target).
+    Pipeline,
+    /// Argo Rollouts' controller walks shadow, steps, holds and analysis, shifting
+    /// traffic through the Istio routes it manages.
+    ArgoRollouts,
+    /// Flagger's controller walks them from its `Canary`, through the Istio routes
+    /// it generates.
+    Flagger,
+}
+
+impl Driver {
+    /// The flavor's name, as a project writes it.
+    pub fn flavor(self) -> &'static str {
+        match self {
+            Driver::Pipeline => "deployment",
+            Driver::ArgoRollouts => "argo-rollouts",
+            Driver::Flagger => "flagger",
+        }
+    }
+
+    /// An in-cluster controller, not the pipeline, moves traffic.
+    pub fn is_controller(self) -> bool {
+        self != Driver::Pipeline
+    }
+
+    /// The controller's name for people.
+    pub fn controller(self) -> &'static str {
+        match self {
+            Driver::Pipeline => "the pipeline",
+            Driver::ArgoRollouts => "Argo Rollouts",
+            Driver::Flagger => "Flagger",
+        }
+    }
+}
+
+/// Why a target cannot work under a driver, and what to use instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub why: &'static str,
+    pub instead: &'static str,
+}
+
+impl TargetKind {
+    /// Whether the target can work when `driver` moves traffic.
+    ///
+    /// Under a controller, traffic moves when the controller decides, through the
+    /// routes it manages: a file per traffic state that a pipeline applies on its
+    /// own clock would move the same traffic a second time. Only the mesh the
+    /// controller drives (Istio) takes part, as the controller's routing.
+    pub fn conflict_under(self, driver: Driver) -> Option<Conflict> {
+        if !driver.is_controller() || !self.is_proxy() || self.capabilities().mesh.is_some() {
+            return None;
+        }
+        Some(Conflict {
+            why: "its files are static traffic states that only a pipeline can walk, and the controller moves traffic on its own clock",
+            instead: "use `flavor=\"deployment\"` to have the pipelines walk this target's traffic states, or remove the target and let the controller route through `target \"istio\"`",
+        })
+    }
+}
+
 /// The default address template of a track.
 pub const DEFAULT_UPSTREAM: &str = "{{model}}-{{track}}.{{namespace}}.svc.cluster.local:8080";
 

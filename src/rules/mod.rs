@@ -11,6 +11,7 @@ mod pinning;
 mod prompts;
 mod references;
 mod rollout;
+pub use rollout::BUILTIN_GUARDS;
 mod secrets;
 mod targets;
 

@@ -52,8 +52,167 @@ fn service_names(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// One driver moves traffic: under a controller flavor, a traffic target that only a
+/// pipeline can walk is refused, as is an `istio` target routing to host names
+/// instead of the subsets the controller manages.
+fn one_driver(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let driver = cx.project().driver();
+    if !driver.is_controller() {
+        return;
+    }
+    let flavor_label = cx
+        .project()
+        .target
+        .values()
+        .find(|t| t.kind == crate::model::TargetKind::Kubernetes)
+        .map(|t| {
+            (
+                cx.spans.field(&t.at, "flavor"),
+                format!("{} moves traffic", driver.controller()),
+            )
+        });
+    for target in cx.project().target.values() {
+        let finding = if let Some(conflict) = target.kind.conflict_under(driver) {
+            Some((
+                cx.spans.name(&target.at),
+                format!(
+                    "target `{}` cannot work under `flavor=\"{}\"`: {}",
+                    target.name(),
+                    driver.flavor(),
+                    conflict.why
+                ),
+                conflict.instead.to_owned(),
+            ))
+        } else if target.kind.capabilities().mesh.is_some() && target.upstream.is_some() {
+            Some((
+                cx.spans.field(&target.at, "upstream"),
+                format!(
+                    "`upstream` on target `{}` cannot work under `flavor=\"{}\"`: {} routes to the subsets of the model's Service, not to host names",
+                    target.name(),
+                    driver.flavor(),
+                    driver.controller()
+                ),
+                "remove `upstream=`; or use `flavor=\"deployment\"` to route to host names from the pipelines".to_owned(),
+            ))
+        } else {
+            None
+        };
+        let Some((span, message, help)) = finding else {
+            continue;
+        };
+        let mut diagnostic = Diagnostic::new(Code::DriverConflict, message)
+            .with_label(span, "a second driver for the same traffic");
+        if let Some((span, label)) = &flavor_label {
+            diagnostic = diagnostic.with_label(*span, label.clone());
+        }
+        out.push(diagnostic.with_help(help));
+    }
+}
+
+/// Stages a controller cannot run as the deployment writes them. Each is refused
+/// rather than emitted in another shape, since a changed stage (a shorter shadow,
+/// no mirror) would pass review and then run differently.
+fn controller_stages(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    use crate::model::Candidate;
+    use crate::model::target::Driver;
+    let driver = cx.project().driver();
+    if !driver.is_controller() {
+        return;
+    }
+    let mesh = cx.project().mesh().is_some();
+    for (model, deploy) in cx.deployments() {
+        let Some(candidate) = deploy.candidate() else {
+            continue;
+        };
+        let interval = deploy
+            .guard
+            .values()
+            .map(crate::model::Guard::interval)
+            .min()
+            .unwrap_or(crate::model::Guard::DEFAULT_INTERVAL);
+        let shadow = candidate.shadow();
+        let finding: Option<(&crate::model::At, String, String)> = match (driver, candidate) {
+            // argo-rollouts `pkg/apis/rollouts/validation/validation.go`,
+            // `ValidateRolloutStrategyCanary`: setMirrorRoute needs traffic routing;
+            // the blue-green strategy has no mirror step at all.
+            (Driver::ArgoRollouts, Candidate::BlueGreen(_)) if shadow.is_some() => Some((
+                shadow.map(|s| &s.at).unwrap_or(candidate.at()),
+                "Argo Rollouts cannot mirror traffic in a blue-green rollout".into(),
+                "run the shadow as a canary (`canary … { shadow … }`, mirrored through istio), or use `flavor=\"flagger\"`, which mirrors every blue-green iteration".into(),
+            )),
+            (Driver::ArgoRollouts, Candidate::Canary(_)) if shadow.is_some() && !mesh => Some((
+                shadow.map(|s| &s.at).unwrap_or(candidate.at()),
+                "Argo Rollouts mirrors traffic only through a traffic router, and the project has none".into(),
+                "add `target \"istio\"`, whose routes the Rollout manages".into(),
+            )),
+            // flagger `pkg/router/kubernetes_default.go`: the kubernetes provider
+            // switches Services, it cannot weight traffic.
+            (Driver::Flagger, Candidate::Canary(_)) if !mesh => Some((
+                candidate.at(),
+                "Flagger weights canary traffic only through a mesh, and the project has none".into(),
+                "add `target \"istio\"`, or release with `blue-green`".into(),
+            )),
+            (Driver::Flagger, Candidate::BlueGreen(_)) if shadow.is_some() && !mesh => Some((
+                shadow.map(|s| &s.at).unwrap_or(candidate.at()),
+                "Flagger mirrors traffic only through a mesh, and the project has none".into(),
+                "add `target \"istio\"`".into(),
+            )),
+            // flagger `pkg/controller/scheduler.go`, `runCanary`: a canary is mirrored
+            // for one analysis interval, then the first weight follows.
+            (Driver::Flagger, Candidate::Canary(_))
+                if shadow.is_some_and(|s| s.duration > interval) =>
+            {
+                let duration = shadow.map(|s| s.duration).unwrap_or(interval);
+                Some((
+                    shadow.map(|s| &s.at).unwrap_or(candidate.at()),
+                    format!(
+                        "Flagger mirrors a canary for one analysis interval ({interval}), not for the {duration} this shadow asks"
+                    ),
+                    "release with `blue-green` (Flagger mirrors for every iteration), or use `flavor=\"argo-rollouts\"`, which holds a mirror for as long as asked".into(),
+                ))
+            }
+            _ => None,
+        };
+        if let Some((at, message, help)) = finding {
+            out.push(
+                Diagnostic::new(
+                    Code::DriverCannotRun,
+                    format!(
+                        "{message}: the {} of `{}` in `{}` cannot run as written",
+                        candidate.kind(),
+                        model.name,
+                        deploy.environment
+                    ),
+                )
+                .with_label(
+                    cx.spans.node(at),
+                    format!("{} cannot run this", driver.controller()),
+                )
+                .with_help(help),
+            );
+        }
+        if let (Driver::Flagger, Candidate::BlueGreen(blue_green)) = (driver, candidate)
+            && let Some(keep_old) = blue_green.keep_old
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::TargetLimitation,
+                    format!(
+                        "Flagger updates its primary in place: the old stack of `{}` in `{}` is not kept warm for {keep_old}",
+                        model.name, deploy.environment
+                    ),
+                )
+                .with_label(cx.spans.field(&blue_green.at, "keep-old"), "no instant-rollback window under Flagger")
+                .with_help("remove `keep-old`, or use `flavor=\"argo-rollouts\"` (scaleDownDelaySeconds keeps the old ReplicaSet)"),
+            );
+        }
+    }
+}
+
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     service_names(cx, out);
+    one_driver(cx, out);
+    controller_stages(cx, out);
     for target in cx.project().target.values() {
         if !target.kind.is_proxy() {
             continue;

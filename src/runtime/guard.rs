@@ -1,8 +1,10 @@
 //! `modelops guard`: evaluates a deployment's guards — against a metrics snapshot
 //! (`{"guard-name": value}`) or a Prometheus server's instant-query API with the same
-//! PromQL the Argo AnalysisTemplate uses — and reports each guard's value and
-//! threshold. A breach fails (exit 1); a missing metric or an unreachable server is an
-//! error (exit 2), never a pass.
+//! PromQL the Argo `AnalysisTemplate` and the Flagger `MetricTemplate` use — and
+//! reports each guard's value, threshold and verdict ([`crate::target::guards`]).
+//! A breach fails (exit 1); so does an inconclusive guard (too little traffic, or no
+//! data: never a pass). An unreachable server or a refused query is an error
+//! (exit 2).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::model::{Guard, NameMap, Threshold};
-use crate::target::kubernetes::{QueryScope, guard_query, threshold_value};
+use crate::target::guards::{QueryScope, Verdict, guard_query, threshold_value};
 
 /// Where guard values come from.
 pub enum MetricSource {
@@ -44,11 +46,14 @@ pub struct GuardResult {
     pub series: Option<String>,
     pub max: Option<f64>,
     pub min: Option<f64>,
+    pub verdict: Verdict,
     pub breached: bool,
 }
 
+/// A guard's value in a snapshot; `null` says there was no data (inconclusive).
 fn snapshot_value(name: &str, values: &BTreeMap<String, Value>) -> Result<f64, GuardError> {
     match values.get(name) {
+        Some(Value::Null) => Ok(f64::NAN),
         Some(Value::Number(n)) => n
             .as_f64()
             .ok_or_else(|| GuardError(format!("the value of `{name}` is not a number"))),
@@ -100,8 +105,8 @@ struct Sample {
     value: f64,
 }
 
-/// Every sample of the query's result. A non-finite value (NaN, ±Inf) is an error:
-/// it says the query divided by nothing, and no threshold can judge it.
+/// Every sample of the query's result, `NaN` included (too little traffic, which
+/// the verdict reads as inconclusive); an empty result is no samples.
 fn prometheus_samples(
     url: &crate::runtime::http::Url,
     query: &str,
@@ -170,30 +175,16 @@ fn prometheus_samples(
             )));
         }
     };
-    if samples.is_empty() {
-        return Err(GuardError(format!(
-            "Prometheus has no data for guard `{guard}` (query: {query})"
-        )));
-    }
     Ok(samples)
 }
 
 fn sample(guard: &str, query: &str, labels: String, text: &str) -> Result<Sample, GuardError> {
+    // Prometheus writes `NaN`, `+Inf` and `-Inf`, which Rust's parser reads.
     let value: f64 = text.parse().map_err(|_| {
         GuardError(format!(
-            "Prometheus gave `{text}` for guard `{guard}`, which is not a number"
+            "Prometheus gave `{text}` for guard `{guard}`, which is not a number (query: {query})"
         ))
     })?;
-    if !value.is_finite() {
-        return Err(GuardError(format!(
-            "guard `{guard}` is {text}{} and cannot be judged (query: {query})",
-            if labels.is_empty() {
-                String::new()
-            } else {
-                format!(" for {labels}")
-            }
-        )));
-    }
     Ok(Sample { labels, value })
 }
 
@@ -252,8 +243,11 @@ pub fn evaluate(
         let query = guard_query(scope, guard);
         let max = guard.max.map(threshold_value);
         let min = guard.min.map(threshold_value);
-        let (value, series) = match source {
-            MetricSource::Snapshot(values) => (snapshot_value(&guard.name, values)?, None),
+        let samples = match source {
+            MetricSource::Snapshot(values) => vec![Sample {
+                labels: String::new(),
+                value: snapshot_value(&guard.name, values)?,
+            }],
             MetricSource::Prometheus(url) => {
                 let text = query.as_deref().ok_or_else(|| {
                     GuardError(format!(
@@ -261,31 +255,37 @@ pub fn evaluate(
                         guard.name
                     ))
                 })?;
-                let samples = prometheus_samples(url, text, &guard.name, deadline)?;
-                // Every series is judged: the worst one stands for the guard.
-                let worst = samples
-                    .into_iter()
-                    .max_by(|a, b| {
-                        let (a, b) = if max.is_some() || min.is_none() {
-                            (a.value, b.value)
-                        } else {
-                            (-a.value, -b.value)
-                        };
-                        a.total_cmp(&b)
-                    })
-                    .ok_or_else(|| GuardError(format!("no data for guard `{}`", guard.name)))?;
-                (worst.value, Some(worst.labels).filter(|l| !l.is_empty()))
+                prometheus_samples(url, text, &guard.name, deadline)?
             }
         };
-        let breached = max.is_some_and(|m| value > m) || min.is_some_and(|m| value < m);
+        let verdict = crate::target::guards::verdict(guard, samples.iter().map(|s| s.value));
+        // The sample that stands for the guard: a breaching one, else one without
+        // data, else the one closest to its threshold.
+        let worst = samples
+            .iter()
+            .find(|s| crate::target::guards::breaches(guard, s.value))
+            .or_else(|| samples.iter().find(|s| s.value.is_nan()))
+            .or_else(|| {
+                samples.iter().max_by(|a, b| {
+                    let (a, b) = if max.is_some() || min.is_none() {
+                        (a.value, b.value)
+                    } else {
+                        (-a.value, -b.value)
+                    };
+                    a.total_cmp(&b)
+                })
+            });
         results.push(GuardResult {
             guard: guard.name.clone(),
             query,
-            value,
-            series,
+            value: worst.map_or(f64::NAN, |s| s.value),
+            series: worst
+                .map(|s| s.labels.clone())
+                .filter(|l| !l.is_empty() && samples.len() > 1),
             max,
             min,
-            breached,
+            verdict,
+            breached: verdict == Verdict::Breach,
         });
     }
     Ok(results)
@@ -310,16 +310,23 @@ pub fn human(results: &[GuardResult], guards: &NameMap<Guard>) -> String {
             .as_deref()
             .map(|labels| format!(", worst series {labels}"))
             .unwrap_or_default();
+        let (mark, value) = match result.verdict {
+            Verdict::Pass => ("ok          ", result.value.to_string()),
+            Verdict::Breach => ("BREACH      ", result.value.to_string()),
+            Verdict::Inconclusive => ("INCONCLUSIVE", "no data".to_owned()),
+        };
         out.push_str(&format!(
-            "{} {}: {} ({limit}{series})\n",
-            if result.breached { "BREACH" } else { "ok    " },
-            result.guard,
-            result.value,
+            "{mark} {}: {value} ({limit}{series})\n",
+            result.guard
         ));
     }
     out
 }
 
 pub fn json(results: &[GuardResult]) -> Value {
-    json!({"guards": results, "breached": results.iter().any(|r| r.breached)})
+    json!({
+        "guards": results,
+        "breached": results.iter().any(|r| r.breached),
+        "inconclusive": results.iter().any(|r| r.verdict == Verdict::Inconclusive),
+    })
 }

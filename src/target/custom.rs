@@ -7,6 +7,7 @@
 
 use crate::diag::{Code, Diagnostic};
 use crate::model::TargetKind;
+use crate::model::target::Driver;
 use crate::target::Context;
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 
@@ -18,7 +19,7 @@ impl Target for Custom {
         TargetKind::Custom
     }
 
-    fn layout(&self) -> Layout {
+    fn layout(&self, _driver: Driver) -> Layout {
         Layout {
             per: Per::Project,
             path: "custom/{output}",

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::model::target::Driver;
 use crate::model::{self, TargetKind};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::traffic::{self, TrafficState};
@@ -24,7 +25,7 @@ impl Target for Envoy {
         TargetKind::Envoy
     }
 
-    fn layout(&self) -> Layout {
+    fn layout(&self, _driver: Driver) -> Layout {
         LAYOUT
     }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::TargetKind;
+use crate::model::target::Driver;
 use crate::target::Context;
 use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
@@ -25,7 +26,7 @@ impl Target for GitlabCi {
         TargetKind::GitlabCi
     }
 
-    fn layout(&self) -> Layout {
+    fn layout(&self, _driver: Driver) -> Layout {
         LAYOUT
     }
 

@@ -107,18 +107,46 @@ pub struct Deployment {
     pub api_version: &'static str,
     pub kind: &'static str,
     pub metadata: ObjectMeta,
-    pub spec: WorkloadSpec,
+    pub spec: DeploymentSpec,
 }
 
 impl Deployment {
-    pub fn new(metadata: ObjectMeta, spec: WorkloadSpec) -> Self {
+    pub fn new(metadata: ObjectMeta, workload: WorkloadSpec) -> Self {
         Deployment {
             api_version: "apps/v1",
             kind: "Deployment",
             metadata,
-            spec,
+            spec: DeploymentSpec {
+                workload,
+                strategy: None,
+            },
         }
     }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    #[serde(flatten)]
+    pub workload: WorkloadSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+}
+
+/// A rolling update: `type: RollingUpdate` with its limits.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStrategy {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub rolling_update: RollingUpdate,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingUpdate {
+    pub max_surge: String,
+    pub max_unavailable: u32,
 }
 
 /// A Deployment's spec, and the part of a Rollout's spec they share.
@@ -323,6 +351,18 @@ pub enum CanaryStep {
     SetWeight(u8),
     Pause(Pause),
     SetMirrorRoute(SetMirrorRoute),
+    SetCanaryScale(SetCanaryScale),
+}
+
+/// How many canary pods run, independent of the traffic weight: a share of the
+/// replicas, or back to following the weight.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCanaryScale {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_traffic_weight: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -433,8 +473,14 @@ pub struct AnalysisTemplateSpec {
 pub struct AnalysisMetric {
     pub name: String,
     pub interval: String,
+    /// Measurements to take; none for background analysis, which runs until the
+    /// rollout ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     pub failure_limit: u32,
+    pub inconclusive_limit: u32,
     pub success_condition: String,
+    pub failure_condition: String,
     pub provider: AnalysisProvider,
 }
 
@@ -480,6 +526,9 @@ pub struct CanarySpec {
     pub provider: String,
     pub target_ref: TargetRef,
     pub service: CanaryService,
+    /// Promote at once, without analysis (a stable-only change).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_analysis: bool,
     pub analysis: CanaryAnalysis,
 }
 
@@ -514,6 +563,18 @@ pub struct CanaryAnalysis {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_weight: Option<u8>,
     pub metrics: Vec<CanaryMetric>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<CanaryWebhook>,
+}
+
+/// A Flagger webhook: a gate Flagger asks before it acts.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryWebhook {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

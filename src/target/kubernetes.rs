@@ -23,12 +23,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diag::{Code, Diagnostic};
+use crate::model::target::Driver;
 use crate::model::target::Mesh;
-use crate::model::{
-    self, Candidate, Flavor, Guard, Promote, ResolvedRelease, TargetKind, Threshold,
-};
+use crate::model::{self, Candidate, Flavor, Guard, Promote, ResolvedRelease, TargetKind};
 use crate::resolve::Track;
+use crate::target::guards::{self, QueryScope, guard_query, threshold_value};
 use crate::target::k8s::{self, Labels, Object, ObjectMeta};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::{Context, Deployment, to_yaml_documents};
@@ -46,7 +45,7 @@ impl Target for Kubernetes {
         TargetKind::Kubernetes
     }
 
-    fn layout(&self) -> Layout {
+    fn layout(&self, _driver: Driver) -> Layout {
         LAYOUT
     }
 
@@ -370,69 +369,6 @@ fn replicas(d: &Deployment<'_>) -> u32 {
     d.deploy.replicas.unwrap_or(1)
 }
 
-/// What a guard's query is about: the release under watch and where it runs.
-#[derive(Clone, Copy, Debug)]
-pub struct QueryScope<'a> {
-    pub model: &'a str,
-    pub release: &'a str,
-    pub namespace: &'a str,
-    /// `canary`, `preview` or `stable`: the track whose release is watched.
-    pub track: &'a str,
-}
-
-impl<'a> QueryScope<'a> {
-    /// The scope of a deployment's guards: its candidate when it has one, else stable.
-    pub fn of(d: &'a Deployment<'_>, release: &'a str) -> Self {
-        QueryScope {
-            model: &d.model.name,
-            release,
-            namespace: d.namespace(),
-            track: candidate_track(d.deploy),
-        }
-    }
-}
-
-/// The track the guards watch in a deployment.
-pub fn candidate_track(deploy: &crate::model::Deploy) -> &'static str {
-    match deploy.candidate() {
-        Some(crate::model::Candidate::Canary(_)) => "canary",
-        Some(crate::model::Candidate::BlueGreen(_)) => "preview",
-        None => "stable",
-    }
-}
-
-/// The PromQL a guard evaluates, for the release under watch.
-pub fn guard_query(scope: &QueryScope<'_>, guard: &Guard) -> Option<String> {
-    if let Some(query) = &guard.query {
-        return Some(render_query(query, scope));
-    }
-    let (model, release) = (scope.model, scope.release);
-    let selector = format!("model=\"{model}\",release=\"{release}\"");
-    match guard.name.as_str() {
-        "error-rate" => Some(format!(
-            "sum(rate(modelops_requests_total{{{selector},code=~\"5..\"}}[5m])) / sum(rate(modelops_requests_total{{{selector}}}[5m]))"
-        )),
-        name => name.strip_prefix("latency-p").and_then(|q| q.parse::<u32>().ok()).map(|q| {
-            format!(
-                "histogram_quantile(0.{q:02}, sum by (le) (rate(modelops_request_duration_seconds_bucket{{{selector}}}[5m])))"
-            )
-        }),
-    }
-}
-
-/// Fills `{{model}}`, `{{release}}`, `{{namespace}}` and `{{track}}` in a user's
-/// query. Handlebars, strict, no escaping (PromQL is not HTML); a query that does
-/// not render is used as written (the rules report template problems).
-fn render_query(query: &str, scope: &QueryScope<'_>) -> String {
-    let vars = [
-        ("model", scope.model),
-        ("release", scope.release),
-        ("namespace", scope.namespace),
-        ("track", scope.track),
-    ];
-    crate::syntax::template::render_text(query, &vars, true).unwrap_or_else(|_| query.to_owned())
-}
-
 /// Replaces a gate command's `{{endpoint}}`, `{{scores}}`, `{{dataset}}` and
 /// `{{judge}}` placeholders with quoted shell variables (`"$MODELOPS_ENDPOINT"`, …),
 /// so that pipelines pass values through the environment, never into the script.
@@ -445,26 +381,6 @@ pub fn render_placeholders(command: &str) -> String {
     ];
     crate::syntax::template::render_text(command, &vars, false)
         .unwrap_or_else(|_| command.to_owned())
-}
-
-/// A guard's threshold as the number its query returns (durations in seconds).
-pub fn threshold_value(threshold: Threshold) -> f64 {
-    match threshold {
-        Threshold::Number(n) => n,
-        Threshold::Duration(d) => d.millis as f64 / 1000.0,
-    }
-}
-
-fn success_condition(guard: &Guard) -> String {
-    let mut parts = Vec::new();
-    if let Some(max) = guard.max {
-        parts.push(format!("result[0] <= {}", threshold_value(max)));
-    }
-    if let Some(min) = guard.min {
-        parts.push(format!("result[0] >= {}", threshold_value(min)));
-    }
-    // No traffic yet gives NaN: not a breach.
-    format!("isNaN(result[0]) || ({})", parts.join(" && "))
 }
 
 /// Flagger takes durations in minutes or seconds only (`60m`, `90s`).
@@ -483,11 +399,40 @@ fn prometheus_address(target: &model::Target) -> String {
         .unwrap_or_else(|| DEFAULT_PROMETHEUS.to_owned())
 }
 
+/// The Flagger load tester whose gates hold a canary's steps and promotion and
+/// open its rollback: the target's `loadtester=`, else the one in the deployment's
+/// namespace.
+pub fn loadtester(target: &model::Target, d: &Deployment<'_>) -> String {
+    match &target.loadtester {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://flagger-loadtester.{}", d.namespace()),
+    }
+}
+
+/// The shortest interval of a deployment's guards: how often a controller reads
+/// them.
+pub fn analysis_interval(d: &Deployment<'_>) -> crate::model::Duration {
+    d.deploy
+        .guard
+        .values()
+        .map(Guard::interval)
+        .min()
+        .unwrap_or(Guard::DEFAULT_INTERVAL)
+}
+
+/// The Argo `AnalysisTemplate` of a deployment's guards: the shared query, `NaN`
+/// read as Inconclusive (neither condition holds), a breach as Failed.
+/// `window` gives blue-green pre-promotion analysis a `count`, without which Argo
+/// rejects it as running indefinitely (argo-rollouts
+/// `pkg/apis/rollouts/validation/validation_references.go`,
+/// `ValidateAnalysisTemplateWithType`); background analysis runs until the rollout
+/// ends.
 fn analysis_template(
     cx: &Context<'_>,
     d: &Deployment<'_>,
     target: &model::Target,
     candidate: &str,
+    window: Option<crate::model::Duration>,
 ) -> Option<Object> {
     if d.deploy.guard.is_empty() {
         return None;
@@ -498,11 +443,24 @@ fn analysis_template(
         .values()
         .filter_map(|guard| {
             let query = guard_query(&QueryScope::of(d, candidate), guard)?;
+            let limit = guard.failures().saturating_sub(1);
+            let (success_condition, failure_condition) = guards::argo_conditions(guard);
+            // Argo requires count >= failureLimit and >= inconclusiveLimit
+            // (`utils/analysis/factory.go`, `ValidateMetric`).
+            let count = window.map(|window| {
+                window
+                    .millis
+                    .div_ceil(guard.interval().millis.max(1))
+                    .max(u64::from(limit) + 1)
+            });
             Some(k8s::AnalysisMetric {
                 name: guard.name.clone(),
                 interval: guard.interval().to_string(),
-                failure_limit: guard.failures().saturating_sub(1),
-                success_condition: success_condition(guard),
+                count,
+                failure_limit: limit,
+                inconclusive_limit: limit,
+                success_condition,
+                failure_condition,
                 provider: k8s::AnalysisProvider {
                     prometheus: k8s::PrometheusQuery {
                         address: prometheus_address(target),
@@ -518,54 +476,52 @@ fn analysis_template(
     )))
 }
 
-fn limitation(
-    cx: &Context<'_>,
-    target: &model::Target,
-    d: &Deployment<'_>,
-    what: String,
-    help: &str,
-) -> Diagnostic {
-    Diagnostic::new(Code::TargetLimitation, what)
-        .with_label(
-            cx.spans.name(&target.at),
-            format!("target `{}`", target.name()),
-        )
-        .with_label(
-            cx.spans.name(&d.deploy.at),
-            format!("deploy \"{}\" of `{}`", d.environment.name, d.model.name),
-        )
-        .with_help(help.to_owned())
-}
+/// Where a controller flavor's bootstrap and rollback file goes: the deployment's
+/// objects with the stable release's pod template. A controller skips every step
+/// on a workload's first creation (argo-rollouts `rollout/sync.go`,
+/// `shouldFullPromote`: "Initial deploy"; Flagger bootstraps its primary from the
+/// first template it sees), so the pipeline creates the workload from this file
+/// before the candidate's, and re-applies it after an abort to revert the template.
+pub const STABLE_LAYOUT: Layout = Layout {
+    per: Per::Deployment,
+    path: "kubernetes/{environment}/{model}.stable.yaml",
+};
 
 /// Emits the target's files for `deployments`.
 fn emit(cx: &Context<'_>, target: &model::Target, deployments: &[Deployment<'_>]) -> Emitted {
     // Deployments are independent: built and serialised on every core, collected in
     // order (the largest target, so the other targets' threads are not left idle).
     use rayon::prelude::*;
-    let emitted: Vec<(String, String, Vec<Diagnostic>)> = deployments
+    let emitted: Vec<Vec<(String, String)>> = deployments
         .par_iter()
         .map(|d| {
-            let mut found = Vec::new();
-            let mut documents = match flavor(target) {
-                Flavor::ArgoRollouts => argo(cx, target, d, &mut found),
-                Flavor::Flagger => flagger(cx, target, d, &mut found),
-                Flavor::Deployment => plain(cx, d),
+            let (stable, candidate) = tracks(d);
+            let templates = Templates::of(cx, d);
+            let build = |template: Option<k8s::PodTemplate>| {
+                let mut documents = match flavor(target) {
+                    Flavor::ArgoRollouts => argo(cx, target, d, &templates.config_maps, template),
+                    Flavor::Flagger => flagger(cx, target, d, &templates.config_maps, template),
+                    Flavor::Deployment => plain(cx, d),
+                };
+                // Flagger creates the Services of its target itself.
+                if flavor(target) != Flavor::Flagger {
+                    documents.insert(0, model_service(cx, d));
+                }
+                to_yaml_documents(&documents)
             };
-            // Flagger creates the Services of its target itself.
-            if flavor(target) != Flavor::Flagger {
-                documents.insert(0, model_service(cx, d));
+            let mut files = vec![(LAYOUT.deployment_path(d), build(templates.desired.clone()))];
+            if flavor(target).driver().is_controller() && candidate.is_some() && stable.is_some() {
+                files.push((
+                    STABLE_LAYOUT.deployment_path(d),
+                    build(templates.stable.clone()),
+                ));
             }
-            (
-                LAYOUT.deployment_path(d),
-                to_yaml_documents(&documents),
-                found,
-            )
+            files
         })
         .collect();
     let mut out = Emitted::default();
-    for (path, yaml, found) in emitted {
+    for (path, yaml) in emitted.into_iter().flatten() {
         out.files.insert(path, yaml);
-        out.diagnostics.extend(found);
     }
     out
 }
@@ -584,33 +540,64 @@ fn guards_analysis(name: &str) -> k8s::RolloutAnalysis {
     }
 }
 
-/// The ConfigMap of each track, and the pod template of the last one (the candidate
-/// when there is one): what a controller flavor's workload starts from.
-fn config_maps_and_template(
-    cx: &Context<'_>,
-    d: &Deployment<'_>,
-) -> (Vec<Object>, Option<k8s::PodTemplate>) {
-    let (stable, candidate) = tracks(d);
-    let mut documents = Vec::new();
-    let mut template = None;
-    for track in stable.iter().chain(candidate.iter()) {
-        let objects = track_objects(cx, d, track, &[]);
-        documents.push(Object::ConfigMap(objects.config_map));
-        template = Some(objects.pod_template);
-    }
-    (documents, template)
+/// What a controller flavor's workload starts from: the ConfigMap of each track,
+/// and the pod templates of the desired state (the candidate when there is one) and
+/// of the stable release.
+struct Templates {
+    config_maps: Vec<Object>,
+    desired: Option<k8s::PodTemplate>,
+    stable: Option<k8s::PodTemplate>,
 }
 
+impl Templates {
+    fn of(cx: &Context<'_>, d: &Deployment<'_>) -> Self {
+        let (stable, candidate) = tracks(d);
+        let mut out = Templates {
+            config_maps: Vec::new(),
+            desired: None,
+            stable: None,
+        };
+        for track in stable.iter().chain(candidate.iter()) {
+            let objects = track_objects(cx, d, track, &[]);
+            out.config_maps.push(Object::ConfigMap(objects.config_map));
+            if track.track == "stable" {
+                out.stable = Some(objects.pod_template.clone());
+            }
+            out.desired = Some(objects.pod_template);
+        }
+        out
+    }
+}
+
+/// The Service Argo Rollouts switches between releases in a blue-green rollout: the
+/// model's own Service, so that clients addressing the model reach the active
+/// release and never the preview.
+pub fn active_service(d: &Deployment<'_>) -> String {
+    d.model.name.clone()
+}
+
+/// The managed route Argo Rollouts mirrors the shadow stage through.
+pub const SHADOW_ROUTE: &str = "shadow";
+
+/// The Argo Rollout of a deployment, with its Services and `AnalysisTemplate`.
+///
+/// Canary: the controller walks the steps; with the `istio` target it shifts
+/// weights on the managed VirtualService route `primary` and mirrors through a
+/// managed route `shadow`. Mirrored requests need canary pods: a `setCanaryScale`
+/// to the shadow's share comes before `setMirrorRoute`, and the scale follows the
+/// weights again after it (argo-rollouts `utils/replicaset/canary.go`,
+/// `GetCanaryReplicasOrWeight`: no weight, no pods; `rollout/trafficrouting.go`,
+/// `reconcileTrafficRouting`: managed routes are removed while the canary has no
+/// available pods).
 fn argo(
     cx: &Context<'_>,
     target: &model::Target,
     d: &Deployment<'_>,
-    diagnostics: &mut Vec<Diagnostic>,
+    config_maps: &[Object],
+    template: Option<k8s::PodTemplate>,
 ) -> Vec<Object> {
     let (stable, candidate) = tracks(d);
-    let (mut documents, template) = config_maps_and_template(cx, d);
-    // The Rollout's template is the desired state: the candidate when there is one.
-    // Argo keeps the previous (stable) ReplicaSet running until promotion.
+    let mut documents = config_maps.to_vec();
     let Some(template) = template else {
         return documents;
     };
@@ -627,67 +614,64 @@ fn argo(
     let candidate_release = candidate
         .map(|t| t.release.clone())
         .unwrap_or_else(|| stable.map(|t| t.release.clone()).unwrap_or_default());
-    let analysis = analysis_template(cx, d, target, &candidate_release);
     let strategy = match d.deploy.candidate() {
         Some(Candidate::BlueGreen(blue_green)) => {
-            documents.push(service(cx, d, "stable", None));
             documents.push(service(cx, d, "preview", None));
-            if blue_green.shadow.is_some() {
-                diagnostics.push(limitation(
-                    cx,
-                    target,
-                    d,
-                    format!("Argo Rollouts cannot mirror traffic during a blue-green rollout; the shadow stage of `{}` in `{}` runs through the proxy targets only", d.model.name, d.environment.name),
-                    "the istio, envoy and nginx targets emit a `shadow` traffic state for this stage",
-                ));
-            }
-            let auto_promotion_seconds = match (blue_green.preview, blue_green.promote) {
-                (Some(preview), Some(Promote::Auto)) => Some(preview.as_secs()),
-                _ => None,
-            };
-            k8s::RolloutStrategy::BlueGreen(k8s::BlueGreenStrategy {
-                active_service: format!("{name}-stable"),
+            let window = blue_green.preview.unwrap_or(Guard::DEFAULT_INTERVAL);
+            let analysis = analysis_template(cx, d, target, &candidate_release, Some(window));
+            let auto = blue_green.promote.unwrap_or_default() == Promote::Auto;
+            let strategy = k8s::RolloutStrategy::BlueGreen(k8s::BlueGreenStrategy {
+                active_service: active_service(d),
                 preview_service: format!("{name}-preview"),
-                auto_promotion_enabled: blue_green.promote.unwrap_or_default() == Promote::Auto,
-                auto_promotion_seconds,
+                auto_promotion_enabled: auto,
+                auto_promotion_seconds: blue_green
+                    .preview
+                    .filter(|_| auto)
+                    .map(|preview| preview.as_secs()),
                 scale_down_delay_seconds: blue_green.keep_old.map(|keep_old| keep_old.as_secs()),
                 pre_promotion_analysis: analysis.is_some().then(|| guards_analysis(&name)),
-            })
+            });
+            documents.extend(analysis);
+            strategy
         }
-        Some(Candidate::Canary(canary)) => {
+        candidate => {
             documents.push(service(cx, d, "stable", None));
             documents.push(service(cx, d, "canary", None));
+            let canary = match candidate {
+                Some(Candidate::Canary(canary)) => Some(canary),
+                _ => None,
+            };
+            let shadow = canary
+                .and_then(|c| c.shadow.as_ref())
+                .filter(|_| mesh.is_some());
             let mut steps = Vec::new();
-            if let Some(shadow) = &canary.shadow {
-                match mesh {
-                    Some(Mesh::Istio) => {
-                        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
-                            name: "shadow".into(),
-                            percentage: Some(shadow.percent()),
-                            matches: Some(vec![k8s::RouteMatch {
-                                path: k8s::PathMatch { prefix: "/".into() },
-                            }]),
-                        }));
-                        steps.push(k8s::CanaryStep::Pause(k8s::Pause {
-                            duration: shadow.duration.to_string(),
-                        }));
-                        // A mirror route without `match` removes it.
-                        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
-                            name: "shadow".into(),
-                            percentage: None,
-                            matches: None,
-                        }));
-                    }
-                    None => diagnostics.push(limitation(
-                        cx,
-                        target,
-                        d,
-                        format!("without an `istio` target, Argo Rollouts cannot mirror traffic; the shadow stage of `{}` in `{}` is left out of the Rollout", d.model.name, d.environment.name),
-                        "add `target \"istio\"` so the Rollout mirrors through Istio, or run the shadow stage through a proxy target",
-                    )),
-                }
+            if let Some(shadow) = shadow {
+                steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                    weight: Some(shadow.percent()),
+                    match_traffic_weight: None,
+                }));
+                steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+                    name: SHADOW_ROUTE.into(),
+                    percentage: Some(shadow.percent()),
+                    matches: Some(vec![k8s::RouteMatch {
+                        path: k8s::PathMatch { prefix: "/".into() },
+                    }]),
+                }));
+                steps.push(k8s::CanaryStep::Pause(k8s::Pause {
+                    duration: shadow.duration.to_string(),
+                }));
+                // A mirror route without `match` removes it.
+                steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+                    name: SHADOW_ROUTE.into(),
+                    percentage: None,
+                    matches: None,
+                }));
+                steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                    weight: None,
+                    match_traffic_weight: Some(true),
+                }));
             }
-            for step in &canary.step {
+            for step in canary.map(|c| c.step.as_slice()).unwrap_or_default() {
                 steps.push(k8s::CanaryStep::SetWeight(step.weight));
                 if let Some(pause) = step.pause {
                     steps.push(k8s::CanaryStep::Pause(k8s::Pause {
@@ -699,7 +683,7 @@ fn argo(
                 istio: k8s::IstioRouting {
                     virtual_service: k8s::IstioVirtualServiceRef {
                         name: name.clone(),
-                        routes: vec!["primary".into()],
+                        routes: vec![crate::target::istio::PRIMARY_ROUTE.into()],
                     },
                     destination_rule: k8s::IstioDestinationRuleRef {
                         name: name.clone(),
@@ -707,32 +691,25 @@ fn argo(
                         canary_subset_name: "canary".into(),
                     },
                 },
-                managed_routes: canary.shadow.is_some().then(|| {
+                managed_routes: shadow.map(|_| {
                     vec![k8s::ManagedRoute {
-                        name: "shadow".into(),
+                        name: SHADOW_ROUTE.into(),
                     }]
                 }),
             });
-            k8s::RolloutStrategy::Canary(k8s::CanaryStrategy {
+            let analysis =
+                canary.and_then(|_| analysis_template(cx, d, target, &candidate_release, None));
+            let strategy = k8s::RolloutStrategy::Canary(k8s::CanaryStrategy {
                 stable_service: format!("{name}-stable"),
                 canary_service: Some(format!("{name}-canary")),
                 steps,
                 traffic_routing,
                 analysis: analysis.is_some().then(|| guards_analysis(&name)),
-            })
-        }
-        None => {
-            documents.push(service(cx, d, "stable", None));
-            k8s::RolloutStrategy::Canary(k8s::CanaryStrategy {
-                stable_service: format!("{name}-stable"),
-                canary_service: None,
-                steps: Vec::new(),
-                traffic_routing: None,
-                analysis: None,
-            })
+            });
+            documents.extend(analysis);
+            strategy
         }
     };
-    documents.extend(analysis);
     documents.push(Object::Rollout(Box::new(k8s::Rollout::new(
         metadata(cx, d, &name),
         k8s::RolloutSpec { workload, strategy },
@@ -760,14 +737,25 @@ fn deployment_object(
     ))
 }
 
+/// The Flagger `Canary` of a deployment, its target Deployment and a
+/// `MetricTemplate` per guard.
+///
+/// Flagger reads the guards every analysis interval: the shortest guard interval,
+/// never a step's pause. It holds each weight for one interval and has no timed
+/// hold (flagger `pkg/controller/scheduler.go`, `advanceCanary`), so a step that
+/// pauses longer waits at a `confirm-traffic-increase` gate of the load tester,
+/// which the pipeline opens once the pause is over; a manual blue-green promotion
+/// waits at a `confirm-promotion` gate; a `rollback` gate lets the pipeline abort.
+/// A blue-green shadow mirrors for every iteration.
 fn flagger(
     cx: &Context<'_>,
     target: &model::Target,
     d: &Deployment<'_>,
-    diagnostics: &mut Vec<Diagnostic>,
+    config_maps: &[Object],
+    template: Option<k8s::PodTemplate>,
 ) -> Vec<Object> {
-    let (_, candidate) = tracks(d);
-    let (mut documents, template) = config_maps_and_template(cx, d);
+    let (stable, candidate) = tracks(d);
+    let mut documents = config_maps.to_vec();
     let Some(template) = template else {
         return documents;
     };
@@ -776,18 +764,24 @@ fn flagger(
     documents.push(deployment_object(cx, d, &name, template, None));
     let mesh = cx.project.mesh();
     let guards = &d.deploy.guard;
+    let interval = analysis_interval(d);
     let threshold = guards
         .values()
         .map(|g| g.failures())
         .max()
         .unwrap_or(Guard::DEFAULT_FAILURES);
-    let candidate_release = candidate.map(|t| t.release.clone()).unwrap_or_default();
+    let watched = candidate
+        .or(stable)
+        .map(|t| t.release.clone())
+        .unwrap_or_default();
     let metrics: Vec<k8s::CanaryMetric> = guards
         .values()
         .filter_map(|guard| {
-            guard_query(&QueryScope::of(d, &candidate_release), guard)?;
+            guard_query(&QueryScope::of(d, &watched), guard)?;
             Some(k8s::CanaryMetric {
                 name: guard.name.clone(),
+                // Always given: a template metric without one renders
+                // `{{ interval }}` empty (flagger `scheduler_metrics.go`).
                 interval: flagger_duration(guard.interval()),
                 template_ref: k8s::MetricTemplateRef {
                     name: format!("{name}-{}", guard.name),
@@ -799,8 +793,9 @@ fn flagger(
             })
         })
         .collect();
+    let gates = loadtester(target, d);
     let mut analysis = k8s::CanaryAnalysis {
-        interval: flagger_duration(Guard::DEFAULT_INTERVAL),
+        interval: flagger_duration(interval),
         threshold,
         iterations: None,
         step_weights: None,
@@ -808,59 +803,70 @@ fn flagger(
         mirror: None,
         mirror_weight: None,
         metrics,
+        webhooks: vec![k8s::CanaryWebhook {
+            name: "modelops-rollback".into(),
+            kind: "rollback".into(),
+            url: format!("{gates}/rollback/check"),
+        }],
     };
+    let mut skip_analysis = false;
     match d.deploy.candidate() {
         Some(Candidate::Canary(canary)) => {
-            let pauses: Vec<_> = canary.step.iter().filter_map(|s| s.pause).collect();
-            let interval = pauses
-                .iter()
-                .max()
-                .copied()
-                .unwrap_or(Guard::DEFAULT_INTERVAL);
-            if pauses.iter().any(|p| *p != interval) {
-                diagnostics.push(limitation(
-                    cx,
-                    target,
-                    d,
-                    format!("Flagger holds every canary step for the same interval; `{}` in `{}` uses the longest pause, {interval}, for all steps", d.model.name, d.environment.name),
-                    "give every step the same pause to keep Flagger's timing exact",
-                ));
-            }
-            analysis.interval = flagger_duration(interval);
             let weights: Vec<u8> = canary
                 .step
                 .iter()
                 .map(|s| s.weight)
                 .filter(|w| *w < 100)
                 .collect();
-            analysis.max_weight = Some(weights.last().copied().unwrap_or(100));
-            analysis.step_weights = Some(weights);
+            analysis.step_weights = Some(if weights.is_empty() {
+                vec![100]
+            } else {
+                weights
+            });
             if let Some(shadow) = &canary.shadow {
                 analysis.mirror = Some(true);
                 analysis.mirror_weight = Some(shadow.percent());
             }
-            if mesh.is_none() {
-                diagnostics.push(limitation(
-                    cx,
-                    target,
-                    d,
-                    format!("Flagger needs a mesh to shift traffic in steps; without an `istio` target the canary of `{}` in `{}` cannot be weighted", d.model.name, d.environment.name),
-                    "add `target \"istio\"`, or use `flavor=\"argo-rollouts\"` or `flavor=\"deployment\"`",
-                ));
+            if canary
+                .step
+                .iter()
+                .any(|s| s.pause.is_some_and(|p| p > interval))
+            {
+                analysis.webhooks.push(k8s::CanaryWebhook {
+                    name: "modelops-hold".into(),
+                    kind: "confirm-traffic-increase".into(),
+                    url: format!("{gates}/gate/check"),
+                });
             }
         }
         Some(Candidate::BlueGreen(blue_green)) => {
-            let interval = Guard::DEFAULT_INTERVAL;
-            let preview = blue_green.preview.unwrap_or(interval);
-            analysis.interval = flagger_duration(interval);
-            analysis.iterations = Some((preview.millis / interval.millis).max(1));
+            let window = blue_green
+                .preview
+                .into_iter()
+                .chain(blue_green.shadow.as_ref().map(|s| s.duration))
+                .max()
+                .unwrap_or(interval);
+            analysis.iterations = Some(window.millis.div_ceil(interval.millis.max(1)).max(1));
+            if let Some(shadow) = &blue_green.shadow {
+                analysis.mirror = Some(true);
+                analysis.mirror_weight = Some(shadow.percent());
+            }
+            if blue_green.promote.unwrap_or_default() == Promote::Manual {
+                analysis.webhooks.push(k8s::CanaryWebhook {
+                    name: "modelops-promotion".into(),
+                    kind: "confirm-promotion".into(),
+                    url: format!("{gates}/gate/check"),
+                });
+            }
         }
         None => {
+            // A stable-only change is released as it is: no candidate to judge.
             analysis.iterations = Some(1);
+            skip_analysis = true;
         }
     }
     for guard in guards.values() {
-        if let Some(query) = guard_query(&QueryScope::of(d, &candidate_release), guard) {
+        if let Some(query) = guard_query(&QueryScope::of(d, &watched), guard) {
             documents.push(Object::MetricTemplate(k8s::MetricTemplate::new(
                 metadata(cx, d, &format!("{name}-{}", guard.name)),
                 k8s::MetricTemplateSpec {
@@ -890,12 +896,17 @@ fn flagger(
                 port: PORT,
                 target_port: PORT,
             },
+            skip_analysis,
             analysis,
         },
     ))));
     documents
 }
 
+/// Plain Deployments per track, each behind its Service; the pipeline moves traffic
+/// through the proxy targets. A track's pods keep their `modelops.dev/track` label
+/// across releases, and a rolling update adds a pod before it removes one
+/// (`maxUnavailable: 0`), so updating a track never leaves its route without pods.
 fn plain(cx: &Context<'_>, d: &Deployment<'_>) -> Vec<Object> {
     let (stable, candidate) = tracks(d);
     let mut documents = Vec::new();
@@ -903,13 +914,23 @@ fn plain(cx: &Context<'_>, d: &Deployment<'_>) -> Vec<Object> {
         let objects = track_objects(cx, d, track, &[("modelops.dev/track", track.track)]);
         documents.push(Object::ConfigMap(objects.config_map));
         documents.push(service(cx, d, track.track, Some(track.track)));
-        documents.push(deployment_object(
+        let mut workload = deployment_object(
             cx,
             d,
             &format!("{}-{}", d.model.name, track.track),
             objects.pod_template,
             Some(track.track),
-        ));
+        );
+        if let Object::Deployment(deployment) = &mut workload {
+            deployment.spec.strategy = Some(k8s::DeploymentStrategy {
+                kind: "RollingUpdate",
+                rolling_update: k8s::RollingUpdate {
+                    max_surge: "25%".into(),
+                    max_unavailable: 0,
+                },
+            });
+        }
+        documents.push(workload);
     }
     documents
 }

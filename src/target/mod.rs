@@ -8,6 +8,7 @@ pub mod custom;
 pub mod envoy;
 pub mod github;
 pub mod gitlab;
+pub mod guards;
 pub mod istio;
 pub mod k8s;
 pub mod kubernetes;
@@ -208,7 +209,7 @@ pub fn emit_each(
                 models: &cx.config.models,
                 by_model: &by_model,
             };
-            let parts: Vec<registry::Part<'_, '_>> = match emitter.layout().per {
+            let parts: Vec<registry::Part<'_, '_>> = match emitter.layout(cx.project.driver()).per {
                 registry::Per::Deployment | registry::Per::TrafficState
                     if !deployments.is_empty() =>
                 {

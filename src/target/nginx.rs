@@ -4,10 +4,17 @@
 //! `mirror` for a shadow stage (sampled below 100 % by a second `split_clients` that
 //! lets the mirror subrequest through or drops it).
 //!
+//! Sized for LLM traffic: the server accepts request bodies up to the target's
+//! `max-body-size` (default [`DEFAULT_MAX_BODY_SIZE`]; nginx's own default of 1 MB
+//! answers long prompts and conversations with 413), and the proxied hops wait
+//! [`PROXY_TIMEOUT`] for the serving container (nginx's default of 60 s cuts long
+//! completions off with 504).
+//!
 //! The configuration is built as a tree of directives and rendered with nginx's
 //! quoting rules, never pasted together.
 
 use crate::diag::{Code, Diagnostic};
+use crate::model::target::Driver;
 use crate::model::{self, TargetKind};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 use crate::target::traffic::{self, TrafficState};
@@ -26,7 +33,7 @@ impl Target for Nginx {
         TargetKind::Nginx
     }
 
-    fn layout(&self) -> Layout {
+    fn layout(&self, _driver: Driver) -> Layout {
         LAYOUT
     }
 
@@ -109,7 +116,12 @@ pub fn render(items: &[Item]) -> String {
 
 /// Where mirrored requests go inside nginx before reaching the shadow upstream.
 const MIRROR_LOCATION: &str = "/_modelops_shadow";
+/// How long a proxied hop may wait between two reads (`proxy_read_timeout`) or two
+/// writes (`proxy_send_timeout`): a model can think for minutes before its first
+/// token, and a large request body is written to a busy container slowly.
 const PROXY_TIMEOUT: &str = "300s";
+/// `client_max_body_size` when the target sets no `max-body-size`.
+pub const DEFAULT_MAX_BODY_SIZE: &str = "32m";
 
 fn prefix(d: &Deployment<'_>) -> String {
     format!("modelops_{}_{}", d.model.name, d.environment.name).replace('-', "_")
@@ -175,6 +187,7 @@ fn snippet(target: &model::Target, d: &Deployment<'_>, state: &TrafficState) -> 
         }
         inner.push(directive(&["proxy_http_version", "1.1"]));
         inner.push(directive(&["proxy_read_timeout", PROXY_TIMEOUT]));
+        inner.push(directive(&["proxy_send_timeout", PROXY_TIMEOUT]));
         inner.push(directive(&[
             "proxy_pass",
             &format!("http://{}$request_uri", upstream_name(track)),
@@ -184,6 +197,7 @@ fn snippet(target: &model::Target, d: &Deployment<'_>, state: &TrafficState) -> 
     location.push(directive(&["proxy_http_version", "1.1"]));
     location.push(directive(&["proxy_set_header", "Host", "$host"]));
     location.push(directive(&["proxy_read_timeout", PROXY_TIMEOUT]));
+    location.push(directive(&["proxy_send_timeout", PROXY_TIMEOUT]));
     location.push(directive(&["proxy_pass", &pass]));
     let listen = traffic::listen(target)
         .map(|a| a.to_string())
@@ -194,6 +208,14 @@ fn snippet(target: &model::Target, d: &Deployment<'_>, state: &TrafficState) -> 
             "server_name",
             &d.model.name,
             &format!("{}.{}", d.model.name, d.namespace()),
+        ]),
+        // In the server, so that it covers every location, the mirror's too.
+        directive(&[
+            "client_max_body_size",
+            target
+                .max_body_size
+                .as_deref()
+                .unwrap_or(DEFAULT_MAX_BODY_SIZE),
         ]),
         block(&["location", "/"], location),
     ];

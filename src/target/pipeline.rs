@@ -3,10 +3,22 @@
 //! On a pull request: `check`, then per environment with a candidate, `smoke` and an
 //! eval job per gate (stable and candidate answer the gate's dataset, the gate's own
 //! command scores them, `modelops gate` decides). On the default branch, per
-//! environment in promotion order: `deploy` (manifests and the `stable` traffic
-//! state), `shadow`, one job per canary step (apply the step, wait its pause,
-//! `modelops guard`), `promote`; and `rollback` when any of them fails, applying the
-//! precomputed `stable` state.
+//! environment in promotion order, what the driver leaves to the pipeline
+//! ([`Driver`]):
+//!
+//! - **pipeline** (`flavor="deployment"`): `deploy` (workloads, waiting until every
+//!   track rolled out, then the `stable` traffic state, then retiring an unused
+//!   candidate track), `shadow`, one job per canary step (apply the step, hold its
+//!   pause, `modelops guard`), `promote`; `rollback` applies the precomputed
+//!   `stable` state.
+//! - **argo-rollouts**: `deploy` (the managed routes, the Rollout created from the
+//!   stable release when the cluster has none, then the desired Rollout), `rollout`
+//!   (wait on the controller), `promote` for a manual blue-green; `rollback` aborts.
+//! - **flagger**: `deploy` (the Canary, bootstrapped the same way), `rollout` (wait
+//!   on the Canary, opening the load tester's gate after each long pause),
+//!   `promote` for a manual blue-green; `rollback` opens the rollback gate.
+//!
+//! No job applies a traffic state under a controller: the controller moves traffic.
 //!
 //! Runtime contract (documented in the README): the pipeline's environment provides
 //! `MODELOPS_<ENV>_STABLE_URL` and `MODELOPS_<ENV>_CANDIDATE_URL` (the tracks'
@@ -16,6 +28,7 @@
 use std::collections::BTreeSet;
 
 use crate::model::TargetKind;
+use crate::model::target::Driver;
 use crate::model::{Candidate, Gate, Promote};
 use crate::target::registry::{Per, TARGETS};
 use crate::target::traffic::{self, TrafficState};
@@ -126,12 +139,14 @@ fn install() -> Script {
 fn state_files(cx: &Context<'_>, d: &Deployment<'_>, state: &TrafficState) -> Vec<String> {
     TARGETS
         .iter()
-        .filter(|target| target.layout().per == Per::TrafficState)
+        .filter(|target| target.layout(cx.project.driver()).per == Per::TrafficState)
         .filter(|target| cx.project.has_target(target.kind()))
         .map(|target| {
-            let path = target
-                .layout()
-                .state_path(&d.environment.name, &d.model.name, &state.name);
+            let path = target.layout(cx.project.driver()).state_path(
+                &d.environment.name,
+                &d.model.name,
+                &state.name,
+            );
             format!("generated/{path}")
         })
         .collect()
@@ -496,116 +511,19 @@ pub fn pipeline(
     }];
     let mut previous_release_job: Option<String> = None;
     for d in promotion_order(deployments) {
-        if let Some(candidate) = d.deploy.candidate() {
+        if d.deploy.candidate().is_some() {
             jobs.extend(smoke_job(&d, "check"));
             for gate in d.deploy.gate.values() {
                 jobs.push(eval_job(&d, gate, "check"));
             }
-            let _ = candidate;
         }
-        // Default branch: deploy, then walk the traffic states.
-        let env = d.environment.name.clone();
-        let deploy_id = format!("deploy-{env}");
-        let mut deploy_scripts = vec![install()];
-        if cx.project.has_target(TargetKind::Kubernetes) {
-            deploy_scripts.push(Script {
-                name: "Apply manifests".into(),
-                run: format!(
-                    "kubectl apply -f {}",
-                    shell_word(&format!(
-                        "generated/{}",
-                        crate::target::registry::target(TargetKind::Kubernetes)
-                            .layout()
-                            .deployment_path(&d)
-                    ))
-                ),
-                env: vec![],
-            });
-        }
-        let states = traffic::states(&d);
-        if let Some(stable) = states.first()
-            && !state_files(cx, &d, stable).is_empty()
-        {
-            deploy_scripts.push(Script {
-                name: "Apply traffic state stable".into(),
-                run: apply(&state_files(cx, &d, stable)),
-                env: vec![(
-                    "MODELOPS_APPLY".into(),
-                    EnvValue::Variable("MODELOPS_APPLY".into()),
-                )],
-            });
-        }
-        jobs.push(Job {
-            id: deploy_id.clone(),
-            title: format!("deploy {} to {env}", d.model.name),
-            trigger: Trigger::DefaultBranch,
-            needs: previous_release_job.iter().cloned().collect(),
-            environment: Some(env.clone()),
-            manual: false,
-            timeout_minutes: 30,
-            scripts: deploy_scripts,
-        });
-        let mut last = deploy_id.clone();
-        let mut stage_jobs = vec![deploy_id];
-        if let Some(candidate) = d.deploy.candidate() {
-            for state in states.iter().skip(1) {
-                let hold = match (state.name.as_str(), &candidate) {
-                    ("shadow", _) => candidate.shadow().map_or(0, |s| s.duration.as_secs()),
-                    ("promoted", _) => 0,
-                    (step, Candidate::Canary(canary)) => canary
-                        .step
-                        .iter()
-                        .find(|s| format!("step-{}", s.weight) == step)
-                        .and_then(|s| s.pause)
-                        .map_or(0, |p| p.as_secs()),
-                    _ => 0,
-                };
-                let mut job = traffic_job(cx, &d, state, hold, &last);
-                if state.name == "promoted" {
-                    job.id = format!("promote-{env}");
-                    job.title = format!("promote {} in {env}", d.model.name);
-                    if let Candidate::BlueGreen(blue_green) = &candidate {
-                        job.manual = blue_green.promote.unwrap_or_default() == Promote::Manual;
-                        if let Some(preview) = blue_green.preview
-                            && let Some(script) = job.scripts.get_mut(1)
-                        {
-                            // The preview window comes before the switch.
-                            script.run = format!("sleep {}\n{}", preview.as_secs(), script.run);
-                            job.timeout_minutes += preview.as_secs() / 60;
-                        }
-                    }
-                }
-                last = job.id.clone();
-                stage_jobs.push(job.id.clone());
-                jobs.push(job);
-            }
-            // Without traffic files the workload's own analysis (Argo Rollouts,
-            // Flagger) aborts on a breach; there is nothing for a job to apply.
-            if let Some(stable) = states.first()
-                && !state_files(cx, &d, stable).is_empty()
-            {
-                jobs.push(Job {
-                    id: format!("rollback-{env}"),
-                    title: format!("rollback {} in {env}", d.model.name),
-                    trigger: Trigger::OnFailure,
-                    needs: stage_jobs.clone(),
-                    environment: Some(env.clone()),
-                    manual: false,
-                    timeout_minutes: 15,
-                    scripts: vec![
-                        install(),
-                        Script {
-                            name: "Apply traffic state stable".into(),
-                            run: apply(&state_files(cx, &d, stable)),
-                            env: vec![(
-                                "MODELOPS_APPLY".into(),
-                                EnvValue::Variable("MODELOPS_APPLY".into()),
-                            )],
-                        },
-                    ],
-                });
-            }
-        }
+        let needs: Vec<String> = previous_release_job.iter().cloned().collect();
+        let (release, last) = match cx.project.driver() {
+            Driver::Pipeline => pipeline_driven(cx, &d, needs),
+            Driver::ArgoRollouts => argo_driven(cx, &d, needs),
+            Driver::Flagger => flagger_driven(cx, &d, needs),
+        };
+        jobs.extend(release);
         previous_release_job = Some(last);
     }
     Pipeline {
@@ -613,4 +531,505 @@ pub fn pipeline(
         paths: paths.into_iter().collect(),
         jobs,
     }
+}
+
+/// A generated file's path from the repository root.
+fn generated(path: &str) -> String {
+    shell_word(&format!("generated/{path}")).into_owned()
+}
+
+/// The Kubernetes file of a deployment, and its stable bootstrap file when the
+/// controller flavors emit one.
+fn kubernetes_files(d: &Deployment<'_>) -> (String, Option<String>) {
+    let layout = crate::target::registry::target(TargetKind::Kubernetes).layout(Driver::Pipeline);
+    let stable = d.deploy.candidate().is_some() && d.deploy.stable.is_some();
+    (
+        generated(&layout.deployment_path(d)),
+        stable.then(|| generated(&crate::target::kubernetes::STABLE_LAYOUT.deployment_path(d))),
+    )
+}
+
+/// How long a deployment's stages hold, in seconds: the shadow, every step's pause,
+/// a blue-green preview.
+fn total_hold(d: &Deployment<'_>) -> u64 {
+    match d.deploy.candidate() {
+        Some(Candidate::Canary(canary)) => {
+            canary.shadow.as_ref().map_or(0, |s| s.duration.as_secs())
+                + canary
+                    .step
+                    .iter()
+                    .filter_map(|s| s.pause)
+                    .map(|p| p.as_secs())
+                    .sum::<u64>()
+        }
+        Some(Candidate::BlueGreen(blue_green)) => {
+            let shadow = blue_green
+                .shadow
+                .as_ref()
+                .map_or(0, |s| s.duration.as_secs());
+            shadow.max(blue_green.preview.map_or(0, |p| p.as_secs()))
+        }
+        None => 0,
+    }
+}
+
+/// Margin for pods to start and a controller to finish, on top of the holds.
+const MARGIN_SECONDS: u64 = 30 * 60;
+
+fn release_job(d: &Deployment<'_>, id: String, title: String, needs: Vec<String>) -> Job {
+    Job {
+        id,
+        title,
+        trigger: Trigger::DefaultBranch,
+        needs,
+        environment: Some(d.environment.name.clone()),
+        manual: false,
+        timeout_minutes: 30,
+        scripts: vec![install()],
+    }
+}
+
+/// `flavor="deployment"` (or no `kubernetes` target): the pipeline moves traffic.
+///
+/// Deploy: apply the workloads and wait until every track has rolled out, and only
+/// then apply the `stable` traffic state, so traffic never goes to pods still
+/// rolling; without a candidate, retire the candidate tracks after the traffic has
+/// left them. Then walk the traffic states, each held for its pause and judged by
+/// the guards; `rollback` applies `stable`.
+fn pipeline_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> (Vec<Job>, String) {
+    let env = d.environment.name.clone();
+    let namespace = shell_word(d.namespace()).into_owned();
+    let model = &d.model.name;
+    let mut deploy = release_job(
+        d,
+        format!("deploy-{env}"),
+        format!("deploy {model} to {env}"),
+        needs,
+    );
+    let kubernetes = cx.project.has_target(TargetKind::Kubernetes);
+    if kubernetes {
+        let (file, _) = kubernetes_files(d);
+        let rollouts = traffic::tracks(d)
+            .into_iter()
+            .map(|track| {
+                format!(
+                    "kubectl rollout status deployment/{} -n {namespace} --timeout=15m",
+                    shell_word(&format!("{model}-{track}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        deploy.scripts.push(Script {
+            name: "Apply workloads and wait for every track".into(),
+            run: format!("kubectl apply -f {file}\n{rollouts}"),
+            env: vec![],
+        });
+    }
+    let states = traffic::states(d);
+    if let Some(stable) = states.first()
+        && !state_files(cx, d, stable).is_empty()
+    {
+        deploy.scripts.push(Script {
+            name: "Apply traffic state stable".into(),
+            run: apply(&state_files(cx, d, stable)),
+            env: vec![(
+                "MODELOPS_APPLY".into(),
+                EnvValue::Variable("MODELOPS_APPLY".into()),
+            )],
+        });
+    }
+    if kubernetes && d.deploy.candidate().is_none() {
+        deploy.scripts.push(Script {
+            name: "Retire the candidate tracks".into(),
+            run: format!(
+                "kubectl delete deployment,service -n {namespace} --ignore-not-found {} {}",
+                shell_word(&format!("{model}-canary")),
+                shell_word(&format!("{model}-preview"))
+            ),
+            env: vec![],
+        });
+    }
+    let deploy_id = deploy.id.clone();
+    let mut jobs = vec![deploy];
+    let mut last = deploy_id.clone();
+    let mut stage_jobs = vec![deploy_id];
+    let Some(candidate) = d.deploy.candidate() else {
+        return (jobs, last);
+    };
+    for state in states.iter().skip(1) {
+        let hold = match (state.name.as_str(), &candidate) {
+            ("shadow", _) => candidate.shadow().map_or(0, |s| s.duration.as_secs()),
+            ("promoted", _) => 0,
+            (step, Candidate::Canary(canary)) => canary
+                .step
+                .iter()
+                .find(|s| format!("step-{}", s.weight) == step)
+                .and_then(|s| s.pause)
+                .map_or(0, |p| p.as_secs()),
+            _ => 0,
+        };
+        let mut job = traffic_job(cx, d, state, hold, &last);
+        if state.name == "promoted" {
+            job.id = format!("promote-{env}");
+            job.title = format!("promote {model} in {env}");
+            if let Candidate::BlueGreen(blue_green) = &candidate {
+                job.manual = blue_green.promote.unwrap_or_default() == Promote::Manual;
+                if let Some(preview) = blue_green.preview
+                    && let Some(script) = job.scripts.get_mut(1)
+                {
+                    // The preview window comes before the switch.
+                    script.run = format!("sleep {}\n{}", preview.as_secs(), script.run);
+                    job.timeout_minutes += preview.as_secs() / 60;
+                }
+            }
+        }
+        last = job.id.clone();
+        stage_jobs.push(job.id.clone());
+        jobs.push(job);
+    }
+    if let Some(stable) = states.first()
+        && !state_files(cx, d, stable).is_empty()
+    {
+        jobs.push(Job {
+            id: format!("rollback-{env}"),
+            title: format!("rollback {model} in {env}"),
+            trigger: Trigger::OnFailure,
+            needs: stage_jobs,
+            environment: Some(env.clone()),
+            manual: false,
+            timeout_minutes: 15,
+            scripts: vec![
+                install(),
+                Script {
+                    name: "Apply traffic state stable".into(),
+                    run: apply(&state_files(cx, d, stable)),
+                    env: vec![(
+                        "MODELOPS_APPLY".into(),
+                        EnvValue::Variable("MODELOPS_APPLY".into()),
+                    )],
+                },
+            ],
+        });
+    }
+    (jobs, last)
+}
+
+/// The commands that create a controller's workload from the stable release when
+/// the cluster has none yet (the controller would skip every step of a first
+/// creation), then apply the desired state.
+fn bootstrap_then_apply(d: &Deployment<'_>, kind: &str, ready: &str) -> String {
+    let (file, stable) = kubernetes_files(d);
+    let name = shell_word(&d.model.name);
+    let namespace = shell_word(d.namespace());
+    let mut lines = Vec::new();
+    if let Some(stable) = stable {
+        lines.push(format!(
+            "if ! kubectl get {kind} {name} -n {namespace} >/dev/null 2>&1; then\n  kubectl apply -f {stable}\n  {ready}\nfi"
+        ));
+    }
+    lines.push(format!("kubectl apply -f {file}"));
+    lines.join("\n")
+}
+
+/// `flavor="argo-rollouts"`: the controller walks shadow, steps, holds and analysis.
+/// The pipeline applies the managed routes and the Rollout (created from the stable
+/// release first), waits on the controller, promotes a manual blue-green behind the
+/// environment's approval, and aborts it on failure (then reverts the template to
+/// stable, which Argo rolls back to at once: argo-rollouts
+/// `pkg/kubectl-argo-rollouts/cmd/abort`).
+fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> (Vec<Job>, String) {
+    let env = d.environment.name.clone();
+    let model = &d.model.name;
+    let name = shell_word(model).into_owned();
+    let namespace = shell_word(d.namespace()).into_owned();
+    let mut deploy = release_job(
+        d,
+        format!("deploy-{env}"),
+        format!("deploy {model} to {env}"),
+        needs,
+    );
+    let mut run = Vec::new();
+    if cx.project.has_target(TargetKind::Istio) {
+        // Client-side apply: a three-way merge leaves the weights the controller set
+        // on the managed route as they are.
+        let layout =
+            crate::target::registry::target(TargetKind::Istio).layout(Driver::ArgoRollouts);
+        run.push(format!(
+            "kubectl apply -f {}",
+            generated(&layout.deployment_path(d))
+        ));
+    }
+    run.push(bootstrap_then_apply(
+        d,
+        "rollout",
+        &format!("kubectl argo rollouts status {name} -n {namespace} --timeout 15m"),
+    ));
+    deploy.scripts.push(Script {
+        name: "Apply the routes and the Rollout".into(),
+        run: run.join("\n"),
+        env: vec![],
+    });
+    let hold = total_hold(d);
+    let manual = matches!(
+        d.deploy.candidate(),
+        Some(Candidate::BlueGreen(b)) if b.promote.unwrap_or_default() == Promote::Manual
+    );
+    let mut wait = release_job(
+        d,
+        format!("rollout-{env}"),
+        format!("wait on Argo Rollouts for {model} in {env}"),
+        vec![deploy.id.clone()],
+    );
+    let timeout = hold + MARGIN_SECONDS;
+    wait.timeout_minutes = timeout / 60 + 5;
+    wait.scripts.push(Script {
+        name: if manual {
+            "Wait for the preview to pause for promotion".into()
+        } else {
+            "Wait until the Rollout is healthy".into()
+        },
+        // `status` ends on Healthy (0) or Degraded (1) and keeps waiting while Paused
+        // (argo-rollouts `pkg/kubectl-argo-rollouts/cmd/status/status.go`), so a
+        // manual promotion waits for the Paused phase instead.
+        run: if manual {
+            format!(
+                "kubectl wait rollout/{name} -n {namespace} --for=jsonpath='{{.status.phase}}'=Paused --timeout={timeout}s"
+            )
+        } else {
+            format!("kubectl argo rollouts status {name} -n {namespace} --timeout {timeout}s")
+        },
+        env: vec![],
+    });
+    let mut stage_jobs = vec![deploy.id.clone(), wait.id.clone()];
+    let mut last = wait.id.clone();
+    let mut jobs = vec![deploy, wait];
+    if manual {
+        let mut promote = release_job(
+            d,
+            format!("promote-{env}"),
+            format!("promote {model} in {env}"),
+            vec![last.clone()],
+        );
+        promote.manual = true;
+        promote.scripts.push(Script {
+            name: "Promote the preview".into(),
+            run: format!(
+                "kubectl argo rollouts promote {name} -n {namespace}\nkubectl argo rollouts status {name} -n {namespace} --timeout 30m"
+            ),
+            env: vec![],
+        });
+        last = promote.id.clone();
+        stage_jobs.push(promote.id.clone());
+        jobs.push(promote);
+    }
+    if d.deploy.candidate().is_none() {
+        return (jobs, last);
+    }
+    let (_, stable) = kubernetes_files(d);
+    let mut abort = format!("kubectl argo rollouts abort {name} -n {namespace}");
+    if let Some(stable) = stable {
+        abort.push_str(&format!(
+            "\nkubectl apply -f {stable}\nkubectl argo rollouts status {name} -n {namespace} --timeout 15m"
+        ));
+    }
+    let advice = format!(
+        "The cluster runs the stable release again; revert the configuration too: modelops rollback {model} --env {env}"
+    );
+    abort.push_str(&format!("\necho {}", shell_word(&advice)));
+    jobs.push(Job {
+        id: format!("rollback-{env}"),
+        title: format!("rollback {model} in {env}"),
+        trigger: Trigger::OnFailure,
+        needs: stage_jobs,
+        environment: Some(env.clone()),
+        manual: false,
+        timeout_minutes: 20,
+        scripts: vec![
+            install(),
+            Script {
+                name: "Abort the Rollout".into(),
+                run: abort,
+                env: vec![],
+            },
+        ],
+    });
+    (jobs, last)
+}
+
+/// A JSON payload naming a Flagger canary, for the load tester's gates.
+#[derive(serde::Serialize)]
+struct GatePayload<'a> {
+    name: &'a str,
+    namespace: &'a str,
+}
+
+/// `flavor="flagger"`: the `Canary` walks the analysis; the pipeline applies it
+/// (created from the stable release first), holds each step whose pause is longer
+/// than the analysis interval by opening the load tester's gate only when the
+/// pause is over, opens the promotion gate of a manual blue-green behind the
+/// environment's approval, and opens the rollback gate on failure.
+fn flagger_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> (Vec<Job>, String) {
+    let env = d.environment.name.clone();
+    let model = &d.model.name;
+    let name = shell_word(model).into_owned();
+    let namespace = shell_word(d.namespace()).into_owned();
+    let target = cx
+        .project
+        .target
+        .values()
+        .find(|t| t.kind == TargetKind::Kubernetes);
+    let gates = target
+        .map(|t| crate::target::kubernetes::loadtester(t, d))
+        .unwrap_or_default();
+    let interval = crate::target::kubernetes::analysis_interval(d);
+    let payload = crate::target::to_value(&GatePayload {
+        name: model,
+        namespace: d.namespace(),
+    })
+    .to_string();
+    let gate_env = vec![
+        ("MODELOPS_GATES".to_owned(), EnvValue::Literal(gates)),
+        ("MODELOPS_CANARY".to_owned(), EnvValue::Literal(payload)),
+    ];
+    let post = |path: &str| {
+        format!(
+            "curl -fsS -X POST -H 'Content-Type: application/json' --data \"$MODELOPS_CANARY\" \"$MODELOPS_GATES/{path}\""
+        )
+    };
+    let phase = |phase: &str, timeout: u64| {
+        format!(
+            "kubectl wait canary/{name} -n {namespace} --for=jsonpath='{{.status.phase}}'={phase} --timeout={timeout}s"
+        )
+    };
+    let mut deploy = release_job(
+        d,
+        format!("deploy-{env}"),
+        format!("deploy {model} to {env}"),
+        needs,
+    );
+    deploy.scripts.push(Script {
+        name: "Apply the Canary".into(),
+        run: bootstrap_then_apply(
+            d,
+            "canary",
+            &format!(
+                "kubectl wait canary/{name} -n {namespace} --for=condition=Promoted --timeout=15m"
+            ),
+        ),
+        env: vec![],
+    });
+    let mut stage_jobs = vec![deploy.id.clone()];
+    let mut last = deploy.id.clone();
+    let mut jobs = vec![deploy];
+    let detect = interval.as_secs() * 2 + 300;
+    let mut steps: Vec<(u8, Option<crate::model::Duration>)> = Vec::new();
+    let mut gated = false;
+    let mut manual = false;
+    match d.deploy.candidate() {
+        Some(Candidate::Canary(canary)) => {
+            gated = canary
+                .step
+                .iter()
+                .any(|s| s.pause.is_some_and(|p| p > interval));
+            steps = canary.step.iter().map(|s| (s.weight, s.pause)).collect();
+        }
+        Some(Candidate::BlueGreen(blue_green)) => {
+            manual = blue_green.promote.unwrap_or_default() == Promote::Manual;
+        }
+        None => {}
+    }
+    let mut wait = release_job(
+        d,
+        format!("rollout-{env}"),
+        format!("wait on Flagger for {model} in {env}"),
+        vec![last.clone()],
+    );
+    let timeout = total_hold(d) + MARGIN_SECONDS;
+    wait.timeout_minutes = timeout / 60 + 5;
+    let mut run = Vec::new();
+    if d.deploy.candidate().is_some() {
+        run.push(phase("Progressing", detect));
+    }
+    if gated {
+        // Each step: let Flagger take it, shut the gate behind it, hold the pause.
+        for (weight, pause) in &steps {
+            run.push(post("gate/open"));
+            if *weight >= 100 {
+                run.push(phase("Succeeded", timeout));
+            } else {
+                run.push(format!(
+                    "kubectl wait canary/{name} -n {namespace} --for=jsonpath='{{.status.canaryWeight}}'={weight} --timeout={detect}s"
+                ));
+            }
+            run.push(post("gate/close"));
+            if let Some(pause) = pause.filter(|p| *p > interval) {
+                run.push(format!("sleep {}", pause.as_secs()));
+            }
+        }
+    } else if manual {
+        run.push(phase("WaitingPromotion", timeout));
+    } else {
+        run.push(phase("Succeeded", timeout));
+    }
+    wait.scripts.push(Script {
+        name: if gated {
+            "Hold each step, then open the gate".into()
+        } else {
+            "Wait on the Canary".into()
+        },
+        run: run.join("\n"),
+        env: gate_env.clone(),
+    });
+    last = wait.id.clone();
+    stage_jobs.push(wait.id.clone());
+    jobs.push(wait);
+    if manual {
+        let mut promote = release_job(
+            d,
+            format!("promote-{env}"),
+            format!("promote {model} in {env}"),
+            vec![last.clone()],
+        );
+        promote.manual = true;
+        promote.scripts.push(Script {
+            name: "Open the promotion gate".into(),
+            run: [
+                post("gate/open"),
+                phase("Succeeded", MARGIN_SECONDS),
+                post("gate/close"),
+            ]
+            .join("\n"),
+            env: gate_env.clone(),
+        });
+        last = promote.id.clone();
+        stage_jobs.push(promote.id.clone());
+        jobs.push(promote);
+    }
+    if d.deploy.candidate().is_none() {
+        return (jobs, last);
+    }
+    jobs.push(Job {
+        id: format!("rollback-{env}"),
+        title: format!("rollback {model} in {env}"),
+        trigger: Trigger::OnFailure,
+        needs: stage_jobs,
+        environment: Some(env.clone()),
+        manual: false,
+        timeout_minutes: 20,
+        scripts: vec![
+            install(),
+            Script {
+                name: "Open the rollback gate".into(),
+                run: [
+                    post("gate/close"),
+                    post("rollback/open"),
+                    phase("Failed", detect),
+                    post("rollback/close"),
+                ]
+                .join("\n"),
+                env: gate_env,
+            },
+        ],
+    });
+    (jobs, last)
 }

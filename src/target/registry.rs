@@ -8,7 +8,7 @@
 //! capabilities.
 
 use crate::diag::Diagnostic;
-use crate::model::target::Capabilities;
+use crate::model::target::{Capabilities, Driver};
 use crate::model::{self, Model, TargetKind};
 use crate::target::pipeline::ByModel;
 use crate::target::{Context, Deployment, FileSet};
@@ -22,8 +22,8 @@ pub trait Target: Sync {
         self.kind().name()
     }
 
-    /// Which files the target writes, as data.
-    fn layout(&self) -> Layout;
+    /// Which files the target writes, as data, when `driver` moves traffic.
+    fn layout(&self, driver: Driver) -> Layout;
 
     /// What the target can honour (shadow, mesh, CI system, ...).
     fn capabilities(&self) -> Capabilities {
@@ -93,6 +93,9 @@ pub enum Per {
     Model,
     /// Files named by the target's options (custom templates).
     Project,
+    /// No file of its own: under this driver another object carries what the target
+    /// says (Flagger generates the Istio routes from its `Canary`).
+    Nothing,
 }
 
 /// The files a target writes: a path pattern under the output folder, with
@@ -193,7 +196,12 @@ mod tests {
     #[test]
     fn layouts_name_their_target_folder() {
         for target in TARGETS {
-            let folder = target.layout().path.split('/').next().unwrap_or_default();
+            let folder = target
+                .layout(Driver::Pipeline)
+                .path
+                .split('/')
+                .next()
+                .unwrap_or_default();
             assert_eq!(folder, target.name(), "{}", target.name());
         }
     }
@@ -203,7 +211,7 @@ mod tests {
         for target in TARGETS {
             assert_eq!(
                 target.capabilities().routes_traffic,
-                target.layout().per == Per::TrafficState,
+                target.layout(Driver::Pipeline).per == Per::TrafficState,
                 "{}",
                 target.name()
             );

@@ -218,6 +218,58 @@ pub fn copy_example() -> tempfile::TempDir {
     dir
 }
 
+/// A copy of the example under `flavor`: for the controller flavors
+/// (`argo-rollouts`, `flagger`), without the traffic targets only a pipeline can walk
+/// (envoy, nginx, litellm: MO905) and without the shadow stages the controller
+/// cannot run as written (MO906) — with the environment's shadow requirement
+/// dropped to match.
+#[allow(dead_code)]
+pub fn example_under(flavor: &str) -> tempfile::TempDir {
+    let dir = copy_example();
+    let edit = |path: &str, f: &dyn Fn(String) -> String| {
+        let path = dir.path().join(path);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, f(text)).expect("write");
+    };
+    edit("modelops.kdl", &|text| {
+        let text = text.replace("flavor=\"deployment\"", &format!("flavor=\"{flavor}\""));
+        if flavor == "deployment" {
+            return text;
+        }
+        text.lines()
+            .filter(|line| {
+                ![
+                    "target \"envoy\"",
+                    "target \"nginx\"",
+                    "target \"litellm\"",
+                    "require-shadow",
+                ]
+                .iter()
+                .any(|gone| line.trim_start().starts_with(gone))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect()
+    });
+    match flavor {
+        // Argo Rollouts cannot mirror a blue-green rollout.
+        "argo-rollouts" => edit("models/triage.kdl", &|text| {
+            text.lines()
+                .filter(|line| !line.trim_start().starts_with("shadow "))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        }),
+        // Flagger mirrors a canary for one analysis interval only.
+        "flagger" => edit("models/support-bot.kdl", &|text| {
+            text.lines()
+                .filter(|line| !line.trim_start().starts_with("shadow "))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        }),
+        _ => {}
+    }
+    dir
+}
+
 /// Copies a folder recursively.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
