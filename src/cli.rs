@@ -41,6 +41,9 @@ pub enum Command {
     Gate(commands::gate::GateArgs),
     /// Evaluate a deployment's guards against metrics; exit 1 on a breach.
     Guard(commands::guard::GuardArgs),
+    /// Apply one state of a deployment from generated/ with each target's own
+    /// mechanism, and verify it.
+    Apply(commands::apply::ApplyArgs),
     /// What changed between two revisions, semantically, and what it triggers.
     Diff(commands::diff::DiffArgs),
     /// Who wrote each line of a prompt, across its version files.
@@ -63,7 +66,7 @@ pub enum Command {
     /// Format the KDL files canonically (comments are kept).
     Fmt(commands::fmt::FmtArgs),
     /// Print the resolved configuration: releases after inheritance, rendered prompts,
-    /// fingerprints.
+    /// fingerprints; or, with `--out`, write the files a track's pods read.
     Inspect(commands::inspect::InspectArgs),
     /// Print a shell completion script.
     Completions {
@@ -118,6 +121,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::History(args) => commands::history::run(cli.directory.as_deref(), &args),
         Command::Rollback(args) => commands::rollback::run(cli.directory.as_deref(), &args),
         Command::Guard(args) => commands::guard::run(cli.directory.as_deref(), &args),
+        Command::Apply(args) => commands::apply::run(cli.directory.as_deref(), &args),
         Command::Explain { code } => commands::explain::run(&code),
         Command::Schema => {
             print_stdout(crate::schema::SCHEMA_TEXT);

@@ -357,10 +357,10 @@ fn argo_is_created_from_the_stable_release_and_aborted_back_to_it() {
     assert!(!out.exists("kubernetes/staging/support-bot.stable.yaml"));
     let workflow = out.text("github-actions/support-bot.yml");
     let create = workflow
-        .find("kubectl apply -f generated/kubernetes/prod/support-bot.stable.yaml")
+        .find("modelops apply support-bot --env prod --state stable-base")
         .expect("bootstrap from stable");
     let apply = workflow
-        .find("kubectl apply -f generated/kubernetes/prod/support-bot.yaml")
+        .find("modelops apply support-bot --env prod --state base")
         .unwrap();
     assert!(create < apply);
     assert!(workflow.contains("kubectl argo rollouts abort support-bot -n llm-prod"));
@@ -622,7 +622,9 @@ fn the_pipeline_moves_traffic_only_to_pods_that_finished_rolling() {
     let rolled = rest
         .find("kubectl rollout status deployment/support-bot-stable -n llm-staging")
         .unwrap();
-    let traffic = rest.find("Apply traffic state stable").unwrap();
+    let traffic = rest
+        .find("modelops apply support-bot --env staging --state stable")
+        .unwrap();
     let retire = rest.find("Retire the candidate tracks").unwrap();
     assert!(rolled < traffic && traffic < retire, "{rest}");
 }

@@ -307,55 +307,12 @@ impl Drop for Prometheus {
     }
 }
 
-/// Rewrites one file of `repo`, asserting the text to replace is there (so a change
-/// to the example fails here instead of testing something else).
-fn edit(repo: &Path, file: &str, from: &str, to: &str) {
-    let path = repo.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{file} no longer says `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-}
-
-/// Removes the lines of a file of `repo` that start with `prefix` (after indentation).
-fn drop_lines(repo: &Path, file: &str, prefix: &str) {
-    let path = repo.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with(prefix))
-        .collect();
-    assert!(
-        kept.len() < text.lines().count(),
-        "{file} has no line `{prefix}`"
-    );
-    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-}
-
 /// The documents of generated/kubernetes/prod/support-bot.yaml when a copy of the
 /// example compiles with the kubernetes target's `flavor`, minus what that
-/// controller refuses: the proxy targets (MO905), and under Argo Rollouts the
-/// mirrored blue-green of `triage`, under Flagger the 2h canary shadow of
-/// support-bot (MO906). The guards are untouched.
+/// controller refuses (`example_under`). The guards are untouched.
 fn compile_under(flavor: &str) -> Vec<Value> {
-    let repo = copy_example();
+    let repo = support::example_under(flavor);
     let root = repo.path();
-    edit(
-        root,
-        "modelops.kdl",
-        "target \"kubernetes\" flavor=\"deployment\"",
-        &format!("target \"kubernetes\" flavor=\"{flavor}\""),
-    );
-    for proxy in ["envoy", "nginx", "litellm"] {
-        drop_lines(root, "modelops.kdl", &format!("target \"{proxy}\""));
-    }
-    if flavor == "argo-rollouts" {
-        std::fs::remove_file(root.join("models/triage.kdl")).unwrap();
-        let lock = modelops_in(root, &["lock"]);
-        assert_eq!(lock.code, 0, "{}", lock.stderr);
-    } else {
-        drop_lines(root, "modelops.kdl", "require-shadow ");
-        drop_lines(root, "models/support-bot.kdl", "shadow \"2h\"");
-    }
     let run = modelops_in(root, &["compile"]);
     assert_eq!(run.code, 0, "compile under {flavor}: {}", run.stderr);
     let text =

@@ -122,12 +122,14 @@ fn pipelines_have_the_stages_of_the_rollout() {
         .unwrap();
     let jobs = workflow["jobs"].as_object().unwrap();
     for job in [
+        "modelops",
         "check",
-        "smoke-prod",
         "eval-eval-prod",
         "deploy-staging",
         "deploy-prod",
+        "smoke-prod",
         "shadow-prod",
+        "approve-prod",
         "step-1-prod",
         "step-10-prod",
         "step-50-prod",
@@ -145,23 +147,32 @@ fn pipelines_have_the_stages_of_the_rollout() {
         workflow["permissions"],
         serde_json::json!({"contents": "read"})
     );
-    assert_eq!(jobs["step-10-prod"]["environment"]["name"], "prod");
+    // Only the approval runs in the protected environment: it is asked once, before
+    // live traffic, and nothing else (the rollback least of all) waits for it.
+    for (id, job) in jobs {
+        let in_prod = job["environment"]["name"] == "prod";
+        assert_eq!(in_prod, id == "approve-prod", "{id}");
+    }
+    assert_eq!(
+        jobs["step-1-prod"]["needs"],
+        serde_json::json!(["modelops", "approve-prod"])
+    );
     let step = jobs["step-10-prod"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = step.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(runs.contains(&"modelops apply support-bot --env prod --state step-10"));
+    assert!(runs.iter().any(|r| r.starts_with(
+        "modelops guard support-bot --env prod --prometheus \"$MODELOPS_PROMETHEUS_URL\" --watch 1h"
+    )));
     assert!(
-        step.iter()
-            .any(|s| s["run"].as_str().is_some_and(|r| r.contains("sleep 3600")))
+        !runs
+            .iter()
+            .any(|r| r.contains("sleep") || r.contains("cargo install"))
     );
-    assert!(step.iter().any(|s| {
-        s["run"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("modelops guard support-bot --env prod"))
-    }));
-    assert!(
-        jobs["rollback-prod"]["if"]
-            .as_str()
-            .unwrap()
-            .starts_with("failure()")
-    );
+    // The rollback of prod runs for prod's jobs only, failed or cancelled.
+    let rollback = jobs["rollback-prod"]["if"].as_str().unwrap();
+    assert!(rollback.starts_with("always() && "), "{rollback}");
+    assert!(rollback.contains("needs.step-10-prod.result == 'cancelled'"));
+    assert!(!rollback.contains("staging"), "{rollback}");
     for job in jobs.values() {
         for uses in job["steps"]
             .as_array()
@@ -180,16 +191,56 @@ fn pipelines_have_the_stages_of_the_rollout() {
         .into_iter()
         .find(|(p, _)| p.ends_with("triage.yml"))
         .unwrap();
-    let promote = &gitlab["triage-promote-prod"];
+    let approve = &gitlab["triage-approve-prod"];
+    assert_eq!(approve["rules"][0]["when"], "manual", "a person approves");
     assert_eq!(
-        promote["rules"][0]["when"], "manual",
-        "blue-green promote \"manual\""
+        approve["allow_failure"], false,
+        "the approval blocks what follows"
     );
-    assert_eq!(promote["environment"]["name"], "prod");
+    // The approval comes after the preview window, before the switch.
+    assert_eq!(
+        approve["needs"],
+        serde_json::json!(["triage-modelops", "triage-preview-prod"])
+    );
+    assert!(
+        gitlab["triage-preview-prod"]["script"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|line| line.as_str().is_some_and(|l| l.contains("--watch 30m")))
+    );
     assert_eq!(
         gitlab["triage-rollback-prod"]["rules"][0]["when"],
         "on_failure"
     );
+    assert_eq!(
+        gitlab["triage-promote-prod"]["resource_group"],
+        "triage-prod"
+    );
+    assert_eq!(gitlab["triage-check"]["variables"]["GIT_DEPTH"], "0");
+    for (id, job) in gitlab.as_object().unwrap() {
+        for (key, value) in job["variables"].as_object().into_iter().flatten() {
+            assert_ne!(value, &format!("${key}"), "{id}: {key} refers to itself");
+        }
+    }
+}
+
+/// No job installs modelops by a bare crate name: one job installs it from the
+/// pinned source the project names, and the others take its artifact.
+#[test]
+fn modelops_comes_from_the_pinned_source_once_per_run() {
+    for ci in ["github-actions", "gitlab-ci"] {
+        for (path, pipeline) in generated(ci) {
+            let text = serde_json::to_string(&pipeline).unwrap();
+            let installs = text.matches("cargo install").count();
+            assert_eq!(installs, 1, "{path}");
+            assert!(
+                text.contains("cargo install --locked --root .modelops --path ."),
+                "{path}"
+            );
+            assert!(!text.contains("cargo install --locked modelops"), "{path}");
+        }
+    }
 }
 
 #[test]
@@ -357,10 +408,10 @@ fn hostile_values_reach_workflows_as_data() {
                 &format!("request {} expect-contains={}\n            request", kdl_string(payload), kdl_string(payload)),
             )
             .replace(
-                "run \"python evals/run.py --endpoint {{endpoint}} --out {{scores}}\"\n            dataset \"datasets/triage-golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"",
+                "run \"python3 evals/run.py --out {{scores}}\"\n            dataset \"datasets/triage-golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"",
                 &format!(
                     "run {}\n            dataset {}\n            judge {}",
-                    kdl_string(&format!("python evals/run.py --endpoint {{{{endpoint}}}} --tag {payload}")),
+                    kdl_string(&format!("python3 evals/run.py --out {{{{scores}}}} --tag {payload}")),
                     kdl_string(&dataset),
                     kdl_string(&format!("vertex/x{word}@20240620")),
                 ),
@@ -396,9 +447,10 @@ fn hostile_values_reach_workflows_as_data() {
                         v.bytes()
                             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                     })
-                    || expression
-                        .strip_prefix("secrets.")
-                        .is_some_and(|v| ["OPENAI_API_KEY", "ANTHROPIC_API_KEY"].contains(&v));
+                    || expression.strip_prefix("secrets.").is_some_and(|v| {
+                        ["OPENAI_API_KEY", "ANTHROPIC_API_KEY"].contains(&v)
+                            || v.starts_with("MODELOPS_KUBECONFIG_")
+                    });
                 assert!(
                     ours,
                     "{payload:?}: GitHub would evaluate `{expression}` at {path}: {text:?}"

@@ -505,3 +505,206 @@ fn guard_snapshots_with_duplicate_names_are_refused() {
     let bom = guard("\u{feff}{\"error-rate\": 0.01, \"latency-p99\": 1, \"rude-rate\": 0.001}");
     assert_eq!(bom.code, 0, "{}", bom.stderr);
 }
+
+/// A stand-in for Prometheus' query API whose answers change over time: the n-th
+/// query (from 0) gets `answer(n)`, a status line and a body.
+fn changing_query_api(answer: impl Fn(u64) -> (&'static str, String) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, mut stream) in (0u64..).zip(listener.incoming().flatten()) {
+            let mut buffer = [0u8; 8192];
+            let _ = stream.read(&mut buffer);
+            let (status, body) = answer(n);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// `guard --watch` on support-bot in prod (three guards, so three queries a
+/// poll), polling every `interval_ms`.
+fn watch(url: &str, duration: &str, interval_ms: u64) -> (support::Run, Duration) {
+    let started = Instant::now();
+    let interval = interval_ms.to_string();
+    let run = support::modelops_with(
+        &example_repo(),
+        &[
+            "guard",
+            "support-bot",
+            "--env",
+            "prod",
+            "--prometheus",
+            url,
+            "--watch",
+            duration,
+        ],
+        &[(
+            "MODELOPS_WATCH_INTERVAL_MS",
+            std::ffi::OsStr::new(&interval),
+        )],
+    );
+    (run, started.elapsed())
+}
+
+fn polls(stderr: &str) -> usize {
+    stderr.lines().filter(|l| l.starts_with("watch +")).count()
+}
+
+/// Healthy for the whole watch: every poll is reported, the final report is on
+/// stdout, exit 0.
+#[test]
+fn guard_watch_passes_a_release_healthy_throughout() {
+    let url = changing_query_api(|_| ("200 OK", vector(&[("a", "0.001")])));
+    let (run, took) = watch(&url, "1s", 100);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(polls(&run.stderr) >= 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("watch +0s: error-rate 0.001 ok, latency-p99 0.001 ok, rude-rate 0.001 ok"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        3
+    );
+    // One breach between healthy polls is less than `failures` (2): it passes.
+    let url = changing_query_api(|n| {
+        let value = if (3..6).contains(&n) { "0.9" } else { "0.001" };
+        ("200 OK", vector(&[("a", value)]))
+    });
+    let (run, _) = watch(&url, "800ms", 100);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("BREACH 1/2"), "{}", run.stderr);
+}
+
+/// A guard breaching `failures` polls in a row fails the watch at once, long
+/// before its end, with the breach message of a single evaluation.
+#[test]
+fn guard_watch_fails_early_on_consecutive_breaches() {
+    // Two healthy polls, then the error rate climbs.
+    let url = changing_query_api(|n| {
+        let value = if n < 6 { "0.001" } else { "0.9" };
+        ("200 OK", vector(&[("a", value)]))
+    });
+    let (run, took) = watch(&url, "1h", 50);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(polls(&run.stderr), 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error-rate 0.9 BREACH 2/2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("error: guard `error-rate` breached: 0.9 (threshold max 0.02)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("BREACH"), "{}", run.stdout);
+}
+
+/// A guard whose last reading is inconclusive fails the watch at its end.
+#[test]
+fn guard_watch_fails_when_the_last_reading_is_inconclusive() {
+    let url = changing_query_api(|n| {
+        let value = if n < 3 { "0.001" } else { "NaN" };
+        ("200 OK", vector(&[("a", value)]))
+    });
+    let (run, took) = watch(&url, "600ms", 100);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(
+        run.stderr
+            .contains("error: guard `error-rate` is inconclusive"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("INCONCLUSIVE"), "{}", run.stdout);
+}
+
+/// A poll that fails is retried at the next one; more than three failures in a
+/// row end the watch with exit 2.
+#[test]
+fn guard_watch_retries_failed_polls_and_gives_up_after_three() {
+    let unavailable = || {
+        (
+            "503 Service Unavailable",
+            r#"{"status":"error","errorType":"unavailable","error":"starting up"}"#.to_owned(),
+        )
+    };
+    let url = changing_query_api(move |n| {
+        if n < 2 {
+            unavailable()
+        } else {
+            ("200 OK", vector(&[("a", "0.001")]))
+        }
+    });
+    let (run, _) = watch(&url, "500ms", 100);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("poll failed (2 in a row"),
+        "{}",
+        run.stderr
+    );
+    let url = changing_query_api(move |_| unavailable());
+    let (run, took) = watch(&url, "1h", 50);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(polls(&run.stderr), 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: 4 polls in a row failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `--watch` reads Prometheus: with a snapshot, or with something that is not a
+/// duration, it is a usage error.
+#[test]
+fn guard_watch_usage_errors_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = write(dir.path(), "metrics.json", "{\"error-rate\": 0.01}");
+    let root = example_repo();
+    let both = modelops_in(
+        &root,
+        &[
+            "guard",
+            "support-bot",
+            "--env",
+            "prod",
+            "--metrics",
+            &metrics,
+            "--watch",
+            "1h",
+        ],
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stderr.contains("--watch"), "{}", both.stderr);
+    let bad = modelops_in(
+        &root,
+        &[
+            "guard",
+            "support-bot",
+            "--env",
+            "prod",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--watch",
+            "soon",
+        ],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`--watch soon` is not a duration"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -125,7 +125,7 @@ fn model_file(rng: &mut Rng, index: usize, releases: usize, versions: usize) -> 
     };
     let _ = write!(
         out,
-        "    deploy \"prod\" {{\n        replicas 3\n        stable \"{stable}\"\n{candidate}        smoke {{\n            request \"Hello\" expect-status=200\n        }}\n        gate \"eval\" {{\n            run \"python evals/run.py --endpoint {{{{endpoint}}}} --out {{{{scores}}}}\"\n            dataset \"datasets/golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"\n            metric \"judge-score\"\n            max-regression \"1%\"\n        }}\n        guard \"error-rate\" max=0.02\n        guard \"latency-p99\" max=\"2s\"\n        rollback on=\"guard-breach\"\n    }}\n}}\n"
+        "    deploy \"prod\" {{\n        replicas 3\n        stable \"{stable}\"\n{candidate}        smoke {{\n            request \"Hello\" expect-status=200\n        }}\n        gate \"eval\" {{\n            run \"python3 evals/run.py --out {{{{scores}}}}\"\n            dataset \"datasets/golden.jsonl\"\n            judge \"openai/gpt-4o-2024-08-06\"\n            metric \"judge-score\"\n            max-regression \"1%\"\n        }}\n        guard \"error-rate\" max=0.02\n        guard \"latency-p99\" max=\"2s\"\n        rollback on=\"guard-breach\"\n    }}\n}}\n"
     );
     out
 }

@@ -88,7 +88,15 @@ environment "prod" namespace="llm-prod" {{
 target "kubernetes" flavor="argo-rollouts"
 target "istio"                             // the routes the Rollout manages
 target "github-actions"
-"#
+
+// Where the generated pipelines get modelops, once per run. Pin `rev=` to a commit
+// of the modelops repository (or use `url=` with `sha256=`, or `image=` by digest).
+pipelines {{
+    modelops git="{repository}" tag="v{version}"
+}}
+"#,
+        repository = crate::target::pipeline::REPOSITORY,
+        version = crate::target::pipeline::VERSION,
     )
 }
 
@@ -139,7 +147,7 @@ model "assistant" {{
             request "Hello" expect-status=200
         }}
         gate "eval" {{
-            run "python3 evals/run.py --endpoint {{{{endpoint}}}} --dataset {{{{dataset}}}} --judge {{{{judge}}}} --out {{{{scores}}}}"
+            run "python3 evals/run.py --out {{{{scores}}}}"
             dataset "datasets/assistant-golden.jsonl"
             judge "openai/gpt-4o-2024-08-06"
             metric "judge-score"
@@ -190,77 +198,8 @@ fn dataset() -> String {
 
 /// The evaluator the eval gate runs: asks the endpoint each question and has the
 /// pinned judge grade each answer against the expectation.
-const EVAL_SCRIPT: &str = r#"#!/usr/bin/env python3
-"""Scores an endpoint on a golden dataset with a judge model.
-
-Writes one JSON line {"id": ..., "score": ...} per dataset item, the input
-`modelops gate` pairs by id. Run by the eval gate in models/assistant.kdl once for
-the stable track and once for the candidate. Needs OPENAI_API_KEY for the judge.
-"""
-import argparse
-import json
-import os
-import urllib.request
-
-
-def post(url, body, headers=None):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)
-
-
-def answer(endpoint, question):
-    reply = post(
-        endpoint.rstrip("/") + "/v1/chat/completions",
-        {"messages": [{"role": "user", "content": question}]},
-    )
-    return reply["choices"][0]["message"]["content"]
-
-
-def grade(judge, question, expected, given):
-    provider, _, model = judge.partition("/")
-    if provider != "openai":
-        raise SystemExit(f"this evaluator asks OpenAI judges only, not {judge}")
-    prompt = (
-        "Grade the answer from 0 to 10 against the expectation. "
-        "Reply with the number only.\n\n"
-        f"Question: {question}\nExpected: {expected}\nAnswer: {given}"
-    )
-    reply = post(
-        "https://api.openai.com/v1/chat/completions",
-        {"model": model, "temperature": 0,
-         "messages": [{"role": "user", "content": prompt}]},
-        {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]},
-    )
-    text = reply["choices"][0]["message"]["content"].strip()
-    return max(0.0, min(10.0, float(text))) / 10.0
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--judge", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    with open(args.dataset, encoding="utf-8") as dataset, \
-            open(args.out, "w", encoding="utf-8") as out:
-        for line in dataset:
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            given = answer(args.endpoint, item["input"])
-            score = grade(args.judge, item["input"], item["expected"], given)
-            out.write(json.dumps({"id": item["id"], "score": score}) + "\n")
-
-
-if __name__ == "__main__":
-    main()
-"#;
+/// The evaluator the scaffold's gate runs: the example repository's own.
+const EVAL_SCRIPT: &str = include_str!("../../evals/run.py");
 
 /// The pinned checkout action, as in the generated pipelines.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
@@ -281,7 +220,8 @@ fn pre_commit_config() -> String {
     });
     let mut text = String::from(
         "# Validates what each commit records (the git index) with `modelops check --staged`.\n\
-         # Needs modelops on PATH (`cargo install modelops`). Enable: `pre-commit install`.\n",
+         # Needs modelops on PATH (see the `pipelines` block of modelops.kdl for where\n\
+         # it comes from). Enable: `pre-commit install`.\n",
     );
     text.push_str(&crate::target::to_yaml(&config));
     text
@@ -292,9 +232,12 @@ fn workflow() -> String {
     let steps: Vec<Value> = vec![
         json!({"uses": CHECKOUT, "with": {"fetch-depth": 0}}),
         json!({
-            "name": "Install modelops",
-            "env": {"MODELOPS_VERSION": crate::target::pipeline::VERSION},
-            "run": "cargo install --locked modelops --version \"$MODELOPS_VERSION\"",
+            "name": "Install modelops from its pinned source",
+            "env": {
+                "MODELOPS_GIT": crate::target::pipeline::REPOSITORY,
+                "MODELOPS_TAG": format!("v{}", crate::target::pipeline::VERSION),
+            },
+            "run": "cargo install --locked --git \"$MODELOPS_GIT\" --tag \"$MODELOPS_TAG\" modelops",
         }),
         json!({
             "name": "Validate the configuration and the generated files",

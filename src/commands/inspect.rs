@@ -6,6 +6,11 @@
 //! The document is built from a check without errors that kept its views
 //! ([`crate::check::Options::keep_views`]); it is data for people and scripts, with
 //! no stability promise beyond the names documented in `docs/editors.md`.
+//!
+//! `inspect MODEL --env ENV --track stable|candidate --out DIR` writes instead the
+//! files one track's pods read from `/etc/modelops/` ([`track_files`]), the bytes of
+//! the kubernetes target's ConfigMap, so that an eval gate can score a release's
+//! configuration before anything is deployed.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::check::Checked;
 use crate::model::ResolvedRelease;
 use crate::resolve::DeploymentPlan;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
@@ -173,11 +178,124 @@ fn plan_json(plan: &DeploymentPlan) -> Value {
     })
 }
 
+/// A release of a deployment, as `--track` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrackArg {
+    /// The release the deployment's `stable` names.
+    Stable,
+    /// The release on its way in: the `canary` or the `blue-green` release.
+    Candidate,
+}
+
+/// The files of one track of a deployment ([`track_files`]).
+#[derive(Debug)]
+pub struct TrackFiles {
+    /// The plan's name of the track: `stable`, `canary` or `preview`.
+    pub track: &'static str,
+    pub release: String,
+    /// `system-prompt.txt`, `params.json` and `release.json`, by file name.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Why [`track_files`] has nothing to write: a message and a help line.
+#[derive(Debug)]
+pub struct NoTrack {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// The files the pods of `track` of `model`'s deployment in `environment` read from
+/// `/etc/modelops/`: the kubernetes target's ConfigMap data
+/// ([`crate::target::kubernetes::config_data`]), so the bytes are the ones deployed.
+/// `checked` must have kept the rendered prompts
+/// ([`crate::check::Options::keep_rendered`]).
+pub fn track_files(
+    checked: &Checked,
+    model: &str,
+    environment: &str,
+    track: TrackArg,
+) -> Result<TrackFiles, NoTrack> {
+    let refuse = |message: String, help: Option<String>| NoTrack { message, help };
+    let Some(found) = checked.config.models.iter().find(|m| m.name == model) else {
+        let known: Vec<&str> = checked
+            .config
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        return Err(refuse(
+            format!("no model `{model}` in the repository"),
+            Some(format!("models: {}", known.join(", "))),
+        ));
+    };
+    if !found.deploy.contains_key(environment) {
+        let known: Vec<&str> = found.deploy.keys().map(String::as_str).collect();
+        return Err(refuse(
+            format!("model `{model}` has no deployment in `{environment}`"),
+            Some(format!("it is deployed in: {}", known.join(", "))),
+        ));
+    }
+    let cx = crate::target::Context::of(checked)
+        .ok_or_else(|| refuse("the repository could not be resolved".into(), None))?;
+    let deployment = cx
+        .planned_deployments()
+        .into_iter()
+        .find(|d| d.model.name == model && d.environment.name == environment)
+        .ok_or_else(|| {
+            refuse(
+                format!("the deployment of `{model}` in `{environment}` could not be resolved"),
+                None,
+            )
+        })?;
+    let chosen = deployment.plan.tracks.iter().find(|t| match track {
+        TrackArg::Stable => t.track == "stable",
+        TrackArg::Candidate => t.track != "stable",
+    });
+    let Some(chosen) = chosen else {
+        return Err(match track {
+            TrackArg::Stable => refuse(
+                format!("deploy \"{environment}\" of `{model}` has no stable release"),
+                None,
+            ),
+            TrackArg::Candidate => refuse(
+                format!("deploy \"{environment}\" of `{model}` has no candidate"),
+                Some(
+                    "a candidate is a `canary` or `blue-green` release; \
+                     `--track stable` writes the stable one"
+                        .into(),
+                ),
+            ),
+        });
+    };
+    let release = checked.config.release(model, &chosen.release);
+    Ok(TrackFiles {
+        track: chosen.track,
+        release: chosen.release.clone(),
+        files: crate::target::kubernetes::config_data(&deployment, chosen, release),
+    })
+}
+
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Only this environment's deployments.
+    /// With `--out`: the model whose release files to write.
+    #[arg(value_name = "MODEL", requires = "out")]
+    pub model: Option<String>,
+    /// Only this environment's deployments (with `--out`: the deployment's).
     #[arg(long = "env", value_name = "ENV")]
     pub environment: Option<String>,
+    /// With `--out`: the stable release, or the candidate (canary or blue-green).
+    #[arg(long, value_enum, requires = "out")]
+    pub track: Option<TrackArg>,
+    /// Write the files the track's pods read from /etc/modelops/ (system-prompt.txt,
+    /// params.json, release.json) into DIR, created if missing, instead of printing
+    /// the configuration. Needs MODEL, `--env` and `--track`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires_all = ["model", "environment", "track"],
+        conflicts_with = "format"
+    )]
+    pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DataFormat::Json)]
     pub format: DataFormat,
 }
@@ -195,7 +313,7 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
         Err(code) => return code,
     };
     let mut options = crate::check::Options::from_environment();
-    options.keep_views = true;
+    options.keep_views = args.out.is_none();
     let checked = match check(&worktree, &options) {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
@@ -214,6 +332,11 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
             Some(&format!("environments: {}", known.join(", "))),
         );
     }
+    if let (Some(out), Some(model), Some(environment), Some(track)) =
+        (&args.out, &args.model, &args.environment, args.track)
+    {
+        return write_track(&checked, model, environment, track, out);
+    }
     let Some(document) = crate::commands::inspect::inspect(&checked, args.environment.as_deref())
     else {
         return fail("the repository could not be resolved", None);
@@ -222,5 +345,40 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
         DataFormat::Json => super::print_json(&crate::target::to_json(&document)),
         DataFormat::Yaml => print_stdout(&crate::target::to_yaml(&document)),
     }
+    EXIT_OK
+}
+
+/// `inspect --out`: writes a track's files into `out` and says so on stderr.
+fn write_track(
+    checked: &Checked,
+    model: &str,
+    environment: &str,
+    track: TrackArg,
+    out: &Path,
+) -> u8 {
+    let found = match track_files(checked, model, environment, track) {
+        Ok(found) => found,
+        Err(refused) => return fail(&refused.message, refused.help.as_deref()),
+    };
+    if let Err(error) = std::fs::create_dir_all(out) {
+        return fail(&format!("cannot create `{}`: {error}", out.display()), None);
+    }
+    for (name, text) in &found.files {
+        let path = out.join(name);
+        if let Err(error) = crate::output::write::write_file_atomically(&path, text.as_bytes()) {
+            return fail(&format!("cannot write `{}`: {error}", path.display()), None);
+        }
+    }
+    let names: Vec<&str> = found.files.keys().map(String::as_str).collect();
+    eprintln!(
+        "{}",
+        crate::diag::clean::text(&format!(
+            "wrote release {} of `{model}` in `{environment}` ({} track) to `{}`: {}",
+            found.release,
+            found.track,
+            out.display(),
+            names.join(", ")
+        ))
+    );
     EXIT_OK
 }

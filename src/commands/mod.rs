@@ -2,6 +2,7 @@
 //! them into calls to the library, and the outcome into output and an exit code.
 //! Nothing here decides what the configuration means; that is the library's.
 
+pub mod apply;
 pub mod blame;
 pub mod check;
 pub mod compile;

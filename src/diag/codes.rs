@@ -140,6 +140,8 @@ codes! {
     KubernetesName = "MO904", "kubernetes-name", Error, Targets, "a model name Kubernetes cannot use in its Service names";
     DriverConflict = "MO905", "driver-conflict", Error, Targets, "a target that cannot work with the controller that moves traffic";
     DriverCannotRun = "MO906", "driver-cannot-run", Error, Targets, "a rollout stage the controller that moves traffic cannot run as written";
+    ModelopsSource = "MO907", "modelops-source", Error, Targets, "the pipelines' modelops source names no single pinned source";
+    JobLimit = "MO908", "job-limit", Error, Targets, "a hold longer than a CI job may run";
 }
 
 impl Code {

@@ -38,6 +38,7 @@ static NO_PROJECT: LazyLock<Project> = LazyLock::new(|| Project {
     environment: NameMap::default(),
     policy: Policy::default(),
     target: NameMap::default(),
+    pipelines: Default::default(),
 });
 
 impl Config {

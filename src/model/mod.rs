@@ -193,6 +193,33 @@ pub struct Project {
     pub policy: Policy,
     #[serde(default)]
     pub target: NameMap<Target>,
+    #[serde(default)]
+    pub pipelines: Pipelines,
+}
+
+/// How the generated CI pipelines run.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Pipelines {
+    #[serde(rename = "$at", default)]
+    pub at: At,
+    pub modelops: Option<ModelopsSource>,
+    /// The image GitLab jobs run in.
+    pub image: Option<String>,
+}
+
+/// Where the pipelines get modelops, as written (the rules check it names one
+/// pinned source).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelopsSource {
+    #[serde(rename = "$at")]
+    pub at: At,
+    pub path: Option<String>,
+    pub git: Option<String>,
+    pub rev: Option<String>,
+    pub tag: Option<String>,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    pub image: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -268,9 +295,21 @@ pub struct Target {
     /// The Flagger load tester whose gates hold steps, promotion and rollback
     /// (kubernetes target, `flavor="flagger"`).
     pub loadtester: Option<String>,
+    /// The longest a CI job may run on the runners (CI targets).
+    #[serde(rename = "job-limit")]
+    pub job_limit: Option<Duration>,
     /// The largest request body nginx accepts (nginx target), e.g. `"32m"`.
     #[serde(rename = "max-body-size")]
     pub max_body_size: Option<String>,
+    /// The command `modelops apply` runs instead of the target's own mechanism, as
+    /// words (split without a shell); the file's path is appended.
+    pub apply: Option<String>,
+    /// The command `modelops apply` runs once the file is in place (envoy, litellm:
+    /// required; nginx: instead of `nginx -s reload`).
+    pub reload: Option<String>,
+    /// Where `modelops apply` installs the file (envoy, nginx, litellm), a template
+    /// over `{{model}}` and `{{environment}}`.
+    pub path: Option<String>,
 }
 
 impl Target {

@@ -52,6 +52,17 @@ pub enum CiSystem {
     GitLab,
 }
 
+impl CiSystem {
+    /// How long a job may run when the target does not say: GitHub-hosted runners'
+    /// limit (6 h), GitLab's default project timeout (1 h).
+    pub fn job_limit(self) -> super::Duration {
+        match self {
+            CiSystem::GitHub => super::Duration::from_millis(6 * 3_600_000),
+            CiSystem::GitLab => super::Duration::from_millis(3_600_000),
+        }
+    }
+}
+
 /// What a target can honour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -368,5 +379,71 @@ mod tests {
             .collect();
         let kinds: Vec<&str> = TargetKind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names, kinds);
+    }
+}
+
+/// One stretch a single CI job spends waiting: a pause, a shadow, a preview, or
+/// under a controller the steps it walks between two approvals.
+#[derive(Clone, Copy, Debug)]
+pub struct Hold<'a> {
+    pub duration: super::Duration,
+    /// Where the hold is written: the stage, or the candidate for a sum of pauses.
+    pub at: &'a super::At,
+    pub what: &'static str,
+}
+
+impl Driver {
+    /// The holds of a deployment's release jobs, one per job that waits.
+    ///
+    /// Under the pipeline each shadow, pause and preview is a job of its own. Under
+    /// a controller the pipeline waits on it: for the shadow (or the blue-green
+    /// preview) before the approval, then for every step after it in one job.
+    pub fn holds(self, deploy: &super::Deploy) -> Vec<Hold<'_>> {
+        use super::Candidate;
+        let mut holds = Vec::new();
+        let Some(candidate) = deploy.candidate() else {
+            return holds;
+        };
+        if let Some(shadow) = candidate.shadow() {
+            holds.push(Hold {
+                duration: shadow.duration,
+                at: &shadow.at,
+                what: "shadow",
+            });
+        }
+        match candidate {
+            Candidate::Canary(canary) => {
+                let pauses = canary
+                    .step
+                    .iter()
+                    .filter_map(|s| s.pause.map(|p| (p, &s.at)));
+                if self.is_controller() {
+                    let total = pauses.map(|(p, _)| p.millis).sum::<u64>();
+                    if total > 0 {
+                        holds.push(Hold {
+                            duration: super::Duration::from_millis(total),
+                            at: &canary.at,
+                            what: "canary steps",
+                        });
+                    }
+                } else {
+                    holds.extend(pauses.map(|(duration, at)| Hold {
+                        duration,
+                        at,
+                        what: "step pause",
+                    }));
+                }
+            }
+            Candidate::BlueGreen(blue_green) => {
+                if let Some(preview) = blue_green.preview {
+                    holds.push(Hold {
+                        duration: preview,
+                        at: &blue_green.at,
+                        what: "preview",
+                    });
+                }
+            }
+        }
+        holds
     }
 }

@@ -12,6 +12,7 @@ mod prompts;
 mod references;
 mod rollout;
 pub use rollout::BUILTIN_GUARDS;
+pub use targets::JOB_MARGIN;
 mod secrets;
 mod targets;
 

@@ -209,8 +209,108 @@ fn controller_stages(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The forms a modelops source may take, for help lines.
+const SOURCE_FORMS: &str = "write one of: `modelops path=\".\"` (this repository), `modelops git=\"https://…\" rev=\"<40-hex commit>\"` (or `tag=`), `modelops url=\"https://….tar.gz\" sha256=\"<64 hex>\"`, `modelops image=\"registry/modelops@sha256:<64 hex>\"`";
+
+/// `pipelines { modelops … }` names exactly one source, pinned.
+fn modelops_source(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let Some(source) = &cx.project().pipelines.modelops else {
+        return;
+    };
+    let kinds: Vec<&str> = [
+        ("path", source.path.is_some()),
+        ("git", source.git.is_some()),
+        ("url", source.url.is_some()),
+        ("image", source.image.is_some()),
+    ]
+    .iter()
+    .filter(|(_, given)| *given)
+    .map(|(name, _)| *name)
+    .collect();
+    let problem = match kinds.as_slice() {
+        [] => Some("it names no source".to_owned()),
+        [_, _, ..] => Some(format!(
+            "it names {} sources at once ({})",
+            kinds.len(),
+            kinds.join(", ")
+        )),
+        ["git"] if source.rev.is_some() == source.tag.is_some() => {
+            Some("a git source needs exactly one of `rev=` and `tag=`".to_owned())
+        }
+        ["url"] if source.sha256.is_none() => {
+            Some("a downloaded archive needs its `sha256=`".to_owned())
+        }
+        [kind] if *kind != "git" && (source.rev.is_some() || source.tag.is_some()) => {
+            Some("`rev=` and `tag=` belong to a git source".to_owned())
+        }
+        [kind] if *kind != "url" && source.sha256.is_some() => {
+            Some("`sha256=` belongs to a downloaded archive".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        out.push(
+            Diagnostic::new(
+                Code::ModelopsSource,
+                format!("the pipelines cannot install modelops: {problem}"),
+            )
+            .with_label(
+                cx.spans.node(&source.at),
+                "where the pipelines get modelops",
+            )
+            .with_help(SOURCE_FORMS),
+        );
+    }
+}
+
+/// How long a job may wait beyond its hold: installing tools, applying, checking.
+pub const JOB_MARGIN: crate::model::Duration = crate::model::Duration {
+    millis: 15 * 60_000,
+};
+
+/// Every hold of a generated pipeline fits in one job of its CI system: GitHub-hosted
+/// runners stop a job at 6 h, GitLab at its configured timeout (1 h by default), and a
+/// job stopped mid-hold fails into a rollback nobody asked for.
+fn job_limits(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let driver = cx.project().driver();
+    for target in cx.project().target.values() {
+        let Some(default) = target.kind.capabilities().ci.map(|ci| ci.job_limit()) else {
+            continue;
+        };
+        let limit = target.job_limit.unwrap_or(default);
+        for (model, deploy) in cx.deployments() {
+            for hold in driver.holds(deploy) {
+                if hold.duration.millis + JOB_MARGIN.millis <= limit.millis {
+                    continue;
+                }
+                out.push(
+                    Diagnostic::new(
+                        Code::JobLimit,
+                        format!(
+                            "the {} of `{}` in `{}` holds a `{}` job for {} (and {JOB_MARGIN} to apply and check), longer than its jobs may run ({limit})",
+                            hold.what,
+                            model.name,
+                            deploy.environment,
+                            target.name(),
+                            hold.duration
+                        ),
+                    )
+                    .with_label(cx.spans.node(hold.at), "one job waits this long")
+                    .with_label(cx.spans.name(&target.at), format!("jobs stop after {limit}"))
+                    .with_help(format!(
+                        "shorten the hold or split it into steps; or, if your runners allow longer jobs, say so: `target \"{}\" job-limit=\"…\"`",
+                        target.name()
+                    )),
+                );
+            }
+        }
+    }
+}
+
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     service_names(cx, out);
+    modelops_source(cx, out);
+    job_limits(cx, out);
     one_driver(cx, out);
     controller_stages(cx, out);
     for target in cx.project().target.values() {

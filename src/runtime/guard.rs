@@ -330,3 +330,194 @@ pub fn json(results: &[GuardResult]) -> Value {
         "inconclusive": results.iter().any(|r| r.verdict == Verdict::Inconclusive),
     })
 }
+
+/// How `guard --watch` polls: every `interval` from the start (the first poll at
+/// once), and a last time when `duration` has passed.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    pub duration: Duration,
+    pub interval: Duration,
+}
+
+impl Watch {
+    /// The analysis interval of a deployment's guards: the shortest guard interval.
+    pub fn interval_of(guards: &NameMap<Guard>) -> Duration {
+        let millis = guards
+            .values()
+            .map(|g| g.interval().millis)
+            .min()
+            .unwrap_or(Guard::DEFAULT_INTERVAL.millis);
+        Duration::from_millis(millis.max(1))
+    }
+}
+
+/// The most polls in a row that may fail (Prometheus unreachable, a refused
+/// query) before a watch gives up.
+pub const MAX_POLL_ERRORS: u32 = 3;
+
+/// One guard's run of breaches during a watch.
+#[derive(Clone, Debug)]
+pub struct Streak {
+    pub guard: String,
+    /// Breaching polls in a row, up to and including the last.
+    pub breaches: u32,
+    /// The guard's `failures`: breaching polls in a row that fail it.
+    pub limit: u32,
+}
+
+/// One poll of a watch, as it is reported.
+pub struct Poll<'a> {
+    /// When the poll ran, from the start of the watch.
+    pub offset: Duration,
+    pub outcome: Result<&'a [GuardResult], &'a GuardError>,
+    pub streaks: &'a [Streak],
+    /// Failed polls in a row, this one included.
+    pub errors: u32,
+}
+
+/// How a watch ended.
+#[derive(Debug)]
+pub enum WatchEnd {
+    /// Every poll ran: the readings of the last poll that succeeded, and the
+    /// streaks after it (a breach shorter than its guard's `failures` is allowed).
+    Ran {
+        results: Vec<GuardResult>,
+        streaks: Vec<Streak>,
+    },
+    /// A guard breached `failures` polls in a row: the readings of that poll and
+    /// the guards that reached their limit.
+    Breached {
+        results: Vec<GuardResult>,
+        guards: Vec<String>,
+    },
+    /// More than [`MAX_POLL_ERRORS`] polls in a row failed, or none succeeded.
+    Failed(GuardError),
+}
+
+/// Polls `guards` as `watch` says until the duration has passed, a guard has
+/// breached `failures` polls in a row, or the polls keep failing; `on_poll` hears
+/// of every poll.
+pub fn watch(
+    scope: &QueryScope<'_>,
+    guards: &NameMap<Guard>,
+    source: &MetricSource,
+    watch: Watch,
+    on_poll: &mut dyn FnMut(&Poll<'_>),
+) -> WatchEnd {
+    let interval = watch.interval.max(Duration::from_millis(1));
+    let mut streaks: Vec<Streak> = guards
+        .values()
+        .map(|g| Streak {
+            guard: g.name.clone(),
+            breaches: 0,
+            limit: g.failures().max(1),
+        })
+        .collect();
+    let mut last: Option<Vec<GuardResult>> = None;
+    let mut last_error: Option<GuardError> = None;
+    let mut errors = 0u32;
+    let start = Instant::now();
+    let mut next = Duration::ZERO;
+    loop {
+        let now = start.elapsed();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        let offset = start.elapsed();
+        match evaluate(scope, guards, source) {
+            Ok(results) => {
+                errors = 0;
+                for streak in &mut streaks {
+                    let breached = results
+                        .iter()
+                        .any(|r| r.guard == streak.guard && r.breached);
+                    streak.breaches = if breached { streak.breaches + 1 } else { 0 };
+                }
+                on_poll(&Poll {
+                    offset,
+                    outcome: Ok(&results),
+                    streaks: &streaks,
+                    errors,
+                });
+                let failed: Vec<String> = streaks
+                    .iter()
+                    .filter(|s| s.breaches >= s.limit)
+                    .map(|s| s.guard.clone())
+                    .collect();
+                if !failed.is_empty() {
+                    return WatchEnd::Breached {
+                        results,
+                        guards: failed,
+                    };
+                }
+                last = Some(results);
+            }
+            Err(error) => {
+                errors += 1;
+                on_poll(&Poll {
+                    offset,
+                    outcome: Err(&error),
+                    streaks: &streaks,
+                    errors,
+                });
+                if errors > MAX_POLL_ERRORS {
+                    return WatchEnd::Failed(GuardError(format!(
+                        "{errors} polls in a row failed; the last: {error}"
+                    )));
+                }
+                last_error = Some(error);
+            }
+        }
+        if next >= watch.duration {
+            break;
+        }
+        // The next tick of the interval after now (ticks a slow poll ran over are
+        // skipped), or the end of the watch.
+        let elapsed = start.elapsed().as_millis();
+        let step = interval.as_millis().max(1);
+        let tick = (elapsed / step + 1).saturating_mul(step);
+        next = Duration::from_millis(u64::try_from(tick).unwrap_or(u64::MAX)).min(watch.duration);
+    }
+    match last {
+        Some(results) => WatchEnd::Ran { results, streaks },
+        None => WatchEnd::Failed(GuardError(format!(
+            "no poll of the watch succeeded; the last: {}",
+            last_error.map(|e| e.0).unwrap_or_default()
+        ))),
+    }
+}
+
+/// One line for people about a poll: its time and each guard's value and verdict.
+pub fn progress(poll: &Poll<'_>) -> String {
+    // Whole seconds past ten seconds, tenths of one before.
+    let millis = u64::try_from(poll.offset.as_millis()).unwrap_or(u64::MAX);
+    let grain = if millis >= 10_000 { 1000 } else { 100 };
+    let at = crate::model::Duration::from_millis(millis - millis % grain);
+    match poll.outcome {
+        Ok(results) => {
+            let guards: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    let streak = poll
+                        .streaks
+                        .iter()
+                        .find(|s| s.guard == r.guard)
+                        .filter(|s| s.breaches > 0)
+                        .map(|s| format!(" {}/{}", s.breaches, s.limit))
+                        .unwrap_or_default();
+                    match r.verdict {
+                        Verdict::Pass => format!("{} {} ok", r.guard, r.value),
+                        Verdict::Breach => format!("{} {} BREACH{streak}", r.guard, r.value),
+                        Verdict::Inconclusive => format!("{} no data INCONCLUSIVE", r.guard),
+                    }
+                })
+                .collect();
+            format!("watch +{at}: {}", guards.join(", "))
+        }
+        Err(error) => format!(
+            "watch +{at}: poll failed ({} in a row; {} in a row end the watch): {error}",
+            poll.errors,
+            MAX_POLL_ERRORS + 1
+        ),
+    }
+}

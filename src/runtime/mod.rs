@@ -1,7 +1,8 @@
-//! What the generated pipelines delegate to modelops while a release runs: the
-//! evaluation gate ([`gate`]), the metric guards ([`guard`]), and the HTTP client
-//! guards read Prometheus with ([`http`]).
+//! What the generated pipelines delegate to modelops while a release runs: applying
+//! a state of a deployment ([`apply`]), the evaluation gate ([`gate`]), the metric
+//! guards ([`guard`]), and the HTTP client guards read Prometheus with ([`http`]).
 
+pub mod apply;
 pub mod gate;
 pub mod guard;
 pub mod http;

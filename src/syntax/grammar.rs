@@ -71,8 +71,19 @@ pub static PROJECT_FILE: NodeGrammar = node(
         ("environment", Shape::Keyed(&ENVIRONMENT)),
         ("policy", Shape::Object(&POLICY)),
         ("target", Shape::Keyed(&TARGET)),
+        ("pipelines", Shape::Object(&PIPELINES)),
     ],
 );
+
+static PIPELINES: NodeGrammar = node(
+    &[],
+    &[
+        ("modelops", Shape::Object(&MODELOPS_SOURCE)),
+        ("image", Shape::Scalar),
+    ],
+);
+
+static MODELOPS_SOURCE: NodeGrammar = node(&[], &[]);
 
 static ENVIRONMENT: NodeGrammar = node(
     &[],

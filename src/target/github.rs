@@ -1,9 +1,11 @@
 //! The `github-actions` target: `github-actions/<model>.yml`, a workflow per model
 //! (copy or link it into `.github/workflows/`). Triggered by exactly the files the
-//! model's deployments depend on; pull-request jobs check, smoke and gate; default-
-//! branch jobs deploy and walk the traffic states; production jobs run in GitHub
-//! environments so protection rules apply. Third-party actions are pinned by commit;
-//! the token may only read the repository.
+//! model's deployments depend on. The `modelops` job installs modelops once and
+//! hands it to every later job as an artifact; pull-request jobs check and gate;
+//! default-branch jobs release environment by environment. Only approval jobs run
+//! in a GitHub environment, so its protection rules sit before live traffic; cluster
+//! credentials come from the secret `MODELOPS_KUBECONFIG_<ENV>`. Third-party actions
+//! are pinned by commit; the token may only read the repository.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,11 @@ use serde::Serialize;
 use crate::model::TargetKind;
 use crate::model::target::Driver;
 use crate::target::Context;
-use crate::target::pipeline::{self, EnvValue, Job, Pipeline, Trigger};
+use serde_json::Value;
+
+use crate::target::pipeline::{
+    self, BIN_DIR, EnvValue, INSTALL_JOB, Install, Job, Kind, Pipeline, Script, Trigger,
+};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
 
 /// The `github-actions` target.
@@ -44,6 +50,14 @@ impl Target for GithubActions {
 
 /// actions/checkout v4.2.2, pinned by commit.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683";
+/// actions/upload-artifact v4.6.2, pinned by commit.
+const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02";
+/// actions/download-artifact v4.3.0, pinned by commit.
+const DOWNLOAD_ARTIFACT: &str =
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093";
+
+/// The artifact the install job hands to every later job.
+const ARTIFACT: &str = "modelops";
 
 /// `text` as a literal to GitHub: each `${{` that would open an expression written
 /// as the expression `${{ '${{' }}`, whose value is the two characters themselves.
@@ -108,8 +122,8 @@ struct Concurrency {
 struct WorkflowJob {
     name: String,
     runs_on: &'static str,
-    #[serde(rename = "if")]
-    condition: String,
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
     timeout_minutes: u64,
     steps: Vec<Step>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -119,14 +133,14 @@ struct WorkflowJob {
 }
 
 /// A step: an action (`uses`) or a script (`run`).
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Step {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     uses: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    with: Option<CheckoutOptions>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    with: Option<BTreeMap<&'static str, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,62 +148,150 @@ struct Step {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct CheckoutOptions {
-    /// The whole history: `modelops check --base` reads the base revision.
-    fetch_depth: u32,
-}
-
-#[derive(Serialize)]
 struct Environment {
     name: String,
 }
 
-fn job(job: &Job) -> WorkflowJob {
-    let condition = match job.trigger {
-        Trigger::PullRequest => "github.event_name == 'pull_request'".to_owned(),
-        Trigger::DefaultBranch => ON_DEFAULT_BRANCH.to_owned(),
-        Trigger::OnFailure => format!("failure() && {ON_DEFAULT_BRANCH}"),
+fn script_step(script: &Script) -> Step {
+    let env = (!script.env.is_empty()).then(|| {
+        script
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expression(v)))
+            .collect()
+    });
+    Step {
+        name: Some(script.name.clone()),
+        run: Some(literal(&script.run)),
+        env,
+        ..Step::default()
+    }
+}
+
+fn with(pairs: &[(&'static str, Value)]) -> Option<BTreeMap<&'static str, Value>> {
+    Some(pairs.iter().cloned().collect())
+}
+
+/// The install job: modelops from the pinned source, once per run, as an artifact.
+fn install_steps(install: &Install) -> Vec<Step> {
+    let mut steps = Vec::new();
+    match install.script() {
+        Some(script) => steps.push(script_step(&script)),
+        None => {
+            if let Install::Image(image) = install {
+                steps.push(script_step(
+                    &Script {
+                        name: "Copy modelops out of its image".into(),
+                        run: format!(
+                            "mkdir -p {BIN_DIR}\nid=$(docker create \"$MODELOPS_IMAGE\")\ndocker cp \"$id:/usr/local/bin/modelops\" {BIN_DIR}/modelops\ndocker rm \"$id\""
+                        ),
+                        env: vec![(
+                            "MODELOPS_IMAGE".into(),
+                            EnvValue::Literal(image.clone()),
+                        )],
+                    },
+                ));
+            }
+        }
+    }
+    steps.push(Step {
+        uses: Some(UPLOAD_ARTIFACT),
+        with: with(&[
+            ("name", Value::from(ARTIFACT)),
+            ("path", Value::from(format!("{BIN_DIR}/modelops"))),
+            ("retention-days", Value::from(1)),
+            ("if-no-files-found", Value::from("error")),
+        ]),
+        ..Step::default()
+    });
+    steps
+}
+
+fn job(job: &Job, install: &Install) -> WorkflowJob {
+    let condition = match (job.kind, job.trigger) {
+        (Kind::Install, _) | (_, Trigger::Always) => None,
+        // A job of this environment failed or was cancelled (`always()` lets the
+        // rollback run in a cancelled run too); other environments' jobs and the
+        // install job do not count.
+        (Kind::Rollback, _) => Some(format!(
+            "always() && {ON_DEFAULT_BRANCH} && ({})",
+            job.needs
+                .iter()
+                .map(|need| format!(
+                    "needs.{need}.result == 'failure' || needs.{need}.result == 'cancelled'"
+                ))
+                .collect::<Vec<_>>()
+                .join(" || ")
+        )),
+        (_, Trigger::PullRequest) => Some("github.event_name == 'pull_request'".to_owned()),
+        (_, Trigger::DefaultBranch) => Some(ON_DEFAULT_BRANCH.to_owned()),
     };
     let mut steps = vec![Step {
         uses: Some(CHECKOUT),
-        with: Some(CheckoutOptions { fetch_depth: 0 }),
-        name: None,
-        run: None,
-        env: None,
+        // The whole history where `modelops check --base` reads the base revision.
+        with: with(&[(
+            "fetch-depth",
+            Value::from(if job.full_history { 0 } else { 1 }),
+        )]),
+        ..Step::default()
     }];
-    for script in &job.scripts {
-        let env = (!script.env.is_empty()).then(|| {
-            script
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), expression(v)))
-                .collect()
+    let mut needs = job.needs.clone();
+    if job.kind == Kind::Install {
+        steps.extend(install_steps(install));
+    } else {
+        needs.insert(0, INSTALL_JOB.to_owned());
+        steps.push(Step {
+            uses: Some(DOWNLOAD_ARTIFACT),
+            with: with(&[
+                ("name", Value::from(ARTIFACT)),
+                ("path", Value::from(BIN_DIR)),
+            ]),
+            ..Step::default()
         });
         steps.push(Step {
-            uses: None,
-            with: None,
-            name: Some(script.name.clone()),
-            run: Some(literal(&script.run)),
-            env,
+            name: Some("Put modelops on the PATH".into()),
+            run: Some(format!(
+                "chmod +x {BIN_DIR}/modelops\necho \"$GITHUB_WORKSPACE/{BIN_DIR}\" >> \"$GITHUB_PATH\""
+            )),
+            ..Step::default()
         });
+        if let Some(tools) = pipeline::tools_script(job) {
+            steps.push(script_step(&tools));
+        }
+        if job.kubectl
+            && let Some(environment) = &job.environment
+        {
+            steps.push(script_step(&Script {
+                name: format!("Cluster credentials for {environment}"),
+                run: "umask 077\nprintf '%s' \"$KUBECONFIG_DATA\" > \"$RUNNER_TEMP/kubeconfig\"\necho \"KUBECONFIG=$RUNNER_TEMP/kubeconfig\" >> \"$GITHUB_ENV\"".into(),
+                env: vec![(
+                    "KUBECONFIG_DATA".into(),
+                    EnvValue::Secret(pipeline::kubeconfig_variable(environment)),
+                )],
+            }));
+        }
+        steps.extend(job.scripts.iter().map(script_step));
     }
-    // A manual promotion waits in its own environment, whose required reviewers are
-    // the approval.
-    let environment = job.environment.as_ref().map(|environment| Environment {
-        name: if job.manual {
-            format!("{environment}-promotion")
-        } else {
-            environment.clone()
-        },
-    });
+    // Only approvals run in a GitHub environment, so its required reviewers are
+    // asked once, before live traffic (or a manual switch), and a rollback never
+    // waits for them.
+    let environment = match (job.kind, &job.environment) {
+        (Kind::Approval { person }, Some(environment)) => Some(Environment {
+            name: if person {
+                format!("{environment}-promotion")
+            } else {
+                environment.clone()
+            },
+        }),
+        _ => None,
+    };
     WorkflowJob {
         name: job.title.clone(),
         runs_on: "ubuntu-latest",
         condition,
         timeout_minutes: job.timeout_minutes,
         steps,
-        needs: job.needs.clone(),
+        needs,
         environment,
     }
 }
@@ -213,7 +315,7 @@ fn workflow(pipeline: &Pipeline) -> Workflow {
         jobs: pipeline
             .jobs
             .iter()
-            .map(|j| (j.id.clone(), job(j)))
+            .map(|j| (j.id.clone(), job(j, &pipeline.install)))
             .collect(),
     }
 }

@@ -362,13 +362,17 @@ pub struct SetCanaryScale {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_traffic_weight: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pause {
-    pub duration: String,
+    /// Without a duration the Rollout waits until it is promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
 }
 
 /// A mirror route; without `match` it removes the route of that name.

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::model::target::Driver;
 use crate::model::target::Mesh;
-use crate::model::{self, Candidate, Flavor, Guard, Promote, ResolvedRelease, TargetKind};
+use crate::model::{self, Candidate, Flavor, Guard, ResolvedRelease, TargetKind};
 use crate::resolve::Track;
 use crate::target::guards::{self, QueryScope, guard_query, threshold_value};
 use crate::target::k8s::{self, Labels, Object, ObjectMeta};
@@ -156,7 +156,7 @@ struct PromptJson<'a> {
 }
 
 /// The data a track's pods read from `/etc/modelops/`.
-fn config_data(
+pub fn config_data(
     d: &Deployment<'_>,
     track: &Track,
     release: Option<&ResolvedRelease>,
@@ -367,20 +367,6 @@ fn track_selector(d: &Deployment<'_>, selector_track: Option<&str>) -> Labels {
 
 fn replicas(d: &Deployment<'_>) -> u32 {
     d.deploy.replicas.unwrap_or(1)
-}
-
-/// Replaces a gate command's `{{endpoint}}`, `{{scores}}`, `{{dataset}}` and
-/// `{{judge}}` placeholders with quoted shell variables (`"$MODELOPS_ENDPOINT"`, …),
-/// so that pipelines pass values through the environment, never into the script.
-pub fn render_placeholders(command: &str) -> String {
-    let vars = [
-        ("endpoint", "\"$MODELOPS_ENDPOINT\""),
-        ("scores", "\"$MODELOPS_SCORES\""),
-        ("dataset", "\"$MODELOPS_DATASET\""),
-        ("judge", "\"$MODELOPS_JUDGE\""),
-    ];
-    crate::syntax::template::render_text(command, &vars, false)
-        .unwrap_or_else(|_| command.to_owned())
 }
 
 /// Flagger takes durations in minutes or seconds only (`60m`, `90s`).
@@ -619,15 +605,13 @@ fn argo(
             documents.push(service(cx, d, "preview", None));
             let window = blue_green.preview.unwrap_or(Guard::DEFAULT_INTERVAL);
             let analysis = analysis_template(cx, d, target, &candidate_release, Some(window));
-            let auto = blue_green.promote.unwrap_or_default() == Promote::Auto;
+            // The switch waits for the pipeline, which promotes after the
+            // environment's approval (a person's, for `promote "manual"`).
             let strategy = k8s::RolloutStrategy::BlueGreen(k8s::BlueGreenStrategy {
                 active_service: active_service(d),
                 preview_service: format!("{name}-preview"),
-                auto_promotion_enabled: auto,
-                auto_promotion_seconds: blue_green
-                    .preview
-                    .filter(|_| auto)
-                    .map(|preview| preview.as_secs()),
+                auto_promotion_enabled: false,
+                auto_promotion_seconds: None,
                 scale_down_delay_seconds: blue_green.keep_old.map(|keep_old| keep_old.as_secs()),
                 pre_promotion_analysis: analysis.is_some().then(|| guards_analysis(&name)),
             });
@@ -648,6 +632,7 @@ fn argo(
             if let Some(shadow) = shadow {
                 steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
                     weight: Some(shadow.percent()),
+                    replicas: None,
                     match_traffic_weight: None,
                 }));
                 steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
@@ -658,7 +643,7 @@ fn argo(
                     }]),
                 }));
                 steps.push(k8s::CanaryStep::Pause(k8s::Pause {
-                    duration: shadow.duration.to_string(),
+                    duration: Some(shadow.duration.to_string()),
                 }));
                 // A mirror route without `match` removes it.
                 steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
@@ -666,16 +651,33 @@ fn argo(
                     percentage: None,
                     matches: None,
                 }));
-                steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
-                    weight: None,
-                    match_traffic_weight: Some(true),
-                }));
             }
-            for step in canary.map(|c| c.step.as_slice()).unwrap_or_default() {
+            let weights = canary.map(|c| c.step.as_slice()).unwrap_or_default();
+            if !weights.is_empty() {
+                // The approval before live traffic: the Rollout waits here until the
+                // pipeline promotes it. With traffic routing and no shadow, one
+                // canary pod runs meanwhile for the smoke requests.
+                if mesh.is_some() && shadow.is_none() {
+                    steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                        weight: None,
+                        replicas: Some(1),
+                        match_traffic_weight: None,
+                    }));
+                }
+                steps.push(k8s::CanaryStep::Pause(k8s::Pause { duration: None }));
+                if mesh.is_some() {
+                    steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                        weight: None,
+                        replicas: None,
+                        match_traffic_weight: Some(true),
+                    }));
+                }
+            }
+            for step in weights {
                 steps.push(k8s::CanaryStep::SetWeight(step.weight));
                 if let Some(pause) = step.pause {
                     steps.push(k8s::CanaryStep::Pause(k8s::Pause {
-                        duration: pause.to_string(),
+                        duration: Some(pause.to_string()),
                     }));
                 }
             }
@@ -827,17 +829,18 @@ fn flagger(
                 analysis.mirror = Some(true);
                 analysis.mirror_weight = Some(shadow.percent());
             }
-            if canary
-                .step
-                .iter()
-                .any(|s| s.pause.is_some_and(|p| p > interval))
-            {
-                analysis.webhooks.push(k8s::CanaryWebhook {
-                    name: "modelops-hold".into(),
-                    kind: "confirm-traffic-increase".into(),
-                    url: format!("{gates}/gate/check"),
-                });
-            }
+            // The approval opens the rollout; each step's hold ends when the
+            // pipeline opens the gate again.
+            analysis.webhooks.push(k8s::CanaryWebhook {
+                name: "modelops-approval".into(),
+                kind: "confirm-rollout".into(),
+                url: format!("{gates}/gate/check"),
+            });
+            analysis.webhooks.push(k8s::CanaryWebhook {
+                name: "modelops-hold".into(),
+                kind: "confirm-traffic-increase".into(),
+                url: format!("{gates}/gate/check"),
+            });
         }
         Some(Candidate::BlueGreen(blue_green)) => {
             let window = blue_green
@@ -851,13 +854,12 @@ fn flagger(
                 analysis.mirror = Some(true);
                 analysis.mirror_weight = Some(shadow.percent());
             }
-            if blue_green.promote.unwrap_or_default() == Promote::Manual {
-                analysis.webhooks.push(k8s::CanaryWebhook {
-                    name: "modelops-promotion".into(),
-                    kind: "confirm-promotion".into(),
-                    url: format!("{gates}/gate/check"),
-                });
-            }
+            // The switch waits for the pipeline's approval.
+            analysis.webhooks.push(k8s::CanaryWebhook {
+                name: "modelops-promotion".into(),
+                kind: "confirm-promotion".into(),
+                url: format!("{gates}/gate/check"),
+            });
         }
         None => {
             // A stable-only change is released as it is: no candidate to judge.
