@@ -38,6 +38,7 @@ fn options() -> Options {
         base: None,
         keep_views: false,
         keep_rendered: false,
+        staging: None,
     }
 }
 

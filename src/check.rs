@@ -57,6 +57,9 @@ pub struct Options {
     /// it). A run that only validates sets this off: fingerprints are still computed
     /// from the rendered text, which is then let go.
     pub keep_rendered: bool,
+    /// When the git index is checked: what the working tree holds, so that lock
+    /// findings staging would fix say so.
+    pub staging: Option<lock::check::Staging>,
 }
 
 impl Options {
@@ -72,6 +75,7 @@ impl Options {
             base: None,
             keep_views: false,
             keep_rendered: true,
+            staging: None,
         }
     }
 }
@@ -186,6 +190,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
                     parsed,
                     lock_span,
                     !models_incomplete,
+                    options.staging.as_ref(),
                     &mut against_lock,
                 );
             },

@@ -68,6 +68,7 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
         base: None,
         keep_views: false,
         keep_rendered: true,
+        staging: None,
     };
     let checked = check(&tree, &options).expect("fixture loads");
     let exit = u8::from(checked.has_errors());

@@ -21,7 +21,7 @@ fn hook_repository(into: &Path) -> String {
     ] {
         std::fs::copy(root.join(file), into.join(file)).unwrap();
     }
-    for dir in ["src", "schema"] {
+    for dir in ["src", "schema", "evals"] {
         support::copy_dir(&root.join(dir), &into.join(dir));
     }
     let git = Git::init(into);
@@ -102,4 +102,40 @@ fn the_hook_rejects_a_floating_model_and_accepts_the_pinned_fix() {
     let accepted = git_run(&["commit", "-m", "pinned, with prompt v2"]);
     assert_eq!(accepted.code, 0, "{}{}", accepted.stdout, accepted.stderr);
     assert!(format!("{}{}", accepted.stdout, accepted.stderr).contains("Passed"));
+
+    // The most common hook failure: a new prompt version written and locked, but its
+    // file not staged. The advice is to stage it — `modelops lock` would not help.
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    assert_eq!(git_run(&["add", "-A"]).code, 0);
+    let locked = git_run(&["commit", "-m", "lock"]);
+    assert_eq!(locked.code, 0, "{}{}", locked.stdout, locked.stderr);
+    std::fs::write(
+        repo.path().join("prompts/assistant/v3.md"),
+        "You are a concise, friendly assistant.\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        text.replace(
+            "    deploy \"prod\" {\n        stable \"1.0.0\"",
+            "    release \"1.1.0\" from=\"1.0.0\" {\n        prompt \"assistant\" version=3\n    }\n    deploy \"prod\" {\n        stable \"1.1.0\"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    assert_eq!(
+        git_run(&["add", "modelops.lock", "models/assistant.kdl"]).code,
+        0
+    );
+    let unstaged = git_run(&["commit", "-m", "prompt v3"]);
+    assert_ne!(unstaged.code, 0, "{}{}", unstaged.stdout, unstaged.stderr);
+    let output = format!("{}{}", unstaged.stdout, unstaged.stderr);
+    assert!(
+        output.contains("stage it: `git add prompts/assistant/v3.md`"),
+        "{output}"
+    );
+    assert_eq!(git_run(&["add", "prompts/assistant/v3.md"]).code, 0);
+    let staged = git_run(&["commit", "-m", "prompt v3, staged"]);
+    assert_eq!(staged.code, 0, "{}{}", staged.stdout, staged.stderr);
 }

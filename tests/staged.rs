@@ -236,3 +236,115 @@ fn a_split_index_is_refused_with_the_way_out() {
     assert_eq!(git(&["update-index", "--no-split-index"]).code, 0);
     assert_eq!(repo.modelops(&["check", "--staged"]).code, 1);
 }
+
+/// Prompt v2 and a release 1.1.0 that uses it, now stable in prod.
+fn new_release(repo: &TempRepo) {
+    repo.write(
+        "prompts/assistant/v2.md",
+        "You are a helpful assistant. Be brief.\n",
+    );
+    set_base(
+        repo,
+        "    deploy \"prod\" {\n        stable \"1.0.0\"",
+        "    release \"1.1.0\" from=\"1.0.0\" {\n        prompt \"assistant\" version=2\n    }\n    deploy \"prod\" {\n        stable \"1.1.0\"",
+    );
+}
+
+/// Stages one file of `repo` (as `git add PATH`).
+fn stage(git: &Git, path: &str) {
+    let mut index = git.repo.index().unwrap();
+    index.add_path(std::path::Path::new(path)).unwrap();
+    index.write().unwrap();
+}
+
+/// A new prompt version written and locked, with the lock staged but not the
+/// version's file: the advice is to stage the file, not to run `modelops lock`
+/// (which changes nothing).
+#[test]
+fn a_locked_prompt_version_left_unstaged_says_stage_it() {
+    let repo = TempRepo::locked();
+    let git = Git::init(repo.path());
+    git.add_all();
+    git.commit("initial");
+    new_release(&repo);
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    stage(&git, "modelops.lock");
+    stage(&git, "models/assistant.kdl");
+    let staged = repo.modelops(&["check", "--staged"]);
+    assert_eq!(staged.code, 1, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains("but not staged"),
+        "{}",
+        staged.stderr
+    );
+    assert!(
+        staged
+            .stderr
+            .contains("stage it: `git add prompts/assistant/v2.md`"),
+        "{}",
+        staged.stderr
+    );
+    stage(&git, "prompts/assistant/v2.md");
+    let fixed = repo.modelops(&["check", "--staged"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+}
+
+/// The lock brought up to date in the working tree but not staged: stage the lock.
+#[test]
+fn a_current_lock_left_unstaged_says_stage_it() {
+    let repo = TempRepo::locked();
+    let git = Git::init(repo.path());
+    git.add_all();
+    git.commit("initial");
+    new_release(&repo);
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    stage(&git, "prompts/assistant/v2.md");
+    stage(&git, "models/assistant.kdl");
+    let staged = repo.modelops(&["check", "--staged"]);
+    assert_eq!(staged.code, 1, "{}", staged.stderr);
+    assert!(
+        staged
+            .stderr
+            .contains("stage it with `git add modelops.lock`"),
+        "{}",
+        staged.stderr
+    );
+    assert!(
+        !staged.stderr.contains("run `modelops lock`"),
+        "{}",
+        staged.stderr
+    );
+}
+
+/// A lock committed with merge-conflict markers is one finding that says so, and
+/// `modelops lock` (no `--force`) writes it afresh.
+#[test]
+fn a_lock_with_conflict_markers_is_a_merge_conflict_that_lock_resolves() {
+    let repo = TempRepo::locked();
+    let lock = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    let (head, tail) = lock.split_at(lock.find("prompt ").unwrap());
+    repo.write(
+        "modelops.lock",
+        format!("{head}<<<<<<< HEAD\n{tail}=======\n{tail}>>>>>>> feature\n"),
+    );
+    let check = repo.modelops(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert_eq!(check.stderr.matches("MO703").count(), 1, "{}", check.stderr);
+    assert!(
+        check.stderr.contains("unresolved merge conflict"),
+        "{}",
+        check.stderr
+    );
+    assert!(
+        check.stderr.contains("Run `modelops lock`"),
+        "{}",
+        check.stderr
+    );
+    let locked = repo.modelops(&["lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap(),
+        lock
+    );
+    assert_eq!(repo.modelops(&["check"]).code, 0);
+}

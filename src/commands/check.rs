@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::ValueEnum;
 
-use super::{EXIT_INVALID, EXIT_OK, check_at_base, fail, human_options, open_worktree};
+use super::{EXIT_INVALID, EXIT_OK, fail, human_options, open_worktree};
 use crate::diag::render::{render_github, render_human, render_json, render_sarif};
 use crate::source::{GitIndex, Source};
 
@@ -64,7 +64,16 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
     } else {
         &worktree
     };
-    let checked = match check_at_base(source, worktree.root(), args.base.as_deref(), false) {
+    let staging = args
+        .staged
+        .then(|| crate::lock::check::Staging::read(&worktree));
+    let checked = match super::check_with(
+        source,
+        worktree.root(),
+        args.base.as_deref(),
+        false,
+        staging,
+    ) {
         Ok(checked) => checked,
         Err(code) => return code,
     };

@@ -71,7 +71,12 @@ pub fn run(directory: Option<&Path>, args: &LockArgs) -> u8 {
             }
         };
     }
-    if unreadable && !args.force {
+    // A lock left with merge-conflict markers is regenerated without `--force`:
+    // there is no hand edit in it to keep.
+    let conflicted = old_text
+        .as_deref()
+        .is_some_and(|text| crate::lock::conflict_marker(crate::diag::FileId(0), text).is_some());
+    if unreadable && !args.force && !conflicted {
         let mut errors = crate::diag::Diagnostics::new();
         errors.extend(
             checked

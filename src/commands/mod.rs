@@ -115,8 +115,21 @@ pub fn check_at_base(
     base: Option<&str>,
     keep_rendered: bool,
 ) -> Result<crate::check::Checked, u8> {
+    check_with(source, root, base, keep_rendered, None)
+}
+
+/// [`check_at_base`], knowing what the working tree holds when `source` is the git
+/// index.
+pub fn check_with(
+    source: &dyn Source,
+    root: &Path,
+    base: Option<&str>,
+    keep_rendered: bool,
+    staging: Option<crate::lock::check::Staging>,
+) -> Result<crate::check::Checked, u8> {
     let mut options = crate::check::Options::from_environment();
     options.keep_rendered = keep_rendered;
+    options.staging = staging;
     match crate::check::check_at_base(source, root, base, options) {
         Ok((checked, warning)) => {
             if let Some(warning) = warning {

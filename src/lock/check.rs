@@ -46,6 +46,63 @@ fn definition(cx: &Config, key: &LockKey) -> Option<Span> {
     }
 }
 
+/// What the working tree holds when the index is checked (`check --staged`): the
+/// lock findings that staging would fix say "stage it", not "run `modelops lock`",
+/// which would not help.
+#[derive(Clone, Debug, Default)]
+pub struct Staging {
+    /// Prompt version files in the working tree, by (prompt, version).
+    pub prompts: BTreeMap<(String, u32), String>,
+    /// The working tree's lock, when it parses.
+    pub lock: Option<LockFile>,
+}
+
+impl Staging {
+    /// Reads what the working tree holds (`source` is the working tree).
+    pub fn read(source: &dyn crate::source::Source) -> Staging {
+        let mut staging = Staging::default();
+        let prompts_dir = crate::source::RepoPath::parse(crate::layout::PROMPTS_DIR);
+        if let Ok(dir) = &prompts_dir
+            && let Ok(entries) = source.read_dir(dir)
+        {
+            for entry in entries {
+                let Ok(paths) = crate::model::load::prompt_paths(source, &entry.name) else {
+                    continue;
+                };
+                for (version, path) in paths {
+                    staging
+                        .prompts
+                        .insert((entry.name.clone(), version), path.as_str().to_owned());
+                }
+            }
+        }
+        staging.lock = crate::source::RepoPath::parse(crate::layout::LOCK_FILE_NAME)
+            .ok()
+            .and_then(|path| source.read(&path, crate::layout::MAX_LOCK_BYTES).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| crate::lock::parse(crate::diag::FileId(u32::MAX), &text).ok());
+        staging
+    }
+
+    /// The working tree's lock already holds `key` with `hash`: staging the lock
+    /// fixes the finding.
+    fn lock_is_current(&self, key: &LockKey, hash: &str) -> bool {
+        self.lock.as_ref().and_then(|lock| lock.hash(key)) == Some(hash)
+    }
+}
+
+/// The help for a lock finding: "stage it" when the working tree already has what
+/// the index lacks.
+fn lock_help(staging: Option<&Staging>, key: &LockKey, hash: &str) -> String {
+    match staging {
+        Some(staging) if staging.lock_is_current(key, hash) => {
+            "the working tree's modelops.lock is current: stage it with `git add modelops.lock`"
+                .to_owned()
+        }
+        _ => "run `modelops lock` and commit the result".to_owned(),
+    }
+}
+
 /// Compares the working lock with the expected entries.
 pub fn check_lock(
     cx: &Config,
@@ -53,6 +110,7 @@ pub fn check_lock(
     lock: Option<&LockFile>,
     lock_span: Option<Span>,
     models_complete: bool,
+    staging: Option<&Staging>,
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(lock) = lock else {
@@ -71,7 +129,7 @@ pub fn check_lock(
             None => out.push(
                 Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
                     .with_label_opt(definition(cx, key), "not locked")
-                    .with_help("run `modelops lock` and commit the result"),
+                    .with_help(lock_help(staging, key, hash)),
             ),
             Some((locked, line)) if locked != hash => out.push(
                 Diagnostic::new(
@@ -80,7 +138,7 @@ pub fn check_lock(
                 )
                 .with_label_opt(definition(cx, key), "content changed since `modelops lock`")
                 .with_label(*line, "locked hash")
-                .with_help("run `modelops lock` and commit the result"),
+                .with_help(lock_help(staging, key, hash)),
             ),
             Some(_) => {}
         }
@@ -89,14 +147,28 @@ pub fn check_lock(
         // With a model file left out, its releases and datasets are unknown, not gone.
         let judged = models_complete || matches!(key, LockKey::Prompt(..));
         if judged && !expected.contains_key(key) {
-            out.push(
-                Diagnostic::new(
+            // A prompt version the commit leaves out although the working tree has it:
+            // it was written and locked, but not staged.
+            let unstaged = match (key, staging) {
+                (LockKey::Prompt(name, version), Some(staging)) => {
+                    staging.prompts.get(&(name.clone(), *version))
+                }
+                _ => None,
+            };
+            out.push(match unstaged {
+                Some(path) => Diagnostic::new(
+                    Code::StaleLock,
+                    format!("modelops.lock lists {key}, whose file `{path}` is in the working tree but not staged"),
+                )
+                .with_label(*line, "locked, but the commit would not hold the file")
+                .with_help(format!("stage it: `git add {path}`")),
+                None => Diagnostic::new(
                     Code::StaleLock,
                     format!("modelops.lock lists {key}, which no longer exists"),
                 )
                 .with_label(*line, "stale entry")
                 .with_help("run `modelops lock` and commit the result"),
-            );
+            });
         }
     }
 }

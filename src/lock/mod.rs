@@ -235,10 +235,42 @@ fn parse_fast(file: FileId, text: &str) -> Option<LockFile> {
     (lock.format != 0).then_some(lock)
 }
 
-/// Parses a lock file. Problems are `MO703` diagnostics at the offending line.
+/// The span of the first line of a merge-conflict marker (`<<<<<<< `, `=======`,
+/// `>>>>>>> `) in `text`, if any.
+pub fn conflict_marker(file: FileId, text: &str) -> Option<Span> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.starts_with("<<<<<<< ")
+            || content == "<<<<<<<"
+            || content == "======="
+            || content.starts_with(">>>>>>> ")
+            || content == ">>>>>>>"
+        {
+            return Some(Span::new(file, offset, offset + content.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Parses a lock file. Problems are `MO703` diagnostics at the offending line; a
+/// merge conflict left in the file is one diagnostic that says so.
 pub fn parse(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
     if let Some(lock) = parse_fast(file, text) {
         return Ok(lock);
+    }
+    if let Some(marker) = conflict_marker(file, text) {
+        return Err(vec![
+            Diagnostic::new(
+                Code::InvalidLock,
+                "modelops.lock holds an unresolved merge conflict".to_owned(),
+            )
+            .with_label(marker, "conflict marker")
+            .with_help(
+                "do not merge the lock by hand: it is derived from the repository. Run `modelops lock` to write it afresh, then `git add modelops.lock`",
+            ),
+        ]);
     }
     parse_kdl(file, text)
 }
