@@ -367,3 +367,71 @@ fn a_configuration_that_moved_is_judged_against_its_old_lock() {
         run.stderr
     );
 }
+
+/// "Released" means "reached the default branch": a prompt version committed only
+/// on a feature branch may still be fixed after review, in `check` and the hook
+/// alike; once the branch is merged, the same edit is MO704.
+#[test]
+fn content_counts_as_released_once_it_reached_the_default_branch() {
+    let (repo, git) = released_repo();
+    let main = git.repo.head().unwrap().peel_to_commit().unwrap();
+    let default_branch = git.repo.head().unwrap().shorthand().unwrap().to_owned();
+    git.repo.branch("feature", &main, false).unwrap();
+    git.repo.set_head("refs/heads/feature").unwrap();
+    // v5 on the feature branch, locked and committed there.
+    repo.write(
+        "prompts/assistant/v5.md",
+        "You are a helpful assistant.\nv5.\n",
+    );
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace(
+            "    deploy \"prod\" {\n        stable \"1.0.0\"",
+            "    release \"1.1.0\" from=\"1.0.0\" {\n        prompt \"assistant\" version=5\n    }\n    deploy \"prod\" {\n        stable \"1.1.0\"",
+        ),
+    );
+    let locked = repo.modelops(&["lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    git.add_all();
+    let feature = git.commit("prompt v5");
+    // Fixing v5 after review: still the branch's own work.
+    repo.write(
+        "prompts/assistant/v5.md",
+        "You are a helpful assistant.\nv5, fixed.\n",
+    );
+    let lock = repo.modelops(&["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    git.add_all();
+    for args in [&["check"][..], &["check", "--staged"][..]] {
+        let run = repo.modelops(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    // Judged against the branch's own tip, it would be an edit of released content.
+    let at_head = repo.modelops(&["check", "--base", "HEAD"]);
+    assert_eq!(at_head.code, 1, "{}", at_head.stderr);
+    assert!(at_head.stderr.contains("MO704"), "{}", at_head.stderr);
+    // A configured default branch that is the feature branch itself says the same.
+    let configured = support::modelops_with(
+        repo.path(),
+        &["check"],
+        &[("MODELOPS_BASE_BRANCH", std::ffi::OsStr::new("feature"))],
+    );
+    assert_eq!(configured.code, 1, "{}", configured.stderr);
+    // Once the feature branch reached the default branch, v5 is released.
+    git.repo
+        .reference(
+            &format!("refs/heads/{default_branch}"),
+            feature,
+            true,
+            "merge",
+        )
+        .unwrap();
+    repo.write(
+        "prompts/assistant/v5.md",
+        "You are a helpful assistant.\nv5, edited again.\n",
+    );
+    let merged = repo.modelops(&["check"]);
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    assert!(merged.stderr.contains("MO704"), "{}", merged.stderr);
+}

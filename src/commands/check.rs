@@ -17,7 +17,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub staged: bool,
     /// The revision whose modelops.lock released content is compared against
-    /// (immutability). Default: HEAD, when the repository has commits.
+    /// (immutability). Default: the merge-base of HEAD with the default branch
+    /// (`MODELOPS_BASE_BRANCH`, else `origin/HEAD`'s branch, `main` or `master`),
+    /// else HEAD, when the repository has commits.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
     /// Output format.

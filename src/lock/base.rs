@@ -133,9 +133,14 @@ pub fn read_base(
     base: Option<&str>,
     project: Option<&str>,
 ) -> Result<BaseRead, BaseError> {
-    let (revision, explicit) = match base {
-        Some(revision) => (revision, true),
-        None => ("HEAD", false),
+    let default = base
+        .is_none()
+        .then(|| crate::source::default_base(root))
+        .flatten();
+    let (revision, explicit, name) = match (base, &default) {
+        (Some(revision), _) => (revision, true, revision.to_owned()),
+        (None, Some((commit, name))) => (commit.as_str(), false, name.clone()),
+        (None, None) => ("HEAD", false, "HEAD".to_owned()),
     };
     // Only the lock is read at the base: no walk of the whole tree.
     let tree = match GitRevision::open_files(root, revision, &[LOCK_FILE_NAME]) {
@@ -168,7 +173,7 @@ pub fn read_base(
         }
     };
     let commit = tree.commit().to_string();
-    let label = format!("{revision} ({})", commit.get(..10).unwrap_or(&commit));
+    let label = format!("{name} ({})", commit.get(..10).unwrap_or(&commit));
     let Ok(lock_path) = RepoPath::parse(LOCK_FILE_NAME) else {
         return Ok(BaseRead::Nothing);
     };

@@ -111,6 +111,54 @@ fn open(root: &Path) -> Result<(Repository, String), GitError> {
     Ok((repo, prefix))
 }
 
+/// The revision released content is judged against when none is given: the
+/// merge-base of `HEAD` with the default branch, so that content counts as released
+/// once it reached that branch, not when it was first committed on a feature
+/// branch. The default branch is `MODELOPS_BASE_BRANCH` when set, else the branch
+/// `origin/HEAD` points at, else `origin/main`, `origin/master`, `main` or
+/// `master`, whichever exists first. Returns the merge-base commit and how to name
+/// it; `None` without such a branch or without common history (callers then use
+/// `HEAD`).
+pub fn default_base(root: &Path) -> Option<(String, String)> {
+    let (repo, _) = open(root).ok()?;
+    let head = repo.head().ok()?.peel_to_commit().ok()?.id();
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(configured) = std::env::var("MODELOPS_BASE_BRANCH")
+        && !configured.is_empty()
+    {
+        candidates.push(configured.clone());
+        candidates.push(format!("origin/{configured}"));
+    } else {
+        if let Ok(reference) = repo.find_reference("refs/remotes/origin/HEAD")
+            && let Some(target) = reference.symbolic_target().ok().flatten()
+            && let Some(short) = target.strip_prefix("refs/remotes/")
+        {
+            candidates.push(short.to_owned());
+        }
+        candidates.extend(
+            ["origin/main", "origin/master", "main", "master"]
+                .iter()
+                .map(|name| (*name).to_owned()),
+        );
+    }
+    for name in candidates {
+        let Ok(branch) = repo
+            .revparse_single(&name)
+            .and_then(|object| object.peel_to_commit())
+        else {
+            continue;
+        };
+        let base = repo.merge_base(head, branch.id()).ok()?;
+        let label = if base == head {
+            "HEAD".to_owned()
+        } else {
+            format!("the merge-base of HEAD with {name}")
+        };
+        return Some((base.to_string(), label));
+    }
+    None
+}
+
 impl GitFiles {
     fn new(repo: Repository, entries: BTreeMap<String, Blob>, description: String) -> Self {
         GitFiles {
