@@ -102,11 +102,21 @@ fn set_options(repo: &Path, target: &str, options: &str) {
         .map(|line| {
             if line.trim_start().starts_with(&head) {
                 found = true;
+                // An option given here replaces the example's of the same name;
+                // `reload=` is dropped unless given (the example sets it).
                 let (code, comment) = match line.find("//") {
                     Some(at) => line.split_at(at),
                     None => (line, ""),
                 };
-                format!("{} {options} {comment}\n", code.trim_end())
+                let mut kept = code.trim_end().to_owned();
+                for key in ["reload", "path", "apply"] {
+                    if let Some(start) = kept.find(&format!(" {key}=\""))
+                        && let Some(len) = kept[start + key.len() + 3..].find('"')
+                    {
+                        kept.replace_range(start..start + key.len() + 4 + len, "");
+                    }
+                }
+                format!("{kept} {options} {comment}\n")
             } else {
                 format!("{line}\n")
             }
@@ -348,6 +358,7 @@ fn envoy_and_litellm_without_reload_are_refused_before_anything_runs() {
         "envoy",
         &format!("path=\"{}\"", installed.display()),
     );
+    set_options(repo.path(), "litellm", "");
     compile(repo.path());
     let shims = Shims::new(TOOLS);
     let run = apply(

@@ -163,7 +163,7 @@ fn job(job: &Job, model: &str, paths: &[String], install: &Install) -> PipelineJ
         for (key, value) in &step.env {
             // A project variable of the same name is in the job's environment
             // already; declaring it would refer to itself.
-            if matches!(value, EnvValue::Variable(name) | EnvValue::Secret(name) if name == key) {
+            if variable(value) == format!("${key}") {
                 continue;
             }
             variables.insert(key.clone(), variable(value));

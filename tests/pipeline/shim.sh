@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # A recording stand-in for a tool a generated pipeline calls, for running the pipelines
 # on a machine without a cluster (tests/pipelines_run.rs). The harness puts a
-# two-line script per tool (kubectl, nginx, envoy, curl, cargo, sleep, apply-traffic)
-# into a folder first on PATH, each running
+# two-line script per tool (kubectl, kubectl-argo-rollouts, nginx, envoy, systemctl,
+# curl, cargo, sleep, git) into a folder first on PATH, each running
 #   PIPELINE_SHIM_TOOL=<tool> exec bash …/shim.sh "$@"
 # ($PIPELINE_SHIM_TOOL says which tool it plays; without it, the name it was called
-# by does).
+# by does). `cargo install` writes one more, `modelops`, beside the binary under test.
 #
 # Every call appends one line to $PIPELINE_RUN_LOG:
-#   JOB <tab> TOOL <tab> ARG <tab> ARG …
-# (a tab, newline or backslash inside an argument is written as \t, \n, \\).
+#   JOB <tab> TOOL <tab> KUBECONFIG <tab> ARG <tab> ARG …
+# (KUBECONFIG is that variable's value, empty when unset; a tab, newline or backslash
+# inside a field is written as \t, \n, \\). git is recorded only inside a job
+# (gitlab-ci-local itself calls git too).
 #
 # Environment (set by the harness):
-#   PIPELINE_RUN_LOG   the log file (required)
-#   MODELOPS_TEST_BIN  the modelops binary `cargo install … modelops` puts in place
-#   PIPELINE_REAL_CURL the real curl, used for loopback URLs only
+#   PIPELINE_RUN_LOG    the log file (required)
+#   MODELOPS_TEST_BIN   the modelops binary `cargo install … modelops` puts in place
+#   PIPELINE_REAL_CURL  the real curl, used for loopback URLs only
+#   PIPELINE_REAL_GIT   the real git
+#   PIPELINE_WATCH, PIPELINE_WATCH_INTERVAL_MS   the test's time compression of
+#                       `modelops guard --watch` (see the modelops case below)
 set -euo pipefail
 
 tool=${PIPELINE_SHIM_TOOL:-$(basename "$0")}
@@ -29,11 +34,13 @@ escape() {
   printf '%s' "$s"
 }
 
-line="$(escape "${CI_JOB_NAME:--}")"$'\t'"$tool"
-for arg in "$@"; do
-  line+=$'\t'"$(escape "$arg")"
-done
-printf '%s\n' "$line" >>"$log"
+if [ "$tool" != git ] || [ -n "${CI_JOB_NAME:-}" ]; then
+  line="$(escape "${CI_JOB_NAME:--}")"$'\t'"$tool"$'\t'"$(escape "${KUBECONFIG:-}")"
+  for arg in "$@"; do
+    line+=$'\t'"$(escape "$arg")"
+  done
+  printf '%s\n' "$line" >>"$log"
+fi
 
 # kubectl apply -f FILE: kubectl decodes FILE client-side before it talks to a
 # server, and refuses anything that is not Kubernetes objects (YAML or JSON, each
@@ -77,6 +84,8 @@ kubectl_apply_file() {
 
 case "$tool" in
   kubectl)
+    # The verbs the pipelines and `modelops apply` use; anything else is a new
+    # command the stand-in (and the tests) should learn about.
     case "${1:-}" in
       apply)
         shift
@@ -92,7 +101,20 @@ case "$tool" in
         for file in "${files[@]}"; do kubectl_apply_file "$file"; done
         ;;
       rollout) echo "rollout complete: ${*:3}" ;;
-      *) ;;
+      delete) echo "deleted (stand-in): ${*:2}" ;;
+      # A fresh cluster: nothing exists yet (the controllers' bootstrap runs).
+      get) echo "Error from server (NotFound): ${2:-object} \"${3:-}\" not found" >&2; exit 1 ;;
+      wait) echo "condition met (stand-in): ${*:2}" ;;
+      # The Argo Rollouts plugin (`kubectl argo rollouts status|promote|abort …`).
+      argo)
+        case "${2:-} ${3:-}" in
+          "rollouts status") echo "Healthy" ;;
+          "rollouts promote") echo "rollout '${4:-}' promoted" ;;
+          "rollouts abort") echo "rollout '${4:-}' aborted" ;;
+          *) echo "kubectl stand-in: no answer for: kubectl $*" >&2; exit 1 ;;
+        esac
+        ;;
+      *) echo "kubectl stand-in: no answer for: kubectl $*" >&2; exit 1 ;;
     esac
     ;;
   cargo)
@@ -119,20 +141,17 @@ case "$tool" in
       done
       if [ "$wants" = modelops ]; then
         : "${MODELOPS_TEST_BIN:?MODELOPS_TEST_BIN is not set}"
-        # DIR/bin/modelops records each call, then runs the binary under test, copied
-        # beside it (so an artifact of DIR carries both). Written under temporary
-        # names and renamed: jobs install at the same time, and one may be running
-        # the previous copy.
+        # DIR/bin/modelops is a wrapper that records each call, then runs the binary
+        # under test where cargo built it (a few hundred bytes for the artifact to
+        # carry, not the binary). Written under a temporary name and renamed.
         bin="$root/bin"
         mkdir -p "$bin"
-        cp "$MODELOPS_TEST_BIN" "$bin/.modelops-under-test.$$"
-        mv -f "$bin/.modelops-under-test.$$" "$bin/modelops-under-test"
         self=$(readlink -f "$0")
         # shellcheck disable=SC2016,SC1003 # the wrapper's own text, expanded when it runs
         {
           echo '#!/bin/sh'
           echo '# Installed by the cargo stand-in of tests/pipeline/shim.sh.'
-          echo 'MODELOPS_UNDER_TEST="$(dirname "$0")/modelops-under-test" PIPELINE_SHIM_TOOL=modelops \'
+          printf 'MODELOPS_UNDER_TEST=%q PIPELINE_SHIM_TOOL=modelops \\\n' "$MODELOPS_TEST_BIN"
           printf '  exec bash %q "$@"\n' "$self"
         } >"$bin/.modelops.$$"
         chmod +x "$bin/.modelops.$$"
@@ -162,27 +181,37 @@ case "$tool" in
     done
     exec "${PIPELINE_REAL_CURL:?PIPELINE_REAL_CURL is not set}" "$@"
     ;;
+  git)
+    exec "${PIPELINE_REAL_GIT:?PIPELINE_REAL_GIT is not set}" "$@"
+    ;;
   modelops)
-    # The installed modelops (see cargo): recorded above, run for real.
+    # The installed modelops (see cargo): recorded above as asked, run for real.
     under_test=${MODELOPS_UNDER_TEST:?run modelops through the wrapper cargo installed}
     unset MODELOPS_UNDER_TEST
+    # Time compression, on the test's side only: `--watch 2h` would hold the job two
+    # hours in real time. The log above keeps the duration the pipeline asked for;
+    # the binary under test watches for $PIPELINE_WATCH instead, polling every
+    # $PIPELINE_WATCH_INTERVAL_MS (the variable modelops reads for testing).
+    if [ -n "${PIPELINE_WATCH:-}" ]; then
+      args=()
+      while [ $# -gt 0 ]; do
+        case "$1" in
+          --watch) args+=(--watch "$PIPELINE_WATCH"); shift 2 ;;
+          --watch=*) args+=("--watch=$PIPELINE_WATCH"); shift ;;
+          *) args+=("$1"); shift ;;
+        esac
+      done
+      set -- "${args[@]}"
+      if [ -n "${PIPELINE_WATCH_INTERVAL_MS:-}" ]; then
+        export MODELOPS_WATCH_INTERVAL_MS=$PIPELINE_WATCH_INTERVAL_MS
+      fi
+    fi
     exec "$under_test" "$@"
     ;;
-  apply-traffic)
-    # What a site puts in MODELOPS_APPLY when one command must apply every traffic
-    # target's file: each file goes to the tool that loads it (through the stand-ins).
-    file=${1:?apply-traffic FILE}
-    [ -f "$file" ] || { echo "apply-traffic: no such file: $file" >&2; exit 1; }
-    case "$file" in
-      generated/istio/*) kubectl apply -f "$file" ;;
-      generated/envoy/*) envoy --mode validate -c "$file" ;;
-      generated/nginx/*) nginx -t -c "$file" ;;
-      generated/litellm/*) ;;
-      *) echo "apply-traffic: which target loads $file?" >&2; exit 1 ;;
-    esac
-    ;;
-  sleep | nginx | envoy)
-    # A hold returns at once (the log keeps its length); nginx and envoy are recorded.
+  sleep | nginx | envoy | systemctl | kubectl-argo-rollouts)
+    # A hold returns at once (the log keeps its length); nginx (`-t`, `-s reload`),
+    # envoy (`--mode validate`), systemctl (the targets' `reload=`) and the Argo
+    # Rollouts plugin are recorded and succeed.
     ;;
   *)
     echo "shim.sh: no stand-in for $tool" >&2
