@@ -39,6 +39,7 @@ fn options() -> Options {
         keep_views: false,
         keep_rendered: false,
         staging: None,
+        history: None,
     }
 }
 

@@ -60,6 +60,10 @@ pub struct Options {
     /// When the git index is checked: what the working tree holds, so that lock
     /// findings staging would fix say so.
     pub staging: Option<lock::check::Staging>,
+    /// Where the deploy record is read (the repository root and the base revision):
+    /// promotion order is judged against the default branch's history, not one
+    /// revision.
+    pub history: Option<(std::path::PathBuf, String)>,
 }
 
 impl Options {
@@ -76,6 +80,7 @@ impl Options {
             keep_views: false,
             keep_rendered: true,
             staging: None,
+            history: None,
         }
     }
 }
@@ -158,14 +163,23 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         models,
         releases,
         prompts: loaded.prompts,
+        templates: loaded.templates,
     };
     let mut resolution = None;
     let mut lock_entries = BTreeMap::new();
     if config.project.is_some() {
+        let deployed = |model: &str| match &options.history {
+            Some((root, base)) => lock::base::deployed_before(root, base, model),
+            None => Default::default(),
+        };
         let context = rules::Context {
             config: &config,
             source,
             today: options.today,
+            deployed: options
+                .history
+                .is_some()
+                .then_some(&deployed as &rules::Deployed),
         };
         // The rules and resolution only read the configuration: they run side by side.
         let ((), (resolved, resolve_diagnostics)) = rayon::join(
@@ -260,6 +274,11 @@ pub fn check_at_base(
         .and_then(|bytes| {
             crate::lock::base::project_name(&String::from_utf8_lossy(&bytes)).map(str::to_owned)
         });
+    let history_base = base
+        .map(str::to_owned)
+        .or_else(|| crate::source::default_base(root).map(|(commit, _)| commit))
+        .unwrap_or_else(|| "HEAD".to_owned());
+    options.history = Some((root.to_path_buf(), history_base));
     let (base_lock, loaded) = rayon::join(
         || read_base(root, base, project.as_deref()),
         || load::load(source, options.keep_views),

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{self, EXIT_OK, fail, print_stdout};
+use crate::commands::{self, ColorWhen, EXIT_OK, fail, print_stdout};
 
 pub use crate::commands::{EXIT_ERROR, EXIT_INVALID};
 
@@ -26,6 +26,18 @@ pub struct Cli {
     /// Run as if started in DIR (like `git -C`).
     #[arg(short = 'C', value_name = "DIR", global = true)]
     pub directory: Option<PathBuf>,
+
+    /// When to colour diagnostics and help: `auto` on a terminal only (`NO_COLOR`,
+    /// `CLICOLOR=0` and `CLICOLOR_FORCE` are honoured), `always` or `never`.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        global = true,
+        default_value_t = ColorWhen::Auto,
+        hide_possible_values = true
+    )]
+    pub color: ColorWhen,
 
     #[command(subcommand)]
     pub command: Command,
@@ -54,11 +66,8 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
     /// Write modelops.lock: the content hashes of prompts, datasets and releases.
     Lock(commands::lock::LockArgs),
-    /// Print the long explanation of a diagnostic code.
-    Explain {
-        /// A code such as MO101, or its name such as kdl-syntax.
-        code: String,
-    },
+    /// Print the long explanation of a diagnostic code, or with `--list` every code.
+    Explain(commands::explain::ExplainArgs),
     /// Print the JSON Schema of the language.
     Schema,
     /// Create a new config repository that passes check and compile as it is.
@@ -84,7 +93,7 @@ pub enum Command {
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_args();
     // Read objects as git does, without hashing each one again on every read (git
     // checks hashes when objects are written, fetched and fsck'd). libgit2's check
     // is SHA-1 with collision detection, a tenth of a `diff` of thousands of files.
@@ -98,8 +107,44 @@ pub fn main() -> ExitCode {
     ExitCode::from(run(cli))
 }
 
+/// The command line as clap sees it, set up for where help goes: coloured as
+/// `--color` and the environment say, and wrapped to the terminal's width, or not at
+/// all when stdout is not a terminal (help piped into a file or a CI log keeps each
+/// line whole).
+pub fn command(args: &[std::ffi::OsString]) -> clap::Command {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let color =
+        match commands::color_decided(commands::color_flag(args), |name| std::env::var_os(name)) {
+            Some(true) => clap::ColorChoice::Always,
+            Some(false) => clap::ColorChoice::Never,
+            // Help goes to stdout and usage errors to stderr: clap looks at each.
+            None => clap::ColorChoice::Auto,
+        };
+    let width = if terminal {
+        commands::terminal_width(terminal_size::terminal_size_of(&stdout))
+    } else {
+        0 // clap: no wrapping
+    };
+    Cli::command().color(color).term_width(width)
+}
+
+/// Parses the process arguments as [`Cli::parse`] does, with [`command`]'s colour
+/// and width; exits on a usage error or after `--help`.
+fn parse_args() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = command(&args);
+    let parsed = command
+        .try_get_matches_from_mut(&args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches))
+        .map_err(|error| error.format(&mut command));
+    parsed.unwrap_or_else(|error| error.exit())
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    commands::set_color_when(cli.color);
     if let Some(today) = std::env::var_os("MODELOPS_TODAY").filter(|v| !v.is_empty())
         && today.to_str().and_then(crate::model::Date::parse).is_none()
     {
@@ -122,7 +167,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Rollback(args) => commands::rollback::run(cli.directory.as_deref(), &args),
         Command::Guard(args) => commands::guard::run(cli.directory.as_deref(), &args),
         Command::Apply(args) => commands::apply::run(cli.directory.as_deref(), &args),
-        Command::Explain { code } => commands::explain::run(&code),
+        Command::Explain(args) => commands::explain::run(&args),
         Command::Schema => {
             print_stdout(crate::schema::SCHEMA_TEXT);
             EXIT_OK

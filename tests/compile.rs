@@ -513,11 +513,16 @@ fn without_a_shadow_argo_runs_a_replica_weighted_canary() {
 }
 
 #[test]
-fn targets_without_an_emitter_are_reported_not_skipped() {
-    // User templates (`target "custom"`) are validated but not rendered yet.
+fn custom_targets_are_generated_beside_the_others() {
+    // User templates (`target "custom"`) render with the plan's data; without
+    // `output=` the file is named after the template (tests/custom_target.rs has more).
     let repo = copy_example();
     std::fs::create_dir_all(repo.path().join("templates")).unwrap();
-    std::fs::write(repo.path().join("templates/summary.hbs"), "{{model}}\n").unwrap();
+    std::fs::write(
+        repo.path().join("templates/summary.hbs"),
+        "{{project}}:{{#each deployments}} {{model}}@{{environment}}{{/each}}\n",
+    )
+    .unwrap();
     let path = repo.path().join("modelops.kdl");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -527,12 +532,12 @@ fn targets_without_an_emitter_are_reported_not_skipped() {
     .unwrap();
     let run = modelops_in(repo.path(), &["compile"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("MO902"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("does not emit the `custom` target yet"),
-        "{}",
-        run.stderr
+    assert!(!run.stderr.contains("MO902"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("generated/custom/summary")).unwrap(),
+        "acme-assistants: support-bot@prod triage@prod support-bot@staging triage@staging\n"
     );
+    assert!(repo.path().join("generated/plan.json").is_file());
 }
 
 #[test]

@@ -27,11 +27,45 @@ fn modelops(dir: &Path, args: &[&str]) -> support::Run {
     output.into()
 }
 
-fn scaffold() -> (tempfile::TempDir, PathBuf) {
+/// The digest of a pushed image, which a user puts in place of the scaffold's
+/// placeholder.
+const IMAGE_DIGEST: &str = "9b2c60e28ba37c1f79103498a745d9bf42ed832b0078c9364d107f703e5b1563";
+
+/// `modelops init` in a new folder, as it leaves the repository. The scaffold's image
+/// digest is a placeholder, which `check` refuses (MO308), so `init` leaves locking
+/// and compiling to after the user's first edit, and says so.
+fn fresh_scaffold() -> (tempfile::TempDir, PathBuf, support::Run) {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("acme-llm");
     let run = modelops(parent.path(), &["init", "acme-llm"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("MO308"), "{}", run.stderr);
+    assert!(run.stderr.contains("`modelops lock`"), "{}", run.stderr);
+    (parent, dir, run)
+}
+
+/// Puts a real digest in place of the scaffold's placeholder, as the user does first.
+fn replace_placeholder(dir: &Path) {
+    let model = dir.join("models/assistant.kdl");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let placeholder = format!("@sha256:{}", "0".repeat(64));
+    assert!(text.contains(&placeholder), "{text}");
+    std::fs::write(
+        &model,
+        text.replace(&placeholder, &format!("@sha256:{IMAGE_DIGEST}")),
+    )
+    .unwrap();
+}
+
+/// A scaffold after the user's first step: the placeholder digest replaced, then
+/// locked and compiled.
+fn scaffold() -> (tempfile::TempDir, PathBuf) {
+    let (parent, dir, _) = fresh_scaffold();
+    replace_placeholder(&dir);
+    for args in [&["lock"][..], &["compile"]] {
+        let run = modelops(&dir, args);
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    }
     (parent, dir)
 }
 
@@ -73,6 +107,65 @@ fn init_writes_a_repository_that_passes_every_check() {
 }
 
 #[test]
+fn a_fresh_scaffold_reports_its_placeholder_digest_and_nothing_else() {
+    let (_parent, dir, init) = fresh_scaffold();
+    assert!(
+        init.stderr.contains("put your serving image's digest"),
+        "{}",
+        init.stderr
+    );
+    // Every file is written; the lock and the output wait for the real digest.
+    for file in [
+        "modelops.kdl",
+        "models/assistant.kdl",
+        "prompts/assistant/v1.md",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} was not written");
+    }
+    assert!(!dir.join("modelops.lock").exists());
+    assert!(!dir.join("generated").exists());
+
+    let check = modelops(&dir, &["check", "--format", "json"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    let report: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    let findings: Vec<&serde_json::Value> =
+        report["diagnostics"].as_array().unwrap().iter().collect();
+    let errors: Vec<&&serde_json::Value> = findings
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{findings:#?}");
+    let error = errors[0];
+    assert_eq!(error["code"], "MO308");
+    assert_eq!(error["file"], "models/assistant.kdl");
+    assert_eq!(
+        error["help"],
+        "replace the placeholder with your serving image's digest (e.g. `docker buildx imagetools inspect IMAGE` shows it)"
+    );
+    // The label is on the image value.
+    let label = &error["labels"][0];
+    let model = std::fs::read_to_string(dir.join("models/assistant.kdl")).unwrap();
+    let start = label["byte_start"].as_u64().unwrap() as usize;
+    let end = label["byte_end"].as_u64().unwrap() as usize;
+    assert_eq!(
+        &model[start..end],
+        format!("\"ghcr.io/example/llm-gateway@sha256:{}\"", "0".repeat(64))
+    );
+    // Besides it, only the lock `init` could not write while the error stands.
+    let others: Vec<&str> = findings
+        .iter()
+        .filter(|d| d["severity"] != "error")
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(others, ["MO701"], "{findings:#?}");
+
+    // Replacing the placeholder is all it takes.
+    replace_placeholder(&dir);
+    let check = modelops(&dir, &["check", "--format", "json"]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+}
+
+#[test]
 fn init_refuses_to_overwrite_unless_forced() {
     let (_parent, dir) = scaffold();
     std::fs::write(dir.join("models/assistant.kdl"), "// mine\n").unwrap();
@@ -89,8 +182,11 @@ fn init_refuses_to_overwrite_unless_forced() {
         "// mine\n",
         "nothing was overwritten"
     );
+    // Forced, the scaffold is written again, with its placeholder digest.
     let forced = modelops(&dir, &["init", "--force"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(forced.stderr.contains("MO308"), "{}", forced.stderr);
+    replace_placeholder(&dir);
     assert_eq!(modelops(&dir, &["check"]).code, 0);
 
     let bad_name = modelops(&dir, &["init", "other", "--name", "Not Valid"]);

@@ -69,6 +69,7 @@ fn run_case(dir: &Path) -> (String, BTreeSet<Code>) {
         keep_views: false,
         keep_rendered: true,
         staging: None,
+        history: None,
     };
     let checked = check(&tree, &options).expect("fixture loads");
     let exit = u8::from(checked.has_errors());

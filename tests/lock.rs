@@ -435,3 +435,49 @@ fn content_counts_as_released_once_it_reached_the_default_branch() {
     assert_eq!(merged.code, 1, "{}", merged.stderr);
     assert!(merged.stderr.contains("MO704"), "{}", merged.stderr);
 }
+
+/// Promotion order is judged from the default branch's history: a release that ran
+/// in staging in an earlier commit may go to prod although staging has moved on; one
+/// that never ran there may not.
+#[test]
+fn promotion_order_reads_the_deploy_record_of_the_default_branch() {
+    let repo = TempRepo::new();
+    repo.write(
+        "modelops.kdl",
+        "project \"t\"\nenvironment \"staging\" namespace=\"s\"\nenvironment \"prod\" namespace=\"p\" {\n    after \"staging\"\n}\n",
+    );
+    let model = |staging: &str, prod: &str| {
+        format!(
+            "model \"assistant\" {{\n    release \"1.0.0\" {{\n        base \"openai/gpt-4o-2024-08-06\"\n        image \"ghcr.io/acme/gateway@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n        prompt \"assistant\" version=1\n    }}\n    release \"1.1.0\" from=\"1.0.0\" {{\n        params {{\n            temperature 0.2\n        }}\n    }}\n    release \"1.2.0\" from=\"1.0.0\" {{\n        params {{\n            temperature 0.1\n        }}\n    }}\n    deploy \"staging\" {{\n{staging}\n    }}\n    deploy \"prod\" {{\n{prod}\n    }}\n}}\n"
+        )
+    };
+    repo.write(
+        "models/assistant.kdl",
+        model("        stable \"1.1.0\"", "        stable \"1.0.0\""),
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    let git = Git::init(repo.path());
+    git.add_all();
+    git.commit("1.1.0 runs in staging");
+    // Staging moves on to 1.2.0 while prod starts its canary of 1.1.0.
+    repo.write(
+        "models/assistant.kdl",
+        model(
+            "        stable \"1.2.0\"",
+            "        stable \"1.0.0\"\n        canary \"1.1.0\" {\n            step 100\n        }",
+        ),
+    );
+    let run = repo.modelops(&["check"]);
+    assert!(!run.stderr.contains("MO413"), "{}", run.stderr);
+    // 1.2.0 to prod: staging runs it only in this uncommitted change — fine, it is in
+    // the configuration — but a release that never ran in staging is refused.
+    repo.write(
+        "models/assistant.kdl",
+        model(
+            "        stable \"1.1.0\"",
+            "        stable \"1.0.0\"\n        canary \"1.2.0\" {\n            step 100\n        }",
+        ),
+    );
+    let refused = repo.modelops(&["check"]);
+    assert!(refused.stderr.contains("MO413"), "{}", refused.stderr);
+}

@@ -9,10 +9,7 @@ use std::path::Path;
 use git2::{Oid, Repository, Sort};
 
 use crate::audit::{AuditError, Progress, short};
-use crate::diag::FileId;
 use crate::model::Model;
-use crate::schema::FileKind;
-use crate::syntax::{MODEL_FILE, lower, parse};
 
 /// A commit that touched a path, with the blob the path had there.
 #[derive(Clone, Debug)]
@@ -71,23 +68,7 @@ pub fn touches(repo: &Repository, path: &str) -> Result<Vec<Touch>, AuditError> 
     Ok(out)
 }
 
-/// Parses one model file's text into its model (`None` when it does not validate).
-pub fn parse_model(text: &str, name: &str) -> Option<Model> {
-    let file = FileId(0);
-    let document = parse(file, text).ok()?;
-    let (view, problems) = lower(&document, text, file, &MODEL_FILE);
-    if problems.iter().any(crate::diag::Diagnostic::is_error)
-        || !crate::schema::validate(&view, FileKind::Model).is_empty()
-    {
-        return None;
-    }
-    let mut value = view.value;
-    crate::model::annotate(&mut value);
-    match crate::model::Typed::from_value(FileKind::Model, file, value).ok()? {
-        crate::model::Typed::Models(models) => models.into_iter().find(|m| m.name == name),
-        crate::model::Typed::Project(_) => None,
-    }
-}
+pub use crate::model::load::parse_model;
 
 /// What runs in one environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

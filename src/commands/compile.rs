@@ -145,6 +145,12 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     warnings.extend(emit_diagnostics);
     warnings.sort(&checked.config.files);
     print_diagnostics(&warnings, &checked.config.files);
+    // A target that could not be generated (a custom template that does not render)
+    // leaves the folder as it is: a partial output is never written or accepted.
+    if warnings.has_errors() {
+        eprintln!("error: a target could not be generated; nothing was written");
+        return EXIT_INVALID;
+    }
     // What remains is comparing and writing files: let the analysis go first, on
     // another thread, since freeing it is work nothing below waits for.
     rayon::spawn(move || drop((warnings, checked)));

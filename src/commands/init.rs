@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-use super::compile::CompileArgs;
-use super::lock::LockArgs;
 use super::{EXIT_OK, fail};
 
 /// The files `init` writes, by repository path.
@@ -110,7 +108,9 @@ model "assistant" {{
 
     release "1.0.0" {{
         base "openai/gpt-4o-2024-08-06"
-        // The serving image, pinned by digest: put your gateway image's digest here.
+        // The serving image, pinned by digest. The zeros are a placeholder, not a pin:
+        // `modelops check` refuses them (MO308) until you put your gateway image's
+        // digest here (`docker buildx imagetools inspect <image>` prints it).
         image "ghcr.io/example/llm-gateway@sha256:0000000000000000000000000000000000000000000000000000000000000000"
         prompt "assistant" version=1
         params {{
@@ -357,28 +357,11 @@ pub fn run(directory: Option<&Path>, args: &InitArgs) -> u8 {
         "created the config repository `{name}` in {}",
         dir.display()
     );
-    let lock = LockArgs {
-        check: false,
-        force: true,
-        base: None,
-    };
-    let code = super::lock::run(Some(&dir), &lock);
-    if code != EXIT_OK {
-        return code;
-    }
-    let compile = CompileArgs {
-        check: false,
-        out: None,
-        environment: None,
-        target: None,
-        base: None,
-    };
-    let code = super::compile::run(Some(&dir), &compile);
-    if code == EXIT_OK {
-        eprintln!(
-            "next: put your gateway image's digest in models/assistant.kdl, run `modelops check`, \
-             and enable the hook with `pre-commit install`"
-        );
-    }
-    code
+    // The scaffold names a placeholder image digest, which `check` refuses (MO308)
+    // until it is the team's own: locking and compiling come after that edit.
+    eprintln!(
+        "next: put your serving image's digest in models/assistant.kdl (the zeros are a placeholder `modelops check` refuses, MO308), \
+         then run `modelops lock` and `modelops compile`, and enable the hook with `pre-commit install`"
+    );
+    EXIT_OK
 }

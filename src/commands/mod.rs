@@ -97,12 +97,18 @@ pub fn open_worktree(directory: Option<&Path>) -> Result<WorkTree, u8> {
     WorkTree::new(&root).map_err(|e| fail(&format!("cannot open `{}`: {e}", root.display()), None))
 }
 
+/// How to draw diagnostics on stderr: coloured as [`color_on`] decides; wrapped to
+/// the terminal's width on a terminal, not wrapped at all otherwise (a CI log or a
+/// file keeps each message on one line).
 pub fn human_options() -> HumanOptions {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let width = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100);
+    let stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let color = color_on(terminal);
+    let width = if terminal {
+        terminal_width(terminal_size::terminal_size_of(&stderr))
+    } else {
+        0
+    };
     HumanOptions { color, width }
 }
 
@@ -200,4 +206,188 @@ pub fn prompt_files(worktree: &WorkTree, name: &str) -> std::collections::BTreeM
 pub enum ReportFormat {
     Human,
     Json,
+}
+
+/// `--color WHEN`: when to colour diagnostics and help.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal, unless the environment says otherwise (`NO_COLOR`,
+    /// `CLICOLOR`, `CLICOLOR_FORCE`).
+    #[default]
+    Auto,
+    /// Always colour, even into a pipe or a file.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorWhen {
+    /// The value of a `--color` flag as written on the command line (`None` for a
+    /// value clap will reject).
+    pub fn parse(value: &std::ffi::OsStr) -> Option<ColorWhen> {
+        let value = value.to_str()?;
+        ColorWhen::value_variants().iter().copied().find(|when| {
+            when.to_possible_value()
+                .is_some_and(|v| v.matches(value, false))
+        })
+    }
+}
+
+/// The `--color` flag of this run, set once the command line is parsed.
+static COLOR_WHEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Records the `--color` flag for [`color_on`].
+pub fn set_color_when(when: ColorWhen) {
+    let value = match when {
+        ColorWhen::Auto => 0,
+        ColorWhen::Always => 1,
+        ColorWhen::Never => 2,
+    };
+    COLOR_WHEN.store(value, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn color_when() -> ColorWhen {
+    match COLOR_WHEN.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => ColorWhen::Always,
+        2 => ColorWhen::Never,
+        _ => ColorWhen::Auto,
+    }
+}
+
+/// Whether output to a stream is coloured, by the run's `--color` flag, the
+/// environment and whether the stream is a `terminal`.
+pub fn color_on(terminal: bool) -> bool {
+    color_decided(color_when(), |name| std::env::var_os(name)).unwrap_or(terminal)
+}
+
+/// What the flag, then the environment, decide about colour: `Some(true)` colour,
+/// `Some(false)` none, `None` colour exactly on a terminal. The flag wins; then
+/// `NO_COLOR` set (to any value) means never, `CLICOLOR_FORCE` set to anything but
+/// `0` always, and `CLICOLOR=0` never.
+pub fn color_decided(
+    when: ColorWhen,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<bool> {
+    match when {
+        ColorWhen::Always => return Some(true),
+        ColorWhen::Never => return Some(false),
+        ColorWhen::Auto => {}
+    }
+    if env("NO_COLOR").is_some() {
+        return Some(false);
+    }
+    if env("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return Some(true);
+    }
+    if env("CLICOLOR").is_some_and(|v| v == "0") {
+        return Some(false);
+    }
+    None
+}
+
+/// The `--color` flag in raw arguments, for what is printed before clap has parsed
+/// them (help, usage errors): the last `--color WHEN` or `--color=WHEN` before `--`.
+pub fn color_flag(args: &[std::ffi::OsString]) -> ColorWhen {
+    let mut when = ColorWhen::Auto;
+    let mut args = args.iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = if arg == "--color" {
+            args.next().map(|v| v.as_os_str())
+        } else {
+            arg.to_str()
+                .and_then(|a| a.strip_prefix("--color="))
+                .map(std::ffi::OsStr::new)
+        };
+        if let Some(parsed) = value.and_then(ColorWhen::parse) {
+            when = parsed;
+        }
+    }
+    when
+}
+
+/// The width to wrap at on a terminal of `size` (`None`: its size is unknown):
+/// its width, else `COLUMNS`, else 100.
+pub fn terminal_width(size: Option<(terminal_size::Width, terminal_size::Height)>) -> usize {
+    size.map(|(width, _)| usize::from(width.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .filter(|width| *width > 0)
+        .unwrap_or(100)
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn decided(when: ColorWhen, vars: &[(&str, &str)]) -> Option<bool> {
+        color_decided(when, |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| OsString::from(value))
+        })
+    }
+
+    #[test]
+    fn the_flag_wins_then_no_color_then_clicolor() {
+        assert_eq!(decided(ColorWhen::Auto, &[]), None);
+        assert_eq!(decided(ColorWhen::Auto, &[("NO_COLOR", "")]), Some(false));
+        assert_eq!(decided(ColorWhen::Auto, &[("NO_COLOR", "1")]), Some(false));
+        assert_eq!(
+            decided(
+                ColorWhen::Auto,
+                &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            decided(ColorWhen::Auto, &[("CLICOLOR_FORCE", "1")]),
+            Some(true)
+        );
+        assert_eq!(decided(ColorWhen::Auto, &[("CLICOLOR_FORCE", "0")]), None);
+        assert_eq!(decided(ColorWhen::Auto, &[("CLICOLOR_FORCE", "")]), None);
+        assert_eq!(decided(ColorWhen::Auto, &[("CLICOLOR", "0")]), Some(false));
+        assert_eq!(decided(ColorWhen::Auto, &[("CLICOLOR", "1")]), None);
+        assert_eq!(
+            decided(
+                ColorWhen::Auto,
+                &[("CLICOLOR", "0"), ("CLICOLOR_FORCE", "1")]
+            ),
+            Some(true)
+        );
+        assert_eq!(decided(ColorWhen::Always, &[("NO_COLOR", "1")]), Some(true));
+        assert_eq!(
+            decided(ColorWhen::Never, &[("CLICOLOR_FORCE", "1")]),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn the_color_flag_is_found_before_clap_parses() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(color_flag(&args(&["modelops", "check"])), ColorWhen::Auto);
+        assert_eq!(
+            color_flag(&args(&["modelops", "--color", "always", "check"])),
+            ColorWhen::Always
+        );
+        assert_eq!(
+            color_flag(&args(&[
+                "modelops",
+                "check",
+                "--color=never",
+                "--color=always"
+            ])),
+            ColorWhen::Always
+        );
+        assert_eq!(
+            color_flag(&args(&["modelops", "--color", "sometimes"])),
+            ColorWhen::Auto
+        );
+        assert_eq!(
+            color_flag(&args(&["modelops", "explain", "--", "--color=always"])),
+            ColorWhen::Auto
+        );
+    }
 }

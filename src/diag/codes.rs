@@ -109,6 +109,7 @@ codes! {
     UnversionedPrompt = "MO305", "unversioned-prompt", Error, Pinning, "a prompt reference without an explicit version";
     UnpinnedJudge = "MO306", "unpinned-judge", Error, Pinning, "a gate's judge model that is not a pinned snapshot";
     UnpinnedDataset = "MO307", "unpinned-dataset", Error, Pinning, "a remote gate dataset without a blake3 hash";
+    PlaceholderDigest = "MO308", "placeholder-digest", Error, Pinning, "an image digest of all zeros: a placeholder, not a pin";
     MissingGate = "MO401", "missing-gate", Error, Rollout, "a candidate without the gate its environment requires";
     ShadowTooShort = "MO402", "shadow-too-short", Error, Rollout, "a candidate without the shadow stage its environment requires, or with a shorter one";
     MissingGuard = "MO403", "missing-guard", Error, Rollout, "a candidate without a guard its environment requires";
@@ -142,6 +143,7 @@ codes! {
     DriverCannotRun = "MO906", "driver-cannot-run", Error, Targets, "a rollout stage the controller that moves traffic cannot run as written";
     ModelopsSource = "MO907", "modelops-source", Error, Targets, "the pipelines' modelops source names no single pinned source";
     JobLimit = "MO908", "job-limit", Error, Targets, "a hold longer than a CI job may run";
+    CustomTemplate = "MO909", "custom-template", Error, Targets, "a custom target's template does not parse or does not render with the project's data";
 }
 
 impl Code {

@@ -210,3 +210,86 @@ pub fn read_base(
         }
     }
 }
+
+/// The most commits of the default branch's history read for a deploy record.
+pub const MAX_HISTORY_COMMITS: usize = 5000;
+
+/// Every (environment, release) that ran `model` — as stable or as a candidate — in
+/// the first-parent history of `base` (the default branch's history up to where
+/// this work left it): the deploy record promotion order is judged against, so a
+/// release that ran in staging in an earlier commit may go to prod now. Reads only
+/// the model's file, once per distinct content. Empty when git cannot be read.
+pub fn deployed_before(
+    root: &Path,
+    base: &str,
+    model: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut ran = std::collections::BTreeSet::new();
+    let Ok(repo) = git2::Repository::discover(root) else {
+        return ran;
+    };
+    let prefix = repo
+        .workdir()
+        .and_then(|workdir| {
+            let workdir = std::fs::canonicalize(workdir).ok()?;
+            let root = std::fs::canonicalize(root).ok()?;
+            let relative = root.strip_prefix(workdir).ok()?;
+            let mut prefix = relative.to_string_lossy().replace('\\', "/");
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            Some(prefix)
+        })
+        .unwrap_or_default();
+    let path = format!("{prefix}{}/{model}.kdl", crate::layout::MODELS_DIR);
+    let Ok(start) = repo
+        .revparse_single(base)
+        .and_then(|object| object.peel_to_commit())
+    else {
+        return ran;
+    };
+    let Ok(mut walk) = repo.revwalk() else {
+        return ran;
+    };
+    if walk.push(start.id()).is_err() || walk.simplify_first_parent().is_err() {
+        return ran;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for oid in walk.take(MAX_HISTORY_COMMITS).flatten() {
+        let Some(blob) = repo
+            .find_commit(oid)
+            .ok()
+            .and_then(|commit| commit.tree().ok())
+            .and_then(|tree| tree.get_path(Path::new(&path)).ok())
+            .map(|entry| entry.id())
+        else {
+            continue;
+        };
+        if !seen.insert(blob) {
+            continue;
+        }
+        let Some(text) = repo
+            .find_blob(blob)
+            .ok()
+            .filter(|b| b.size() as u64 <= crate::layout::MAX_FILE_BYTES)
+            .map(|b| String::from_utf8_lossy(b.content()).into_owned())
+        else {
+            continue;
+        };
+        let Some(parsed) = crate::model::load::parse_model(&text, model) else {
+            continue;
+        };
+        for deploy in parsed.deploy.values() {
+            ran.extend(
+                deploy
+                    .stable
+                    .iter()
+                    .map(|release| (deploy.environment.clone(), release.clone())),
+            );
+            if let Some(candidate) = deploy.candidate() {
+                ran.insert((deploy.environment.clone(), candidate.release().to_owned()));
+            }
+        }
+    }
+    ran
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use crate::diag::Files;
-use crate::model::load::PromptVersion;
+use crate::model::load::{PromptVersion, TemplateFile};
 use crate::model::{At, Deploy, Model, NameMap, Policy, Project, ResolvedRelease, SpanIndex};
 
 /// Every file of a repository that passed the schema, on the typed model, with
@@ -28,6 +28,8 @@ pub struct Config {
     pub releases: BTreeMap<String, NameMap<ResolvedRelease>>,
     /// Prompt versions by prompt name, then version number.
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    /// The `custom` targets' templates that could be read, by `template=` as written.
+    pub templates: BTreeMap<String, TemplateFile>,
 }
 
 /// The project seen when `modelops.kdl` is not valid: no environments, no targets,

@@ -1,5 +1,6 @@
-//! Reading a config repository through a [`Source`]: `modelops.kdl`, `models/*.kdl`
-//! and `prompts/<name>/v<N>.(md|txt)`, into [`Files`] with parsed, lowered views.
+//! Reading a config repository through a [`Source`]: `modelops.kdl`, `models/*.kdl`,
+//! `prompts/<name>/v<N>.(md|txt)` and the templates of custom targets, into [`Files`]
+//! with parsed, lowered views.
 //!
 //! Problems with single files (too large, not UTF-8, a directory where a file should
 //! be, a symlink out of the repository) become diagnostics; only a missing project
@@ -16,10 +17,10 @@ use crate::diag::{Code, Diagnostic, FileId, Files, Span};
 use crate::layout::{
     LOCK_FILE_NAME, MAX_FILE_BYTES, MAX_LOCK_BYTES, MODELS_DIR, PROJECT_FILE_NAME, PROMPTS_DIR,
 };
-use crate::model::{self, Typed};
+use crate::model::{self, TargetKind, Typed};
 use crate::schema::FileKind;
 use crate::source::{EntryKind, RepoPath, Source, SourceError};
-use crate::syntax::template::{TemplateAnalysis, analyze};
+use crate::syntax::template::{TemplateAnalysis, TemplateProblem, analyze};
 use crate::syntax::{self, MODEL_FILE, PROJECT_FILE, SpanTable};
 
 /// A failure that stops loading altogether (exit code 2).
@@ -74,6 +75,16 @@ pub struct PromptVersion {
     pub analysis: Option<TemplateAnalysis>,
 }
 
+/// The handlebars template of a `custom` target, read and parsed here so that its
+/// emitter never touches the disk.
+#[derive(Clone, Debug)]
+pub struct TemplateFile {
+    pub path: RepoPath,
+    pub file: FileId,
+    /// The parsed template; `None` when it does not parse (reported as MO909).
+    pub template: Option<handlebars::template::Template>,
+}
+
 /// Everything read from a repository, before schema validation.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -81,6 +92,8 @@ pub struct Loaded {
     pub kdl: Vec<LoadedKdl>,
     /// Prompt versions by prompt name, then version number.
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
+    /// Custom targets' templates that could be read, by `template=` as written.
+    pub templates: BTreeMap<String, TemplateFile>,
     /// `modelops.lock`, when present and readable as text.
     pub lock: Option<(FileId, Arc<str>)>,
     pub diagnostics: Vec<Diagnostic>,
@@ -178,6 +191,7 @@ pub fn load(source: &dyn Source, keep_views: bool) -> Result<Loaded, LoadError> 
     {
         prompt.analysis = analysis;
     }
+    read_templates(source, &mut loaded)?;
     if let Ok(lock_path) = RepoPath::parse(LOCK_FILE_NAME)
         && source
             .kind(&lock_path)
@@ -368,6 +382,175 @@ fn analyze_kdl(job: &KdlJob, keep_views: bool) -> (Option<LoadedKdl>, Vec<Diagno
     (Some(loaded), diagnostics)
 }
 
+/// Reads and parses the template of each `custom` target of a valid project. A path
+/// that is empty, leads outside the repository, is missing or is not a file is the
+/// reference rules' to report (MO204, MO207, MO208): it is left out here.
+fn read_templates(source: &dyn Source, loaded: &mut Loaded) -> Result<(), LoadError> {
+    let written: std::collections::BTreeSet<String> = loaded
+        .kdl
+        .iter()
+        .filter_map(|kdl| match &kdl.typed {
+            Some(Ok(Typed::Project(project))) => Some(project),
+            _ => None,
+        })
+        .flat_map(|project| project.target.values())
+        .filter(|target| target.kind == TargetKind::Custom)
+        .filter_map(|target| target.template.clone())
+        .collect();
+    for written in written {
+        let Ok(path) = RepoPath::parse(&written) else {
+            continue;
+        };
+        let read = match source.read(&path, MAX_FILE_BYTES) {
+            Ok(bytes) => Ok(decode(bytes)),
+            Err(error @ SourceError::TooLarge { .. }) => Err(error),
+            Err(_) => continue,
+        };
+        let (file, Some(text)) = register(&path, read, loaded)? else {
+            continue;
+        };
+        let template = match parse_template(&text) {
+            Ok(template) => Some(template),
+            Err(problem) => {
+                let diagnostic = template_problem(&loaded.files, file, &path, &problem);
+                loaded.diagnostics.push(diagnostic);
+                None
+            }
+        };
+        loaded.templates.insert(
+            written,
+            TemplateFile {
+                path,
+                file,
+                template,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Parses a custom template: bounded first, like prompts, then by handlebars, and
+/// without partials or decorators (a template is one file, rendered once).
+fn parse_template(text: &str) -> Result<handlebars::template::Template, TemplateProblem> {
+    use handlebars::template::{Template, TemplateElement};
+    if let Some(problem) = analyze(text).problem {
+        return Err(problem);
+    }
+    let template = Template::compile(text).map_err(|error| TemplateProblem {
+        reason: error.reason().to_string(),
+        position: error.pos(),
+    })?;
+    // Blocks nest no deeper than the bounds allow; walked without recursion all the same.
+    let mut pending = vec![&template];
+    while let Some(current) = pending.pop() {
+        for (index, element) in current.elements.iter().enumerate() {
+            let what = match element {
+                TemplateElement::HelperBlock(helper) => {
+                    pending.extend(helper.template.iter().chain(helper.inverse.iter()));
+                    continue;
+                }
+                TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                    "a partial (`{{> …}}`)"
+                }
+                TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                    "a decorator (`{{* …}}`)"
+                }
+                _ => continue,
+            };
+            return Err(TemplateProblem {
+                reason: format!("{what} is not available in custom templates"),
+                position: current.mapping.get(index).map(|m| (m.0, m.1)),
+            });
+        }
+    }
+    Ok(template)
+}
+
+/// A custom template that does not parse, at the place it breaks.
+fn template_problem(
+    files: &Files,
+    file: FileId,
+    path: &RepoPath,
+    problem: &TemplateProblem,
+) -> Diagnostic {
+    let text = files.text(file);
+    let at = problem.position.and_then(|(line, column)| {
+        let source = files.get(file)?;
+        let start = source.offset_of(line, column)?;
+        let (_, line_end) = source.line_span(line)?;
+        Some(Span::new(file, start, line_end.max(start)))
+    });
+    // The parser finds an unclosed block at the end of the text; the useful place is
+    // the block that was opened.
+    let at_end = at.is_none_or(|span| span.start >= text.trim_end().len());
+    if let Some((start, end, name)) = unclosed_block(text).filter(|_| at_end) {
+        return Diagnostic::new(
+            Code::CustomTemplate,
+            format!("the custom template `{path}` is not a valid template: `{{{{#{name}}}}}` is never closed"),
+        )
+        .with_label(Span::new(file, start, end), "opened here")
+        .with_help(format!("close the block with `{{{{/{name}}}}}`"));
+    }
+    let span = at.unwrap_or_else(|| Span::new(file, 0, 0));
+    // The grammar's list of expected rules means nothing to a template's author.
+    let reason = if problem.reason.starts_with("invalid handlebars syntax") {
+        "this `{{…}}` is not a valid expression"
+    } else {
+        problem.reason.as_str()
+    };
+    Diagnostic::new(
+        Code::CustomTemplate,
+        format!("the custom template `{path}` is not a valid template: {reason}"),
+    )
+    .with_label(span, "the template breaks here")
+    .with_help(
+        "custom templates are handlebars: `{{name}}` inserts a value, `{{#each deployments}}…{{/each}}` repeats a block; write `\\{{` for a literal `{{` (see `modelops explain MO909`)",
+    )
+}
+
+/// The last `{{#name …}}` block of a template left open, by one linear scan of
+/// block tags: its span and name.
+fn unclosed_block(text: &str) -> Option<(usize, usize, String)> {
+    let mut open: Vec<(usize, usize, &str)> = Vec::new();
+    let mut rest = 0;
+    // The next `}}`, searched forward only, so that the scan stays linear.
+    let mut close = 0;
+    while let Some(found) = text.get(rest..).and_then(|t| t.find("{{")) {
+        let start = rest + found;
+        let after = text.get(start..).unwrap_or_default();
+        let braces = after.len() - after.trim_start_matches('{').len();
+        rest = start + braces;
+        let inner = after
+            .get(braces..)
+            .unwrap_or_default()
+            .trim_start_matches(['~', ' ', '\t']);
+        let (closing, inner) = match inner.as_bytes().first() {
+            Some(b'#') => (false, inner.get(1..).unwrap_or_default()),
+            Some(b'/') => (true, inner.get(1..).unwrap_or_default()),
+            _ => continue,
+        };
+        let name = inner
+            .split(|c: char| c.is_whitespace() || c == '}' || c == '~')
+            .next()
+            .unwrap_or_default();
+        if closing {
+            if open.last().is_some_and(|(_, _, last)| *last == name) {
+                open.pop();
+            }
+            continue;
+        }
+        if close < rest {
+            close = text
+                .get(rest..)
+                .and_then(|t| t.find("}}"))
+                .map_or(text.len(), |at| rest + at + 2);
+        }
+        open.push((start, close.min(text.len()), name));
+    }
+    open.pop()
+        .map(|(start, end, name)| (start, end, name.to_owned()))
+}
+
 /// Parses `v<N>.md` / `v<N>.txt` into N.
 fn prompt_version(file_name: &str) -> Option<u32> {
     let stem = file_name
@@ -504,6 +687,25 @@ fn add_prompt(
             analysis: None,
         },
     );
+}
+
+/// Parses one model file's text into its model (`None` when it does not validate):
+/// for reading a model file as it was at a past revision.
+pub fn parse_model(text: &str, name: &str) -> Option<crate::model::Model> {
+    let file = crate::diag::FileId(0);
+    let document = crate::syntax::parse(file, text).ok()?;
+    let (view, problems) = crate::syntax::lower(&document, text, file, &crate::syntax::MODEL_FILE);
+    if problems.iter().any(crate::diag::Diagnostic::is_error)
+        || !crate::schema::validate(&view, crate::schema::FileKind::Model).is_empty()
+    {
+        return None;
+    }
+    let mut value = view.value;
+    crate::model::annotate(&mut value);
+    match crate::model::Typed::from_value(crate::schema::FileKind::Model, file, value).ok()? {
+        crate::model::Typed::Models(models) => models.into_iter().find(|m| m.name == name),
+        crate::model::Typed::Project(_) => None,
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,13 @@ pub struct Context<'a> {
     pub source: &'a dyn Source,
     /// The date snapshot retirements are judged against.
     pub today: Date,
+    /// The deploy record: what ran a model, by (environment, release), in the
+    /// default branch's history. Read only when a rule needs it.
+    pub deployed: Option<&'a Deployed<'a>>,
 }
+
+/// Reads the deploy record of one model.
+pub type Deployed<'a> = dyn Fn(&str) -> std::collections::BTreeSet<(String, String)> + Sync + 'a;
 
 impl Deref for Context<'_> {
     type Target = Config;

@@ -3,9 +3,10 @@
 //! Base models and judges must be snapshots (provider-aware, see `catalogue`), images
 //! must be pinned by digest, prompt references must name a version, remote datasets
 //! must carry a hash. Under `pinning "strict"` findings are errors, under `"relaxed"`
-//! warnings. What is judged is what runs: every release an environment deploys, with
-//! everything it inherits through `from=`, under the strictest mode of the
-//! environments running it; each finding is reported once, where the value is written.
+//! warnings; a placeholder digest of all zeros is an error in either mode. What is
+//! judged is what runs: every release an environment deploys, with everything it
+//! inherits through `from=`, under the strictest mode of the environments running it;
+//! each finding is reported once, where the value is written.
 
 use std::collections::BTreeMap;
 
@@ -76,6 +77,23 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                         .with_label(cx.spans.field(at, "image"), "a tag can be moved to other bytes")
                         .with_help("pin the image as `<name>@sha256:<64 hex>` (`docker buildx imagetools inspect <image>` prints the digest)"),
                 );
+            } else if has_placeholder_digest(image) {
+                // No image has this digest: it is what a scaffold writes until the
+                // real one is known. An error whatever the pinning mode.
+                out.push(
+                    Diagnostic::new(
+                        Code::PlaceholderDigest,
+                        format!(
+                            "image `{}` has a placeholder digest of all zeros",
+                            image.rsplit_once('@').map_or(*image, |(name, _)| name)
+                        ),
+                    )
+                    .with_label(
+                        cx.spans.field(at, "image"),
+                        "a placeholder, not a pin: no image has this digest",
+                    )
+                    .with_help("replace the placeholder with your serving image's digest (e.g. `docker buildx imagetools inspect IMAGE` shows it)"),
+                );
             }
         }
         for (prompt, mode) in prompts.values() {
@@ -100,6 +118,14 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Whether a pinned image's digest is all zeros (`@sha256:000…0`): the placeholder
+/// `modelops init` writes, which names no image.
+fn has_placeholder_digest(image: &str) -> bool {
+    image
+        .rsplit_once("@sha256:")
+        .is_some_and(|(_, digest)| digest.len() == 64 && digest.bytes().all(|b| b == b'0'))
 }
 
 /// Every release of a model with the pinning mode it is judged by: the strictest
@@ -248,5 +274,27 @@ fn retirement(
             .with_label(policy_span, "retirement date set here")
             .with_help("plan a release on a newer snapshot before the date"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_full_digest_of_zeros_is_a_placeholder() {
+        let zeros = "0".repeat(64);
+        assert!(has_placeholder_digest(&format!(
+            "ghcr.io/a/b@sha256:{zeros}"
+        )));
+        assert!(has_placeholder_digest(&format!(
+            "ghcr.io/a/b:1.0@sha256:{zeros}"
+        )));
+        let one = format!("{}1", "0".repeat(63));
+        assert!(!has_placeholder_digest(&format!(
+            "ghcr.io/a/b@sha256:{one}"
+        )));
+        assert!(!has_placeholder_digest("ghcr.io/a/b@sha256:0000"));
+        assert!(!has_placeholder_digest("ghcr.io/a/b:0000"));
     }
 }

@@ -445,7 +445,13 @@ fn promotion_order(
         d.stable.as_deref() == Some(version)
             || d.candidate().is_some_and(|c| c.release() == version)
     });
-    if !ran_there {
+    // Or it ran there in an earlier commit of the default branch.
+    let ran_before = || {
+        cx.deployed.is_some_and(|deployed| {
+            deployed(&model.name).contains(&(after.clone(), version.to_owned()))
+        })
+    };
+    if !ran_there && !ran_before() {
         out.push(
             Diagnostic::new(
                 Code::PromotionOrder,

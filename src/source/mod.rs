@@ -12,7 +12,7 @@ mod memory;
 mod path;
 mod worktree;
 
-pub use git::{default_base, GitError, GitIndex, GitRevision};
+pub use git::{GitError, GitIndex, GitRevision, default_base};
 pub use memory::MemorySource;
 pub use path::{PathError, RepoPath};
 pub use worktree::WorkTree;

@@ -11,7 +11,10 @@ use crate::diag::{Diagnostic, Diagnostics, Files, Severity, Span};
 /// How to draw human output.
 #[derive(Clone, Copy, Debug)]
 pub struct HumanOptions {
+    /// Colour with ANSI escapes.
     pub color: bool,
+    /// The column to wrap messages and help at; `0` for no wrapping (output not read
+    /// on a terminal: a CI log keeps each message on one line).
     pub width: usize,
 }
 
@@ -36,9 +39,11 @@ pub fn render_human(diagnostics: &Diagnostics, files: &Files, options: HumanOpti
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(options.width)
-        .with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme).with_links(false);
+    let handler = match options.width {
+        0 => handler.with_width(usize::MAX).with_wrap_lines(false),
+        width => handler.with_width(width),
+    };
     // Spans of sensitive text, masked in every snippet that shows them, whichever
     // diagnostic the snippet belongs to.
     let sensitive: Vec<Span> = diagnostics
@@ -309,5 +314,33 @@ mod tests {
         assert!(text.contains("1 error and 5000 warnings found"), "{text}");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
+    fn width_zero_does_not_wrap() {
+        let help = "a help text long enough to be wrapped at forty columns, twice over at least";
+        let mut diagnostics = Diagnostics::new();
+        diagnostics.push(Diagnostic::new(Code::KdlSyntax, "one error").with_help(help));
+        let render = |width| {
+            render_human(
+                &diagnostics,
+                &Files::new(),
+                HumanOptions {
+                    color: false,
+                    width,
+                },
+            )
+        };
+        assert!(
+            render(0).contains(&format!("help: {help}\n")),
+            "{}",
+            render(0)
+        );
+        let wrapped = render(40);
+        assert!(!wrapped.contains(help), "{wrapped}");
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
     }
 }
