@@ -216,17 +216,9 @@ pub fn track_files(
     track: TrackArg,
 ) -> Result<TrackFiles, NoTrack> {
     let refuse = |message: String, help: Option<String>| NoTrack { message, help };
-    let Some(found) = checked.config.models.iter().find(|m| m.name == model) else {
-        let known: Vec<&str> = checked
-            .config
-            .models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        return Err(refuse(
-            format!("no model `{model}` in the repository"),
-            Some(format!("models: {}", known.join(", "))),
-        ));
+    let found = match super::find_model(checked, model) {
+        Ok(found) => found,
+        Err((message, help)) => return Err(refuse(message, Some(help))),
     };
     if !found.deploy.contains_key(environment) {
         let known: Vec<&str> = found.deploy.keys().map(String::as_str).collect();

@@ -155,6 +155,31 @@ pub fn print_diagnostics(diagnostics: &crate::diag::Diagnostics, files: &crate::
     }
 }
 
+/// A model of the checked repository, or why not: the message and a help line
+/// naming the models there are.
+pub fn find_model<'c>(
+    checked: &'c crate::check::Checked,
+    model: &str,
+) -> Result<&'c crate::model::Model, (String, String)> {
+    checked
+        .config
+        .models
+        .iter()
+        .find(|m| m.name == model)
+        .ok_or_else(|| {
+            let known: Vec<&str> = checked
+                .config
+                .models
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            (
+                format!("no model `{model}` in the repository"),
+                format!("models: {}", known.join(", ")),
+            )
+        })
+}
+
 /// Loads the repository and finds a model's deployment in an environment.
 pub fn load_deployment(
     directory: Option<&Path>,
@@ -164,17 +189,9 @@ pub fn load_deployment(
     let worktree = open_worktree(directory)?;
     let checked = check(&worktree, &crate::check::Options::from_environment())
         .map_err(|error| fail(&error.to_string(), None))?;
-    let Some(found) = checked.config.models.iter().find(|m| m.name == model) else {
-        let known: Vec<&str> = checked
-            .config
-            .models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        return Err(fail(
-            &format!("no model `{model}` in the repository"),
-            Some(&format!("models: {}", known.join(", "))),
-        ));
+    let found = match find_model(&checked, model) {
+        Ok(found) => found,
+        Err((message, help)) => return Err(fail(&message, Some(&help))),
     };
     if !found.deploy.contains_key(environment) {
         let known: Vec<&str> = found.deploy.keys().map(String::as_str).collect();

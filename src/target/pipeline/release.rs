@@ -183,6 +183,23 @@ fn smoke_job(d: &Deployment<'_>) -> Option<Job> {
     Some(job)
 }
 
+/// A controller's blue-green: the job that waits out the preview, the smoke
+/// requests against the preview, then the approval of the switch (a person's for
+/// `promote "manual"`).
+fn preview_then_approval(
+    chain: &mut Chain,
+    d: &Deployment<'_>,
+    wait: Job,
+    blue_green: &crate::model::BlueGreen,
+) {
+    chain.push(wait);
+    if let Some(smoke) = smoke_job(d) {
+        chain.push(smoke);
+    }
+    let person = blue_green.promote.unwrap_or_default() == Promote::Manual;
+    chain.push(approval(d, person, &chain.last));
+}
+
 /// `flavor="deployment"`: the pipeline walks the traffic states.
 fn pipeline_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chain {
     let env = d.environment.name.clone();
@@ -398,12 +415,7 @@ fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chai
                     preview + MARGIN_MINUTES - 5
                 ),
             ));
-            chain.push(wait);
-            if let Some(smoke) = smoke_job(d) {
-                chain.push(smoke);
-            }
-            let person = blue_green.promote.unwrap_or_default() == Promote::Manual;
-            chain.push(approval(d, person, &chain.last));
+            preview_then_approval(&mut chain, d, wait, blue_green);
         }
     }
     let mut promote = env_job(d, "promote", format!("promote {model} in {env}"));
@@ -558,12 +570,7 @@ fn flagger_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> C
                 "Wait until the preview iterations are done",
                 phase("WaitingPromotion", window + MARGIN_MINUTES - 5),
             ));
-            chain.push(wait);
-            if let Some(smoke) = smoke_job(d) {
-                chain.push(smoke);
-            }
-            let person = blue_green.promote.unwrap_or_default() == Promote::Manual;
-            chain.push(approval(d, person, &chain.last));
+            preview_then_approval(&mut chain, d, wait, blue_green);
             let mut promote = env_job(d, "promote", format!("promote {model} in {env}"));
             promote.scripts.push(gated(Script::new(
                 "Open the promotion gate",
