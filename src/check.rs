@@ -274,13 +274,19 @@ pub fn check_at_base(
         .and_then(|bytes| {
             crate::lock::base::project_name(&String::from_utf8_lossy(&bytes)).map(str::to_owned)
         });
+    // Without `--base`: where HEAD left the default branch, for the lock and the
+    // deploy record alike.
+    let default = base
+        .is_none()
+        .then(|| crate::source::default_base(root))
+        .flatten();
     let history_base = base
         .map(str::to_owned)
-        .or_else(|| crate::source::default_base(root).map(|(commit, _)| commit))
+        .or_else(|| default.as_ref().map(|(commit, _)| commit.clone()))
         .unwrap_or_else(|| "HEAD".to_owned());
     options.history = Some((root.to_path_buf(), history_base));
     let (base_lock, loaded) = rayon::join(
-        || read_base(root, base, project.as_deref()),
+        || read_base(root, base, default.as_ref(), project.as_deref()),
         || load::load(source, options.keep_views),
     );
     let mut unreadable = None;

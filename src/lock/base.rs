@@ -125,19 +125,18 @@ fn moved(
     }
 }
 
-/// Reads `modelops.lock` at `base` (default `HEAD`) of the repository at `root`.
-/// An explicit revision that cannot be read is an error; the default `HEAD` is
-/// [`BaseRead::Nothing`] when there is no repository or no commit yet.
+/// Reads `modelops.lock` at `base` of the repository at `root`; without one, at
+/// `default` (the merge-base with the default branch and how to name it:
+/// [`crate::source::default_base`]), else at `HEAD`. An explicit revision that
+/// cannot be read is an error; a default is [`BaseRead::Nothing`] when there is no
+/// repository or no commit yet.
 pub fn read_base(
     root: &Path,
     base: Option<&str>,
+    default: Option<&(String, String)>,
     project: Option<&str>,
 ) -> Result<BaseRead, BaseError> {
-    let default = base
-        .is_none()
-        .then(|| crate::source::default_base(root))
-        .flatten();
-    let (revision, explicit, name) = match (base, &default) {
+    let (revision, explicit, name) = match (base, default) {
         (Some(revision), _) => (revision, true, revision.to_owned()),
         (None, Some((commit, name))) => (commit.as_str(), false, name.clone()),
         (None, None) => ("HEAD", false, "HEAD".to_owned()),
@@ -225,22 +224,9 @@ pub fn deployed_before(
     model: &str,
 ) -> std::collections::BTreeSet<(String, String)> {
     let mut ran = std::collections::BTreeSet::new();
-    let Ok(repo) = git2::Repository::discover(root) else {
+    let Ok((repo, prefix)) = crate::source::open_repository(root) else {
         return ran;
     };
-    let prefix = repo
-        .workdir()
-        .and_then(|workdir| {
-            let workdir = std::fs::canonicalize(workdir).ok()?;
-            let root = std::fs::canonicalize(root).ok()?;
-            let relative = root.strip_prefix(workdir).ok()?;
-            let mut prefix = relative.to_string_lossy().replace('\\', "/");
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            Some(prefix)
-        })
-        .unwrap_or_default();
     let path = format!("{prefix}{}/{model}.kdl", crate::layout::MODELS_DIR);
     let Ok(start) = repo
         .revparse_single(base)

@@ -86,7 +86,9 @@ struct GitFiles {
 
 /// Opens the repository containing `root` and returns it with `root`'s path inside
 /// the repository's working tree (`""` when they are the same, else `"a/b/"`).
-fn open(root: &Path) -> Result<(Repository, String), GitError> {
+/// The repository holding `root` (the config root), and `root`'s path in it as a
+/// prefix (`""` or `"dir/"`).
+pub fn open(root: &Path) -> Result<(Repository, String), GitError> {
     // No repository at all is one thing; a repository git2 cannot open (SHA-256
     // object names, an unknown extension, a damaged `.git`) is another, and is
     // reported as it is rather than taken for "no repository".

@@ -12,7 +12,7 @@ mod memory;
 mod path;
 mod worktree;
 
-pub use git::{GitError, GitIndex, GitRevision, default_base};
+pub use git::{GitError, GitIndex, GitRevision, default_base, open as open_repository};
 pub use memory::MemorySource;
 pub use path::{PathError, RepoPath};
 pub use worktree::WorkTree;

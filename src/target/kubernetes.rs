@@ -565,6 +565,81 @@ pub fn active_service(d: &Deployment<'_>) -> String {
 /// The managed route Argo Rollouts mirrors the shadow stage through.
 pub const SHADOW_ROUTE: &str = "shadow";
 
+/// The steps of an Argo canary: the shadow (canary pods scaled to the mirrored
+/// share, the mirror route, its pause, its removal), the approval `pause: {}` before
+/// live traffic, then each weight with its pause.
+fn canary_steps(d: &Deployment<'_>, mesh: Option<Mesh>) -> Vec<k8s::CanaryStep> {
+    let canary = match d.deploy.candidate() {
+        Some(Candidate::Canary(canary)) => Some(canary),
+        _ => None,
+    };
+    let shadow = canary
+        .and_then(|c| c.shadow.as_ref())
+        .filter(|_| mesh.is_some());
+    let mut steps = Vec::new();
+    if let Some(shadow) = shadow {
+        steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+            weight: Some(shadow.percent()),
+            replicas: None,
+            match_traffic_weight: None,
+        }));
+        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+            name: SHADOW_ROUTE.into(),
+            percentage: Some(shadow.percent()),
+            matches: Some(vec![k8s::RouteMatch {
+                path: k8s::PathMatch { prefix: "/".into() },
+            }]),
+        }));
+        steps.push(k8s::CanaryStep::Pause(k8s::Pause {
+            duration: Some(shadow.duration.to_string()),
+        }));
+        // A mirror route without `match` removes it.
+        steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
+            name: SHADOW_ROUTE.into(),
+            percentage: None,
+            matches: None,
+        }));
+    }
+    let weights = canary.map(|c| c.step.as_slice()).unwrap_or_default();
+    if !weights.is_empty() {
+        // The approval before live traffic: the Rollout waits here until the
+        // pipeline promotes it. With traffic routing and no shadow, one
+        // canary pod runs meanwhile for the smoke requests.
+        if mesh.is_some() && shadow.is_none() {
+            steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                weight: None,
+                replicas: Some(1),
+                match_traffic_weight: None,
+            }));
+        }
+        steps.push(k8s::CanaryStep::Pause(k8s::Pause { duration: None }));
+        if mesh.is_some() {
+            steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
+                weight: None,
+                replicas: None,
+                match_traffic_weight: Some(true),
+            }));
+        }
+    }
+    for step in weights {
+        steps.push(k8s::CanaryStep::SetWeight(step.weight));
+        if let Some(pause) = step.pause {
+            steps.push(k8s::CanaryStep::Pause(k8s::Pause {
+                duration: Some(pause.to_string()),
+            }));
+        }
+    }
+    steps
+}
+
+/// The index of the Rollout's approval pause (`pause: {}` before its first weight),
+/// which the pipeline waits for; `None` when the deployment has no canary steps.
+pub fn argo_approval_step(d: &Deployment<'_>, mesh: Option<Mesh>) -> Option<usize> {
+    canary_steps(d, mesh)
+        .iter()
+        .position(|step| matches!(step, k8s::CanaryStep::Pause(k8s::Pause { duration: None })))
+}
+
 /// The Argo Rollout of a deployment, with its Services and `AnalysisTemplate`.
 ///
 /// Canary: the controller walks the steps; with the `istio` target it shifts
@@ -628,59 +703,7 @@ fn argo(
             let shadow = canary
                 .and_then(|c| c.shadow.as_ref())
                 .filter(|_| mesh.is_some());
-            let mut steps = Vec::new();
-            if let Some(shadow) = shadow {
-                steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
-                    weight: Some(shadow.percent()),
-                    replicas: None,
-                    match_traffic_weight: None,
-                }));
-                steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
-                    name: SHADOW_ROUTE.into(),
-                    percentage: Some(shadow.percent()),
-                    matches: Some(vec![k8s::RouteMatch {
-                        path: k8s::PathMatch { prefix: "/".into() },
-                    }]),
-                }));
-                steps.push(k8s::CanaryStep::Pause(k8s::Pause {
-                    duration: Some(shadow.duration.to_string()),
-                }));
-                // A mirror route without `match` removes it.
-                steps.push(k8s::CanaryStep::SetMirrorRoute(k8s::SetMirrorRoute {
-                    name: SHADOW_ROUTE.into(),
-                    percentage: None,
-                    matches: None,
-                }));
-            }
-            let weights = canary.map(|c| c.step.as_slice()).unwrap_or_default();
-            if !weights.is_empty() {
-                // The approval before live traffic: the Rollout waits here until the
-                // pipeline promotes it. With traffic routing and no shadow, one
-                // canary pod runs meanwhile for the smoke requests.
-                if mesh.is_some() && shadow.is_none() {
-                    steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
-                        weight: None,
-                        replicas: Some(1),
-                        match_traffic_weight: None,
-                    }));
-                }
-                steps.push(k8s::CanaryStep::Pause(k8s::Pause { duration: None }));
-                if mesh.is_some() {
-                    steps.push(k8s::CanaryStep::SetCanaryScale(k8s::SetCanaryScale {
-                        weight: None,
-                        replicas: None,
-                        match_traffic_weight: Some(true),
-                    }));
-                }
-            }
-            for step in weights {
-                steps.push(k8s::CanaryStep::SetWeight(step.weight));
-                if let Some(pause) = step.pause {
-                    steps.push(k8s::CanaryStep::Pause(k8s::Pause {
-                        duration: Some(pause.to_string()),
-                    }));
-                }
-            }
+            let steps = canary_steps(d, mesh);
             let traffic_routing = mesh.map(|Mesh::Istio| k8s::TrafficRouting {
                 istio: k8s::IstioRouting {
                     virtual_service: k8s::IstioVirtualServiceRef {

@@ -320,30 +320,6 @@ fn bootstrap_then_apply(d: &Deployment<'_>, kind: &str, ready: &str) -> String {
     lines.join("\n")
 }
 
-/// The index of the Rollout's approval pause, `pause: {}` before its first weight
-/// (see the kubernetes target): the steps of the shadow come first.
-pub fn argo_approval_step(d: &Deployment<'_>, mesh: bool) -> Option<usize> {
-    let Some(Candidate::Canary(canary)) = d.deploy.candidate() else {
-        return None;
-    };
-    if canary.step.is_empty() {
-        return None;
-    }
-    // setCanaryScale, setMirrorRoute, pause, setMirrorRoute (removal).
-    let shadow_steps = if canary.shadow.is_some() && mesh {
-        4
-    } else {
-        0
-    };
-    // Without a shadow, one canary pod answers the smoke requests before approval.
-    let smoke_pod = if canary.shadow.is_none() && mesh {
-        1
-    } else {
-        0
-    };
-    Some(shadow_steps + smoke_pod)
-}
-
 /// `flavor="argo-rollouts"`: the controller walks the rollout; the pipeline applies,
 /// waits on it, approves and promotes, or aborts.
 fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chain {
@@ -383,7 +359,8 @@ fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chai
                 .filter_map(|s| s.pause)
                 .map(|p| p.millis)
                 .sum();
-            if let Some(index) = argo_approval_step(d, mesh) {
+            if let Some(index) = crate::target::kubernetes::argo_approval_step(d, cx.project.mesh())
+            {
                 let shadow = canary.shadow.as_ref().map_or(0, |s| minutes(s.duration));
                 let mut wait = env_job(d, "shadow", format!("shadow {model} in {env}"));
                 wait.timeout_minutes = shadow + MARGIN_MINUTES;
