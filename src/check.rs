@@ -180,6 +180,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
                 .history
                 .is_some()
                 .then_some(&deployed as &rules::Deployed),
+            unstaged: options.staging.as_ref().map(|staging| &staging.prompts),
         };
         // The rules and resolution only read the configuration: they run side by side.
         let ((), (resolved, resolve_diagnostics)) = rayon::join(
@@ -194,33 +195,24 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         lock_entries = lock::expected_entries(&resolved);
         let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
         let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
-        // The working lock and the lock at the base are judged side by side.
-        let (mut against_lock, mut against_base) = (Vec::new(), Vec::new());
-        rayon::join(
-            || {
-                lock::check::check_lock(
-                    &config,
-                    &lock_entries,
-                    parsed,
-                    lock_span,
-                    !models_incomplete,
-                    options.staging.as_ref(),
-                    &mut against_lock,
-                );
-            },
-            || {
-                if let Some(base) = &options.base {
-                    lock::check::check_immutability(
-                        &config,
-                        &lock_entries,
-                        base,
-                        &mut against_base,
-                    );
-                }
-            },
+        // Released content first: an entry edited in place is reported as that
+        // (MO704), not again as a stale lock entry.
+        let mut found = Vec::new();
+        let released_changed = match &options.base {
+            Some(base) => lock::check::check_immutability(&config, &lock_entries, base, &mut found),
+            None => Default::default(),
+        };
+        lock::check::check_lock(
+            &config,
+            &lock_entries,
+            parsed,
+            lock_span,
+            !models_incomplete,
+            options.staging.as_ref(),
+            &released_changed,
+            &mut found,
         );
-        diagnostics.extend(against_lock);
-        diagnostics.extend(against_base);
+        diagnostics.extend(found);
         resolution = Some(resolved);
     }
 

@@ -94,6 +94,57 @@ fn editing_a_released_prompt_in_place_is_an_error_naming_the_fix() {
     assert_eq!(lock.code, 1, "{}", lock.stderr);
 }
 
+/// One root cause, one finding: the prompt edited in place is MO704, and neither
+/// its stale lock entry nor the release that changes with it is reported again.
+#[test]
+fn an_edited_released_prompt_is_one_finding() {
+    let (repo, _git) = released_repo();
+    repo.write("prompts/assistant/v4.md", "Changed in place.\n");
+    let found = repo.findings(&[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "MO704", "{found:?}");
+    assert!(found[0].1.contains("prompt `assistant` v4"), "{found:?}");
+}
+
+/// A release changed besides its prompt is a change of its own, and said so.
+#[test]
+fn a_release_changed_besides_its_prompt_is_reported_too() {
+    let (repo, _git) = released_repo();
+    repo.write("prompts/assistant/v4.md", "Changed in place.\n");
+    let model = std::fs::read_to_string(repo.path().join("models/assistant.kdl")).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace("gpt-4o-2024-08-06", "gpt-4o-2024-11-20"),
+    );
+    let found = repo.findings(&[]);
+    let codes: Vec<&str> = found.iter().map(|(code, _)| code.as_str()).collect();
+    assert_eq!(codes, ["MO704", "MO704"], "{found:?}");
+    assert!(
+        found.iter().any(|(_, m)| m.contains("release \"1.0.0\"")),
+        "{found:?}"
+    );
+}
+
+/// Before release, a prompt edited after `modelops lock` is one stale entry: the
+/// release using it changes with it and is not listed again.
+#[test]
+fn an_unreleased_prompt_edited_after_lock_is_one_stale_entry() {
+    let repo = TempRepo::locked();
+    repo.write(
+        "prompts/assistant/v1.md",
+        "Edited before the first commit.\n",
+    );
+    let found = repo.findings(&[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "MO702", "{found:?}");
+    assert!(found[0].1.contains("prompt `assistant` v1"), "{found:?}");
+    // A prompt file removed while a release names it is the reference's finding.
+    repo.remove("prompts/assistant/v1.md");
+    let found = repo.findings(&[]);
+    let codes: Vec<&str> = found.iter().map(|(code, _)| code.as_str()).collect();
+    assert_eq!(codes, ["MO202"], "{found:?}");
+}
+
 #[test]
 fn editing_the_working_lock_to_match_does_not_help() {
     let (repo, _git) = released_repo();

@@ -273,7 +273,9 @@ fn a_locked_prompt_version_left_unstaged_says_stage_it() {
     let staged = repo.modelops(&["check", "--staged"]);
     assert_eq!(staged.code, 1, "{}", staged.stderr);
     assert!(
-        staged.stderr.contains("but not staged"),
+        staged
+            .stderr
+            .contains("prompt `assistant` v2 is not staged"),
         "{}",
         staged.stderr
     );
@@ -284,6 +286,34 @@ fn a_locked_prompt_version_left_unstaged_says_stage_it() {
         "{}",
         staged.stderr
     );
+    // One root cause, one finding: not also the lock entry the index cannot match,
+    // nor the release whose prompt it lacks.
+    let found = repo.findings(&["--staged"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    // A locked version no release names is the lock's finding, with the same advice.
+    set_base(
+        &repo,
+        "prompt \"assistant\" version=2",
+        "prompt \"assistant\" version=1",
+    );
+    stage(&git, "models/assistant.kdl");
+    let lock_only = repo.modelops(&["check", "--staged"]);
+    assert!(
+        lock_only
+            .stderr
+            .contains("is in the working tree but not staged")
+            && lock_only
+                .stderr
+                .contains("stage it: `git add prompts/assistant/v2.md`"),
+        "{}",
+        lock_only.stderr
+    );
+    set_base(
+        &repo,
+        "prompt \"assistant\" version=1\n    }\n    deploy",
+        "prompt \"assistant\" version=2\n    }\n    deploy",
+    );
+    stage(&git, "models/assistant.kdl");
     stage(&git, "prompts/assistant/v2.md");
     let fixed = repo.modelops(&["check", "--staged"]);
     assert_eq!(fixed.code, 0, "{}", fixed.stderr);

@@ -3,7 +3,7 @@
 //!
 //! Runs after resolution, on the hashes it computed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Code, Diagnostic, Span};
 use crate::lock::{LockFile, LockKey};
@@ -103,6 +103,47 @@ fn lock_help(staging: Option<&Staging>, key: &LockKey, hash: &str) -> String {
     }
 }
 
+/// A release whose prompt is named but not in the configuration: its hash cannot be
+/// right, and the reference rules report the prompt (MO202).
+fn prompt_unresolved(cx: &Config, key: &LockKey) -> bool {
+    let LockKey::Release(model, version) = key else {
+        return false;
+    };
+    cx.release(model, version)
+        .is_some_and(|release| release.prompt.is_some() && cx.prompt_of(release).is_none())
+}
+
+/// A release whose hash differs from `locked` only because its prompt did: with the
+/// prompt's hash in `locked_hash` put back, it hashes to what was locked. The
+/// prompt is then the one change to report.
+fn changed_only_through_prompt(
+    cx: &Config,
+    key: &LockKey,
+    locked: &str,
+    locked_hash: &dyn Fn(&LockKey) -> Option<String>,
+) -> Option<LockKey> {
+    let LockKey::Release(model, version) = key else {
+        return None;
+    };
+    let release = cx.release(model, version)?;
+    let prompt = release.prompt.as_ref()?;
+    let prompt_key = LockKey::Prompt(prompt.name.clone(), prompt.version?);
+    let prompt_hash = locked_hash(&prompt_key)?;
+    (crate::resolve::canonical::release_hash(release, Some(&prompt_hash)) == locked)
+        .then_some(prompt_key)
+}
+
+/// Prompt versions that some release names: a lock entry for one that is gone is
+/// reported at the reference (MO202), not again at the lock.
+fn referenced_prompts(cx: &Config) -> BTreeSet<(&str, u32)> {
+    cx.releases
+        .values()
+        .flat_map(|releases| releases.values())
+        .filter_map(|release| release.prompt.as_ref())
+        .filter_map(|prompt| Some((prompt.name.as_str(), prompt.version?)))
+        .collect()
+}
+
 /// Compares the working lock with the expected entries.
 pub fn check_lock(
     cx: &Config,
@@ -111,6 +152,7 @@ pub fn check_lock(
     lock_span: Option<Span>,
     models_complete: bool,
     staging: Option<&Staging>,
+    released_changed: &BTreeSet<LockKey>,
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(lock) = lock else {
@@ -123,8 +165,27 @@ pub fn check_lock(
         }
         return;
     };
+    // One finding per root cause: released content edited in place is MO704 (restore
+    // it, not re-lock it); a release is not judged while its prompt is missing, nor
+    // reported when its prompt's change is the whole of its own.
+    let stale = |key: &LockKey| {
+        expected
+            .get(key)
+            .is_some_and(|hash| lock.hash(key) != Some(hash.as_str()))
+    };
+    let locked_hash = |key: &LockKey| lock.hash(key).map(str::to_owned);
     // Definitions are looked up only for the entries that need a label.
     for (key, hash) in expected {
+        if released_changed.contains(key) || prompt_unresolved(cx, key) {
+            continue;
+        }
+        if let Some((locked, _)) = lock.entries.get(key)
+            && locked != hash
+            && changed_only_through_prompt(cx, key, locked, &locked_hash)
+                .is_some_and(|prompt| stale(&prompt) || released_changed.contains(&prompt))
+        {
+            continue;
+        }
         match lock.entries.get(key) {
             None => out.push(
                 Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
@@ -143,9 +204,13 @@ pub fn check_lock(
             Some(_) => {}
         }
     }
+    let referenced = referenced_prompts(cx);
     for (key, (_, line)) in &lock.entries {
         // With a model file left out, its releases and datasets are unknown, not gone.
-        let judged = models_complete || matches!(key, LockKey::Prompt(..));
+        let judged = match key {
+            LockKey::Prompt(name, version) => !referenced.contains(&(name.as_str(), *version)),
+            _ => models_complete,
+        };
         if judged && !expected.contains_key(key) {
             // A prompt version the commit leaves out although the working tree has it:
             // it was written and locked, but not staged.
@@ -174,14 +239,16 @@ pub fn check_lock(
 }
 
 /// Released content (prompt versions, releases) whose hash differs from the lock at
-/// the base revision. Datasets may be curated over time and are not frozen.
+/// the base revision. Datasets may be curated over time and are not frozen. Returns
+/// the entries found changed, reported or not (a release changed only through its
+/// prompt is reported as the prompt).
 pub fn check_immutability(
     cx: &Config,
     expected: &BTreeMap<LockKey, String>,
     base: &BaseLock,
     out: &mut Vec<Diagnostic>,
-) {
-    let mut changed_prompts: Vec<(&str, u32)> = Vec::new();
+) -> BTreeSet<LockKey> {
+    let mut changed = BTreeSet::new();
     for (key, hash) in expected {
         let LockKey::Prompt(name, version) = key else {
             continue;
@@ -192,7 +259,7 @@ pub fn check_immutability(
         if released == hash {
             continue;
         }
-        changed_prompts.push((name, *version));
+        changed.insert(key.clone());
         let next = cx
             .prompts
             .get(name)
@@ -226,16 +293,14 @@ pub fn check_immutability(
         if released == hash {
             continue;
         }
+        changed.insert(key.clone());
         // A release whose prompt was edited in place changes with it; the prompt is
-        // the change to report.
-        let prompt_changed = cx
-            .release(model, version)
-            .and_then(|r| r.prompt.as_ref())
-            .is_some_and(|p| {
-                p.version
-                    .is_some_and(|v| changed_prompts.contains(&(p.name.as_str(), v)))
-            });
-        if prompt_changed {
+        // the change to report, unless the release changed besides.
+        let base_hash = |key: &LockKey| base.lock.hash(key).map(str::to_owned);
+        if prompt_unresolved(cx, key)
+            || changed_only_through_prompt(cx, key, released, &base_hash)
+                .is_some_and(|prompt| changed.contains(&prompt))
+        {
             continue;
         }
         out.push(
@@ -247,4 +312,5 @@ pub fn check_immutability(
             .with_help("a released version never changes: restore it and put the change in a new release (`release \"<next version>\" from=\"…\"`)"),
         );
     }
+    changed
 }

@@ -39,6 +39,10 @@ pub struct Context<'a> {
     /// The deploy record: what ran a model, by (environment, release), in the
     /// default branch's history. Read only when a rule needs it.
     pub deployed: Option<&'a Deployed<'a>>,
+    /// When the git index is checked: the prompt version files the working tree
+    /// holds, by (prompt, version), so that a reference the index cannot satisfy
+    /// says "stage it".
+    pub unstaged: Option<&'a std::collections::BTreeMap<(String, u32), String>>,
 }
 
 /// Reads the deploy record of one model.

@@ -196,6 +196,30 @@ fn releases(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
 }
 
 fn prompt_reference(cx: &Context<'_>, prompt: &crate::model::PromptRef, out: &mut Vec<Diagnostic>) {
+    // Checking the index: a version the working tree has but the commit would not
+    // is one finding, "stage it", whatever else it leaves unresolved.
+    if let Some(version) = prompt.version
+        && cx
+            .prompts
+            .get(&prompt.name)
+            .is_none_or(|v| !v.contains_key(&version))
+        && let Some(path) = cx
+            .unstaged
+            .and_then(|files| files.get(&(prompt.name.clone(), version)))
+    {
+        out.push(
+            Diagnostic::new(
+                Code::UnknownPrompt,
+                format!("prompt `{}` v{version} is not staged", prompt.name),
+            )
+            .with_label(
+                cx.spans.field(&prompt.at, "version"),
+                format!("`{path}` is in the working tree, not in the commit"),
+            )
+            .with_help(format!("stage it: `git add {path}`")),
+        );
+        return;
+    }
     let Some(versions) = cx.prompts.get(&prompt.name) else {
         let known: Vec<&str> = cx.prompts.keys().map(String::as_str).collect();
         let help = match did_you_mean(&prompt.name, known.iter().copied()) {

@@ -74,6 +74,27 @@ impl TempRepo {
     pub fn modelops(&self, args: &[&str]) -> Run {
         modelops_in(self.path(), args)
     }
+
+    /// The codes and messages `check` (with `args` after it) reports, in order.
+    #[allow(dead_code)]
+    pub fn findings(&self, args: &[&str]) -> Vec<(String, String)> {
+        let mut all = vec!["check", "--format", "json"];
+        all.extend_from_slice(args);
+        let run = self.modelops(&all);
+        let document: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        document["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or_default().to_owned(),
+                    d["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The outcome of one run of the binary.
