@@ -149,10 +149,16 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         diagnostics.extend(found);
         releases.insert(name, resolved);
     }
+    // A lock with a few unreadable lines is still judged by the lines that read.
+    let mut partial_lock = None;
     let lock_file = lock_file.map(|(file, parsed)| match parsed {
         Ok(parsed) => (file, Some(parsed)),
         Err(problems) => {
             diagnostics.extend(problems);
+            partial_lock = loaded
+                .lock
+                .as_ref()
+                .and_then(|(file, text)| lock::parse_partial(*file, text));
             (file, None)
         }
     });
@@ -194,7 +200,10 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         diagnostics.extend(resolve_diagnostics);
         lock_entries = lock::expected_entries(&resolved);
         let lock_span = lock_file.as_ref().map(|(file, _)| Span::new(*file, 0, 0));
-        let parsed = lock_file.as_ref().and_then(|(_, parsed)| parsed.as_ref());
+        let parsed = lock_file
+            .as_ref()
+            .and_then(|(_, parsed)| parsed.as_ref())
+            .or(partial_lock.as_ref());
         // Released content first: an entry edited in place is reported as that
         // (MO704), not again as a stale lock entry.
         let mut found = Vec::new();

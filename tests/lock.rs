@@ -145,6 +145,33 @@ fn an_unreleased_prompt_edited_after_lock_is_one_stale_entry() {
     assert_eq!(codes, ["MO202"], "{found:?}");
 }
 
+/// One unreadable line is one MO703, and the lines that read are still judged: a
+/// stale entry elsewhere is found in the same run, and the entry the bad line may
+/// have been is not also called missing.
+#[test]
+fn one_bad_lock_line_leaves_the_rest_judged() {
+    let repo = TempRepo::locked();
+    let lock = std::fs::read_to_string(repo.path().join("modelops.lock")).unwrap();
+    let broken: String = lock
+        .lines()
+        .map(|line| {
+            if line.starts_with("release ") {
+                line.replace("blake3=\"", "blake3=\"xyz")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    repo.write("modelops.lock", broken + "\n");
+    repo.write("prompts/assistant/v1.md", "Edited after the lock.\n");
+    let found = repo.findings(&[]);
+    let codes: Vec<&str> = found.iter().map(|(code, _)| code.as_str()).collect();
+    assert_eq!(codes, ["MO703", "MO702"], "{found:?}");
+    assert!(found[0].1.contains("malformed `release`"), "{found:?}");
+    assert!(found[1].1.contains("prompt `assistant` v1"), "{found:?}");
+}
+
 #[test]
 fn editing_the_working_lock_to_match_does_not_help() {
     let (repo, _git) = released_repo();

@@ -187,6 +187,8 @@ pub fn check_lock(
             continue;
         }
         match lock.entries.get(key) {
+            // An unreadable line may be this entry: it is reported as unreadable.
+            None if lock.unreadable.may_hide(key) => {}
             None => out.push(
                 Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
                     .with_label_opt(definition(cx, key), "not locked")

@@ -67,11 +67,36 @@ impl fmt::Display for LockKey {
 pub struct LockFile {
     pub format: u32,
     pub entries: BTreeMap<LockKey, (String, Span)>,
+    /// What lines that could not be read may have held ([`parse_partial`]); empty
+    /// for a lock that [`parse`] accepts.
+    pub unreadable: Unreadable,
 }
 
 impl LockFile {
     pub fn hash(&self, key: &LockKey) -> Option<&str> {
         self.entries.get(key).map(|(hash, _)| hash.as_str())
+    }
+}
+
+/// The entries a lock's unreadable lines may stand for: keys read from a line whose
+/// hash is malformed, and kinds (`prompt`, ...) of lines whose key is not readable.
+#[derive(Clone, Debug, Default)]
+pub struct Unreadable {
+    pub keys: std::collections::BTreeSet<LockKey>,
+    pub kinds: std::collections::BTreeSet<&'static str>,
+    /// A line of no known kind: it may stand for any entry.
+    pub any: bool,
+}
+
+impl Unreadable {
+    /// Whether an unreadable line may be this entry: it is then not "missing".
+    pub fn may_hide(&self, key: &LockKey) -> bool {
+        let kind = match key {
+            LockKey::Dataset(_) => "dataset",
+            LockKey::Prompt(..) => "prompt",
+            LockKey::Release(..) => "release",
+        };
+        self.any || self.kinds.contains(kind) || self.keys.contains(key)
     }
 }
 
@@ -275,7 +300,34 @@ pub fn parse(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
     parse_kdl(file, text)
 }
 
+/// A lock with unreadable lines, read as far as it goes: the entries of the lines
+/// that read, and what the others may stand for ([`LockFile::unreadable`]), so
+/// that the rest of the lock is still judged. `None` when nothing can be trusted:
+/// the file is not KDL, is in a newer format or does not start with its format.
+pub fn parse_partial(file: FileId, text: &str) -> Option<LockFile> {
+    if conflict_marker(file, text).is_some() {
+        return None;
+    }
+    let (lock, problems, trusted) = read_kdl(file, text).ok()?;
+    (trusted && lock.format != 0 && !problems.is_empty()).then_some(lock)
+}
+
 fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
+    let (lock, problems, _) = read_kdl(file, text)?;
+    if problems.is_empty() {
+        Ok(lock)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Reads a lock with the KDL parser: the entries that read, the problems of the
+/// lines that do not, and whether the rest can be trusted (the format is known).
+#[allow(clippy::type_complexity)]
+fn read_kdl(
+    file: FileId,
+    text: &str,
+) -> Result<(LockFile, Vec<Diagnostic>, bool), Vec<Diagnostic>> {
     let document = crate::syntax::parse(file, text).map_err(|diagnostics| {
         diagnostics
             .into_iter()
@@ -319,7 +371,7 @@ fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
                 span,
                 "modelops.lock does not start with `lock-format`".to_owned(),
             ));
-            break;
+            return Ok((lock, problems, false));
         }
         match name {
             "lock-format" => match argument.and_then(KdlValue::as_integer) {
@@ -338,7 +390,10 @@ fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
                         .with_help("upgrade modelops, or regenerate the lock with this version using `modelops lock --force`"),
                     ]);
                 }
-                _ => problems.push(bad(span, "`lock-format` needs a format number".to_owned())),
+                _ => {
+                    problems.push(bad(span, "`lock-format` needs a format number".to_owned()));
+                    return Ok((lock, problems, false));
+                }
             },
             "dataset" | "prompt" | "release" => {
                 let hash = property("blake3").and_then(KdlValue::as_string);
@@ -364,12 +419,30 @@ fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
                             slot.insert((hash.to_owned(), span));
                         } else {
                             problems.push(bad(span, format!("{key} is listed twice")));
+                            lock.unreadable.keys.insert(key);
                         }
                     }
-                    _ => problems.push(bad(span, format!("a malformed `{name}` entry"))),
+                    (key, _) => {
+                        problems.push(bad(span, format!("a malformed `{name}` entry")));
+                        match key {
+                            Some(key) => {
+                                lock.unreadable.keys.insert(key);
+                            }
+                            None => {
+                                lock.unreadable.kinds.insert(match name {
+                                    "dataset" => "dataset",
+                                    "prompt" => "prompt",
+                                    _ => "release",
+                                });
+                            }
+                        }
+                    }
                 }
             }
-            other => problems.push(bad(span, format!("unknown entry `{other}`"))),
+            other => {
+                problems.push(bad(span, format!("unknown entry `{other}`")));
+                lock.unreadable.any = true;
+            }
         }
     }
     if lock.format == 0 && problems.is_empty() {
@@ -379,11 +452,7 @@ fn parse_kdl(file: FileId, text: &str) -> Result<LockFile, Vec<Diagnostic>> {
                 .with_help("regenerate the file with `modelops lock --force`"),
         );
     }
-    if problems.is_empty() {
-        Ok(lock)
-    } else {
-        Err(problems)
-    }
+    Ok((lock, problems, true))
 }
 
 #[cfg(test)]
