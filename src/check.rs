@@ -1,9 +1,10 @@
 //! The validation pipeline: load → schema → typed model → inheritance → rules.
 //!
-//! [`check`] runs every stage that can run and collects every diagnostic. A file that
-//! fails the schema is left out of the typed model (its errors are reported; rules do
-//! not guess at it); when `modelops.kdl` itself is invalid, rules that need the
-//! project are skipped.
+//! [`check`] runs every stage that can run and collects every diagnostic. What fails
+//! the schema is left out of the typed model part by part ([`model::prune`]: its
+//! errors are reported, the rest of its file is judged, and nothing is reported
+//! that only follows from its absence); when the project itself cannot be typed
+//! (its name is missing), rules that need it are skipped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -100,11 +101,13 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
     let mut project = None;
     let mut models = Vec::new();
     let mut views = BTreeMap::new();
+    let mut left_out = model::prune::LeftOut::default();
 
     // Each file was mapped onto the typed model as it loaded (on every core); they
     // are taken in file order.
     for kdl in loaded.kdl {
         diagnostics.extend(kdl.schema_errors);
+        left_out.extend(kdl.left_out);
         spans.insert(kdl.spans);
         if let Some(view) = kdl.view {
             views.insert(kdl.path.to_string(), view);
@@ -132,7 +135,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
                 .par_iter()
                 .map(|model| {
                     let mut found = Vec::new();
-                    let resolved = model::resolve_releases(model, &spans, &mut found);
+                    let resolved = model::resolve_releases(model, &spans, &left_out, &mut found);
                     (model.name.clone(), resolved, found)
                 })
                 .collect::<Vec<_>>()
@@ -170,6 +173,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
         releases,
         prompts: loaded.prompts,
         templates: loaded.templates,
+        left_out,
     };
     let mut resolution = None;
     let mut lock_entries = BTreeMap::new();

@@ -81,6 +81,26 @@ pub fn validate(view: &View, kind: FileKind) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// Where each schema error of a file's view is: the failing value's pointer, or
+/// for an unknown key the key's own pointer with `true`. `None` when the schema does
+/// not compile (which the tests rule out).
+pub fn error_locations(view: &Value, kind: FileKind) -> Option<Vec<(Pointer, bool)>> {
+    let compiled = compiled().ok()?;
+    let (wrapped, prefix) = wrap(kind, view);
+    let mut locations = Vec::new();
+    for error in compiled.validator.iter_errors(&wrapped) {
+        let path = error.instance_path().as_str();
+        let pointer = Pointer::from_escaped(path.strip_prefix(prefix).unwrap_or(path));
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                locations.extend(unexpected.iter().map(|name| (pointer.push(name), true)));
+            }
+            _ => locations.push((pointer, false)),
+        }
+    }
+    Some(locations)
+}
+
 /// The schema node a schema path points at, following the document (not `$ref`s:
 /// jsonschema reports canonical locations).
 fn schema_at<'a>(document: &'a Value, path: &str) -> Option<&'a Value> {

@@ -30,6 +30,9 @@ pub struct Config {
     pub prompts: BTreeMap<String, BTreeMap<u32, PromptVersion>>,
     /// The `custom` targets' templates that could be read, by `template=` as written.
     pub templates: BTreeMap<String, TemplateFile>,
+    /// Parts of files the schema refused, left out of the typed model: what depends
+    /// on them is not judged.
+    pub left_out: crate::model::prune::LeftOut,
 }
 
 /// The project seen when `modelops.kdl` is not valid: no environments, no targets,

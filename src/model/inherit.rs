@@ -54,6 +54,7 @@ pub fn lineage(releases: &NameMap<ResolvedRelease>, version: &str) -> Vec<String
 pub fn resolve_releases(
     model: &Model,
     spans: &SpanIndex,
+    left_out: &super::prune::LeftOut,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> NameMap<ResolvedRelease> {
     use std::collections::HashMap;
@@ -91,7 +92,10 @@ pub fn resolve_releases(
             match model.release.get(parent) {
                 Some(_) => current = parent,
                 None => {
-                    report_unknown(model, spans, release, parent, diagnostics);
+                    // A parent left out for its schema errors is reported there.
+                    if !left_out.release(&model.name, parent) {
+                        report_unknown(model, spans, release, parent, diagnostics);
+                    }
                     broken = true;
                     break;
                 }

@@ -60,6 +60,8 @@ pub struct LoadedKdl {
     pub typed: Option<Result<Typed, Diagnostic>>,
     /// The view as the schema saw it, when it is valid and views were asked for.
     pub view: Option<Value>,
+    /// The parts the schema refused, left out of `typed` (see [`super::prune`]).
+    pub left_out: super::prune::LeftOut,
 }
 
 /// One prompt version file.
@@ -329,6 +331,7 @@ impl KdlJob {
             schema_errors,
             typed,
             view,
+            left_out: Default::default(),
         }
     }
 }
@@ -371,14 +374,28 @@ fn analyze_kdl(job: &KdlJob, keep_views: bool) -> (Option<LoadedKdl>, Vec<Diagno
     }
     let schema_errors = crate::schema::validate(&view, job.kind);
     let (mut typed, mut plain) = (None, None);
-    if schema_errors.is_empty() {
-        plain = keep_views.then(|| view.value.clone());
-        let mut annotated = view.value;
+    // A view with schema errors is typed without the parts that hold them, when
+    // the rest passes: the other parts are still judged.
+    let mut left_out = super::prune::LeftOut::default();
+    let valid = if schema_errors.is_empty() {
+        Some(view.value)
+    } else {
+        crate::schema::error_locations(&view.value, job.kind)
+            .and_then(|errors| super::prune::without_errors(job.kind, &view.value, &errors))
+            .map(|(pruned, parts)| {
+                left_out = parts;
+                pruned
+            })
+    };
+    if let Some(valid) = valid {
+        plain = keep_views.then(|| valid.clone());
+        let mut annotated = valid;
         model::annotate(&mut annotated);
         let decoded = Typed::from_value(job.kind, job.file, annotated);
         typed = Some(decoded.map_err(|e| uninterpretable(job.file, &e)));
     }
-    let loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
+    let mut loaded = job.loaded(view.spans, has_errors, schema_errors, typed, plain);
+    loaded.left_out = left_out;
     (Some(loaded), diagnostics)
 }
 

@@ -10,6 +10,7 @@ mod date;
 mod inherit;
 pub mod load;
 mod names;
+pub mod prune;
 pub mod target;
 mod values;
 

@@ -29,7 +29,9 @@ fn environments(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         .collect();
     for env in cx.project().environment.values() {
         let Some(after) = &env.after else { continue };
-        if !cx.project().environment.contains_key(after) {
+        if !cx.project().environment.contains_key(after)
+            && !cx.left_out.environments.contains(after)
+        {
             out.push(unknown_environment(cx, &env.at, "after", after, &names));
         }
     }
@@ -275,7 +277,9 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
         .collect();
     let versions: Vec<&str> = model.release.keys().map(String::as_str).collect();
     for deploy in model.deploy.values() {
-        if !cx.project().environment.contains_key(&deploy.environment) {
+        if !cx.project().environment.contains_key(&deploy.environment)
+            && !cx.left_out.environments.contains(&deploy.environment)
+        {
             out.push(unknown_environment(
                 cx,
                 &deploy.at,
@@ -285,14 +289,15 @@ fn deployments(cx: &Context<'_>, model: &Model, out: &mut Vec<Diagnostic>) {
             ));
         }
         let release_ref = |field_at: &At, field: &str, version: &str| {
-            (!model.release.contains_key(version)).then(|| {
-                Diagnostic::new(
-                    Code::UnknownRelease,
-                    format!("model `{}` has no release \"{version}\"", model.name),
-                )
-                .with_label(cx.spans.field(field_at, field), "no such release")
-                .with_help(crate::model::help_for_release(version, &versions))
-            })
+            (!model.release.contains_key(version) && !cx.left_out.release(&model.name, version))
+                .then(|| {
+                    Diagnostic::new(
+                        Code::UnknownRelease,
+                        format!("model `{}` has no release \"{version}\"", model.name),
+                    )
+                    .with_label(cx.spans.field(field_at, field), "no such release")
+                    .with_help(crate::model::help_for_release(version, &versions))
+                })
         };
         match &deploy.stable {
             Some(stable) => out.extend(release_ref(&deploy.at, "stable", stable)),

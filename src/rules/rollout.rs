@@ -440,6 +440,10 @@ fn promotion_order(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(after) = &env.after else { return };
+    // Where it ran before is not known when that deployment was left out.
+    if cx.left_out.deploy(&model.name, after) {
+        return;
+    }
     let version = candidate.release();
     let ran_there = model.deploy.get(after).is_some_and(|d| {
         d.stable.as_deref() == Some(version)

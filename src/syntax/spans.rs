@@ -50,6 +50,15 @@ impl Pointer {
         self.0.rfind('/').map(|i| Pointer(self.0[..i].to_owned()))
     }
 
+    /// Every segment, unescaped.
+    pub fn segments(&self) -> Vec<String> {
+        self.0
+            .split('/')
+            .skip(1)
+            .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+            .collect()
+    }
+
     /// The last segment, unescaped.
     pub fn last(&self) -> Option<String> {
         self.0
