@@ -77,7 +77,9 @@ pub enum Command {
     /// Print the resolved configuration: releases after inheritance, rendered prompts,
     /// fingerprints; or, with `--out`, write the files a track's pods read.
     Inspect(commands::inspect::InspectArgs),
-    /// Print a shell completion script.
+    /// Print the script that makes a shell complete modelops, with the repository's
+    /// models, environments and prompts: `source <(modelops completions bash)` in
+    /// ~/.bashrc (or `source <(COMPLETE=bash modelops)`).
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
@@ -93,6 +95,9 @@ pub enum Command {
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
+    // A shell's completion script runs `COMPLETE=SHELL modelops -- WORDS…`: answered
+    // here, before the words are parsed as a command line.
+    commands::complete::complete_if_asked(Cli::command);
     let cli = parse_args();
     // Read objects as git does, without hashing each one again on every read (git
     // checks hashes when objects are written, fetched and fsck'd). libgit2's check
@@ -177,9 +182,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(args) => commands::inspect::run(cli.directory.as_deref(), &args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, "modelops", &mut out);
-            print_stdout(&String::from_utf8_lossy(&out));
+            print_stdout(&commands::complete::registration(shell, &mut command));
             EXIT_OK
         }
         Command::Man { command } => {

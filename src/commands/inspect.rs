@@ -3,14 +3,20 @@
 //! pods receive (rendered with the environment's and the release's vars), its
 //! fingerprints and the files it depends on.
 //!
-//! The document is built from a check without errors that kept its views
+//! The document is built from a check that kept its views
 //! ([`crate::check::Options::keep_views`]); it is data for people and scripts, with
-//! no stability promise beyond the names documented in `docs/editors.md`.
+//! no stability promise beyond the names documented in `docs/editors.md`. On a
+//! repository with errors it holds what resolved, and the errors go to stderr with
+//! exit code 1: a part the schema refuses (a model, a release, a deployment, an
+//! environment; see `model::prune`) is absent, a deployment whose plan could not be
+//! made has no `resolved`, a value a rule refuses is shown as written. Without a
+//! valid project file nothing resolves, and nothing is printed.
 //!
 //! `inspect MODEL --env ENV --track stable|candidate --out DIR` writes instead the
 //! files one track's pods read from `/etc/modelops/` ([`track_files`]), the bytes of
 //! the kubernetes target's ConfigMap, so that an eval gate can score a release's
-//! configuration before anything is deployed.
+//! configuration before anything is deployed. It refuses a repository with errors:
+//! files from a broken configuration must not be scored.
 
 use std::collections::BTreeMap;
 
@@ -310,9 +316,21 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
         Ok(checked) => checked,
         Err(error) => return fail(&error.to_string(), None),
     };
-    if checked.has_errors() {
+    let has_errors = checked.has_errors();
+    if has_errors {
         print_diagnostics(&checked.diagnostics, &checked.config.files);
-        eprintln!("error: the repository has errors; fix them to see it resolved");
+    }
+    // The files `--out` writes are scored by eval gates: none from a broken
+    // configuration.
+    if args.out.is_some() && has_errors {
+        eprintln!(
+            "error: the repository has errors; `inspect --out` writes a track's files only \
+             from a configuration without errors"
+        );
+        eprintln!(
+            "  help: eval gates score these files, and a broken configuration must not be \
+             scored; fix what `modelops check` reports"
+        );
         return EXIT_INVALID;
     }
     if let (Some(environment), Some(project)) = (&args.environment, &checked.config.project)
@@ -329,13 +347,20 @@ pub fn run(directory: Option<&Path>, args: &InspectArgs) -> u8 {
     {
         return write_track(&checked, model, environment, track, out);
     }
-    let Some(document) = crate::commands::inspect::inspect(&checked, args.environment.as_deref())
-    else {
-        return fail("the repository could not be resolved", None);
+    let Some(document) = inspect(&checked, args.environment.as_deref()) else {
+        eprintln!("error: nothing resolved: `modelops.kdl` is not a valid project file");
+        return EXIT_INVALID;
     };
     match args.format {
         DataFormat::Json => super::print_json(&crate::target::to_json(&document)),
         DataFormat::Yaml => print_stdout(&crate::target::to_yaml(&document)),
+    }
+    if has_errors {
+        eprintln!(
+            "error: the repository has errors, so the configuration printed is partial: \
+             only what resolved"
+        );
+        return EXIT_INVALID;
     }
     EXIT_OK
 }

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod blame;
 pub mod check;
 pub mod compile;
+pub mod complete;
 pub mod diff;
 pub mod explain;
 pub mod fmt;
