@@ -27,6 +27,8 @@ pub struct Checked {
     /// Every file that passed the schema, on the typed model.
     pub config: Config,
     pub diagnostics: Diagnostics,
+    /// The warnings `allow`s accepted, per `allow` (they are not in `diagnostics`).
+    pub allowed: Vec<rules::allow::Allowed>,
     /// Hashes, fingerprints and plans; `None` when the project file is invalid.
     pub resolution: Option<Resolution>,
     /// What `modelops lock` would write.
@@ -220,14 +222,22 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
             &lock_entries,
             parsed,
             lock_span,
-            !models_incomplete,
-            options.staging.as_ref(),
-            &released_changed,
+            lock::check::Known {
+                models_complete: !models_incomplete,
+                staging: options.staging.as_ref(),
+                released_changed: &released_changed,
+            },
             &mut found,
         );
         diagnostics.extend(found);
         resolution = Some(resolved);
     }
+
+    // Warnings accepted on purpose leave the report, counted per `allow`.
+    let mut allows = rules::allow::Allows::of(&config);
+    allows.apply(&mut diagnostics);
+    let judged = !diagnostics.iter().any(Diagnostic::is_error);
+    let allowed = allows.finish(&config, judged, &mut diagnostics);
 
     let mut sorted = Diagnostics::new();
     sorted.extend(diagnostics);
@@ -235,6 +245,7 @@ pub fn check_loaded(loaded: load::Loaded, source: &dyn Source, options: &Options
     Checked {
         config,
         diagnostics: sorted,
+        allowed,
         resolution,
         lock_entries,
         lock_file,

@@ -116,7 +116,12 @@ fn set_options(repo: &Path, target: &str, options: &str) {
                         kept.replace_range(start..start + key.len() + 4 + len, "");
                     }
                 }
-                format!("{kept} {options} {comment}\n")
+                // Options go before a children block's `{`.
+                let (kept, brace) = match kept.strip_suffix('{') {
+                    Some(head) => (head.trim_end().to_owned(), " {"),
+                    None => (kept, ""),
+                };
+                format!("{kept} {options}{brace} {comment}\n")
             } else {
                 format!("{line}\n")
             }

@@ -196,10 +196,12 @@ fn a_missing_value_is_an_error_at_its_place_and_nothing_is_written() {
         "templates/summary.hbs",
         &JSON_TEMPLATE.replace("{{environment}}", "{{env}}"),
     );
+    // `check` renders the template too: it says what `compile` would.
     let check = modelops_in(repo.path(), &["check"]);
-    assert_eq!(
-        check.code, 0,
-        "a template renders only in compile: {}",
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(
+        check.stderr.contains("`env` is not in the data"),
+        "{}",
         check.stderr
     );
     let run = modelops_in(repo.path(), &["compile"]);

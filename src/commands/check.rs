@@ -79,6 +79,18 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
         Ok(checked) => checked,
         Err(code) => return code,
     };
+    let mut checked = checked;
+    // What only rendering tells (a custom template against the plan's data):
+    // `check` says what `compile` would.
+    if !checked.has_errors() {
+        let found = crate::target::Context::of(&checked)
+            .map(|context| crate::target::custom::verify(&context))
+            .unwrap_or_default();
+        if !found.is_empty() {
+            checked.diagnostics.extend(found);
+            checked.diagnostics.sort(&checked.config.files);
+        }
+    }
     let failed = checked.diagnostics.has_errors()
         || (args.deny == Some(Deny::Warnings) && !checked.diagnostics.is_empty());
     match args.format {
@@ -87,6 +99,7 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             if !text.is_empty() {
                 let _ = std::io::stderr().write_all(text.as_bytes());
             }
+            super::print_allowed(&checked.allowed);
         }
         Format::Json => {
             let deployments = checked
@@ -99,7 +112,9 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
                 "summary": {
                     "errors": checked.diagnostics.error_count(),
                     "warnings": checked.diagnostics.warning_count(),
+                    "allowed": checked.allowed.iter().map(|a| a.count).sum::<usize>(),
                 },
+                "allowed": checked.allowed,
                 "deployments": deployments,
             });
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();

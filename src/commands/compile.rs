@@ -145,6 +145,7 @@ pub fn run(directory: Option<&Path>, args: &CompileArgs) -> u8 {
     warnings.extend(emit_diagnostics);
     warnings.sort(&checked.config.files);
     print_diagnostics(&warnings, &checked.config.files);
+    super::print_allowed(&checked.allowed);
     // A target that could not be generated (a custom template that does not render)
     // leaves the folder as it is: a partial output is never written or accepted.
     if warnings.has_errors() {

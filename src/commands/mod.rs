@@ -156,6 +156,20 @@ pub fn print_diagnostics(diagnostics: &crate::diag::Diagnostics, files: &crate::
     }
 }
 
+/// The warnings `allow`s accepted, one line per `allow`, after the diagnostics.
+pub fn print_allowed(allowed: &[crate::rules::allow::Allowed]) {
+    let mut text = String::new();
+    for entry in allowed {
+        text.push_str(&crate::diag::clean::workflow(&crate::diag::clean::text(
+            &entry.line(),
+        )));
+        text.push('\n');
+    }
+    if !text.is_empty() {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}
+
 /// A model of the checked repository, or why not: the message and a help line
 /// naming the models there are.
 pub fn find_model<'c>(

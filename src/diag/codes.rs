@@ -94,6 +94,8 @@ codes! {
     MalformedNode = "MO109", "malformed-node", Error, Structure, "a node has the wrong arguments, properties or children";
     ModelFileLayout = "MO110", "model-file-layout", Error, Structure, "a model file does not hold exactly one model named after the file";
     ConflictingNodes = "MO111", "conflicting-nodes", Error, Structure, "two nodes that exclude each other are both present";
+    InvalidAllow = "MO112", "invalid-allow", Error, Structure, "an `allow` that names no warning modelops has";
+    UnusedAllow = "MO113", "unused-allow", Warning, Structure, "an `allow` that accepts no warning";
     UnknownRelease = "MO201", "unknown-release", Error, References, "a release that the model does not define";
     UnknownPrompt = "MO202", "unknown-prompt", Error, References, "a prompt or prompt version that does not exist";
     UnknownEnvironment = "MO203", "unknown-environment", Error, References, "an environment that modelops.kdl does not define";

@@ -103,14 +103,17 @@ fn lock_help(staging: Option<&Staging>, key: &LockKey, hash: &str) -> String {
     }
 }
 
-/// A release whose prompt is named but not in the configuration: its hash cannot be
-/// right, and the reference rules report the prompt (MO202).
-fn prompt_unresolved(cx: &Config, key: &LockKey) -> bool {
+/// A release whose content is not known whole: its prompt is named but not in the
+/// configuration (MO202 reports it), or its inheritance is broken (a parent that is
+/// missing, left out for its schema errors, or in a cycle, reported where it is).
+/// Its hash cannot be right, so it is not judged against a lock.
+fn unknown_whole(cx: &Config, key: &LockKey) -> bool {
     let LockKey::Release(model, version) = key else {
         return false;
     };
-    cx.release(model, version)
-        .is_some_and(|release| release.prompt.is_some() && cx.prompt_of(release).is_none())
+    cx.release(model, version).is_some_and(|release| {
+        release.broken || (release.prompt.is_some() && cx.prompt_of(release).is_none())
+    })
 }
 
 /// A release whose hash differs from `locked` only because its prompt did: with the
@@ -144,17 +147,32 @@ fn referenced_prompts(cx: &Config) -> BTreeSet<(&str, u32)> {
         .collect()
 }
 
+/// What else is known when the working lock is judged.
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    /// Every model file was read and typed whole: a lock entry for a release or
+    /// dataset no model has is stale (not merely unknown).
+    pub models_complete: bool,
+    /// The working tree's prompt files and lock, when the index is checked.
+    pub staging: Option<&'a Staging>,
+    /// Entries found edited in place since the base ([`check_immutability`]).
+    pub released_changed: &'a BTreeSet<LockKey>,
+}
+
 /// Compares the working lock with the expected entries.
 pub fn check_lock(
     cx: &Config,
     expected: &BTreeMap<LockKey, String>,
     lock: Option<&LockFile>,
     lock_span: Option<Span>,
-    models_complete: bool,
-    staging: Option<&Staging>,
-    released_changed: &BTreeSet<LockKey>,
+    known: Known<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
+    let Known {
+        models_complete,
+        staging,
+        released_changed,
+    } = known;
     let Some(lock) = lock else {
         if lock_span.is_none() {
             out.push(
@@ -176,7 +194,7 @@ pub fn check_lock(
     let locked_hash = |key: &LockKey| lock.hash(key).map(str::to_owned);
     // Definitions are looked up only for the entries that need a label.
     for (key, hash) in expected {
-        if released_changed.contains(key) || prompt_unresolved(cx, key) {
+        if released_changed.contains(key) || unknown_whole(cx, key) {
             continue;
         }
         if let Some((locked, _)) = lock.entries.get(key)
@@ -299,7 +317,7 @@ pub fn check_immutability(
         // A release whose prompt was edited in place changes with it; the prompt is
         // the change to report, unless the release changed besides.
         let base_hash = |key: &LockKey| base.lock.hash(key).map(str::to_owned);
-        if prompt_unresolved(cx, key)
+        if unknown_whole(cx, key)
             || changed_only_through_prompt(cx, key, released, &base_hash)
                 .is_some_and(|prompt| changed.contains(&prompt))
         {

@@ -266,6 +266,21 @@ pub struct Policy {
     pub alias: Vec<String>,
     #[serde(default)]
     pub snapshot: BTreeMap<String, Snapshot>,
+    /// Warnings accepted everywhere.
+    #[serde(default)]
+    pub allow: NameMap<Allow>,
+}
+
+/// `allow "MO901" reason="…"`: a warning accepted on purpose, where it is written
+/// (the policy: everywhere; a target: where a finding names it; a deployment: in it).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Allow {
+    #[serde(rename = "$at")]
+    pub at: At,
+    /// The code or the code's name, as written.
+    #[serde(rename = "$name")]
+    pub code: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -311,6 +326,9 @@ pub struct Target {
     /// Where `modelops apply` installs the file (envoy, nginx, litellm), a template
     /// over `{{model}}` and `{{environment}}`.
     pub path: Option<String>,
+    /// Warnings accepted where they name this target.
+    #[serde(default)]
+    pub allow: NameMap<Allow>,
 }
 
 impl Target {
@@ -431,6 +449,9 @@ pub struct Deploy {
     #[serde(default)]
     pub guard: NameMap<Guard>,
     pub rollback: Option<Rollback>,
+    /// Warnings accepted in this deployment.
+    #[serde(default)]
+    pub allow: NameMap<Allow>,
 }
 
 impl Deploy {

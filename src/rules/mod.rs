@@ -5,6 +5,7 @@
 //! missing its base is reported once, as missing, not again by every rule that would
 //! have looked at the base).
 
+pub mod allow;
 pub mod catalogue;
 mod params;
 mod pinning;

@@ -307,6 +307,41 @@ fn job_limits(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// nginx mirrors synchronously: `mirror` holds each live request until the
+/// mirrored subrequest answers (ngx_http_mirror_module), so a shadow stage served
+/// through nginx adds the candidate's latency to live requests.
+fn nginx_mirror(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    // Under a controller, nginx is refused outright (MO905).
+    if cx.project().driver() != crate::model::target::Driver::Pipeline {
+        return;
+    }
+    let Some(target) = cx
+        .project()
+        .target
+        .values()
+        .find(|t| t.kind == crate::model::TargetKind::Nginx)
+    else {
+        return;
+    };
+    for (model, deploy) in cx.deployments() {
+        if deploy.candidate().and_then(|c| c.shadow()).is_none() {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::TargetLimitation,
+                format!(
+                    "nginx holds each mirrored request open until the shadow answers; the shadow stage of `{}` in `{}` adds the candidate's latency to live requests",
+                    model.name, deploy.environment
+                ),
+            )
+            .with_label(cx.spans.name(&target.at), "target `nginx`")
+            .with_label(cx.spans.name(&deploy.at), format!("deploy \"{}\" of `{}`", deploy.environment, model.name))
+            .with_help("run the shadow stage through istio or envoy, which do not wait for the mirror, or keep the shadow percentage low"),
+        );
+    }
+}
+
 pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     service_names(cx, out);
     modelops_source(cx, out);
@@ -317,6 +352,7 @@ pub fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         .iter()
         .any(|name| cx.left_out.targets.contains(*name));
     if driver_known {
+        nginx_mirror(cx, out);
         job_limits(cx, out);
         one_driver(cx, out);
         controller_stages(cx, out);

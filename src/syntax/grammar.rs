@@ -15,6 +15,7 @@ pub const KEYED_NODES: &[&str] = &[
     "gate",
     "guard",
     "secret",
+    "allow",
 ];
 
 /// Nodes of [`Shape::FreeMap`]: user data, keys chosen by the user.
@@ -108,12 +109,16 @@ static POLICY: NodeGrammar = node(
         ("floating-tag", Shape::List),
         ("alias", Shape::List),
         ("snapshot", Shape::Keyed(&SNAPSHOT)),
+        ("allow", Shape::Keyed(&ALLOW)),
     ],
 );
 
+/// `allow "MO901" reason="…"`: a warning accepted on purpose.
+static ALLOW: NodeGrammar = node(&[], &[]);
+
 static SNAPSHOT: NodeGrammar = node(&[], &[]);
 
-static TARGET: NodeGrammar = node(&[], &[]);
+static TARGET: NodeGrammar = node(&[], &[("allow", Shape::Keyed(&ALLOW))]);
 
 /// `models/<name>.kdl`.
 pub static MODEL_FILE: NodeGrammar = node(&[], &[("model", Shape::Keyed(&MODEL))]);
@@ -156,6 +161,7 @@ static DEPLOY: NodeGrammar = node(
         ("gate", Shape::Keyed(&GATE)),
         ("guard", Shape::Keyed(&GUARD)),
         ("rollback", Shape::Object(&ROLLBACK)),
+        ("allow", Shape::Keyed(&ALLOW)),
     ],
 );
 

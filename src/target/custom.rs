@@ -82,6 +82,18 @@ impl Target for Custom {
     }
 }
 
+/// What rendering each `custom` target finds wrong (no `template=`, an output
+/// outside `generated/custom`, data the template asks for that the plan does not
+/// hold), without keeping the files: `check` reports what `compile` would.
+pub fn verify(cx: &Context<'_>) -> Vec<Diagnostic> {
+    cx.project
+        .target
+        .values()
+        .filter(|declared| declared.kind == TargetKind::Custom)
+        .filter_map(|declared| render(cx, declared).err().map(|d| *d))
+        .collect()
+}
+
 /// The output path and the rendered bytes of a custom target.
 fn render(
     cx: &Context<'_>,

@@ -13,7 +13,6 @@
 //! The configuration is built as a tree of directives and rendered with nginx's
 //! quoting rules, never pasted together.
 
-use crate::diag::{Code, Diagnostic};
 use crate::model::target::Driver;
 use crate::model::{self, TargetKind};
 use crate::target::registry::{Apply, Emitted, Layout, Part, Per, Target};
@@ -41,9 +40,9 @@ impl Target for Nginx {
         Apply::NginxInstallTestReload
     }
 
-    fn emit(&self, cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
+    fn emit(&self, _cx: &Context<'_>, part: &Part<'_, '_>) -> Emitted {
         let mut out = Emitted::default();
-        emit(cx, part.declared, part.deployments, &mut out);
+        emit(part.declared, part.deployments, &mut out);
         out
     }
 }
@@ -224,28 +223,10 @@ fn snippet(target: &model::Target, d: &Deployment<'_>, state: &TrafficState) -> 
     render(&items)
 }
 
-fn emit(
-    cx: &Context<'_>,
-    target: &model::Target,
-    deployments: &[Deployment<'_>],
-    out: &mut Emitted,
-) {
+fn emit(target: &model::Target, deployments: &[Deployment<'_>], out: &mut Emitted) {
     for d in deployments {
+        // The synchronous mirror's cost is a rule (MO901), so `check` reports it too.
         let states = traffic::states(d);
-        if states.iter().any(|s| s.mirror.is_some()) {
-            out.diagnostics.push(
-                Diagnostic::new(
-                    Code::TargetLimitation,
-                    format!(
-                        "nginx holds each mirrored request open until the shadow answers; the shadow stage of `{}` in `{}` adds the candidate's latency to live requests",
-                        d.model.name, d.environment.name
-                    ),
-                )
-                .with_label(cx.spans.name(&target.at), "target `nginx`")
-                .with_label(cx.spans.name(&d.deploy.at), format!("deploy \"{}\" of `{}`", d.environment.name, d.model.name))
-                .with_help("run the shadow stage through istio or envoy, which do not wait for the mirror, or keep the shadow percentage low"),
-            );
-        }
         for state in states {
             out.files.insert(
                 LAYOUT.state_path(&d.environment.name, &d.model.name, &state.name),

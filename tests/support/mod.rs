@@ -259,19 +259,31 @@ pub fn example_under(flavor: &str) -> tempfile::TempDir {
         }
         // A controller's job waits for all the canary steps at once (3 h).
         let text = text.replace("job-limit=\"3h\"", "job-limit=\"4h\"");
-        text.lines()
-            .filter(|line| {
-                ![
-                    "target \"envoy\"",
-                    "target \"nginx\"",
-                    "target \"litellm\"",
-                    "require-shadow",
-                ]
-                .iter()
-                .any(|gone| line.trim_start().starts_with(gone))
-            })
-            .map(|line| format!("{line}\n"))
-            .collect()
+        // Each of these nodes goes whole, with its children block if it has one.
+        let mut out = String::new();
+        let mut skipping_block = false;
+        for line in text.lines() {
+            if skipping_block {
+                skipping_block = line.trim() != "}";
+                continue;
+            }
+            let gone = [
+                "target \"envoy\"",
+                "target \"nginx\"",
+                "target \"litellm\"",
+                "require-shadow",
+            ]
+            .iter()
+            .any(|gone| line.trim_start().starts_with(gone));
+            if gone {
+                let code = line.split("//").next().unwrap_or(line);
+                skipping_block = code.trim_end().ends_with('{');
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
     });
     match flavor {
         // Argo Rollouts cannot mirror a blue-green rollout.
