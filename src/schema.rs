@@ -77,14 +77,30 @@ pub fn validate(view: &View, kind: FileKind) -> Vec<Diagnostic> {
     compiled
         .validator
         .iter_errors(&wrapped)
+        .filter(|error| !dropped_required(error, prefix, &view.dropped))
         .flat_map(|error| describe(&error, prefix, &view.spans, &compiled.document))
         .collect()
+}
+
+/// A required value the lowering dropped from a malformed node (`stable` without
+/// its value): its error is reported there, not again as missing.
+fn dropped_required(error: &ValidationError<'_>, prefix: &str, dropped: &[Pointer]) -> bool {
+    let ValidationErrorKind::Required { property } = error.kind() else {
+        return false;
+    };
+    let path = error.instance_path().as_str();
+    let parent = Pointer::from_escaped(path.strip_prefix(prefix).unwrap_or(path));
+    let property = property.as_str().unwrap_or_default();
+    dropped
+        .iter()
+        .any(|pointer| pointer.as_str() == parent.push(property).as_str())
 }
 
 /// Where each schema error of a file's view is: the failing value's pointer, or
 /// for an unknown key the key's own pointer with `true`. `None` when the schema does
 /// not compile (which the tests rule out).
 pub fn error_locations(view: &Value, kind: FileKind) -> Option<Vec<(Pointer, bool)>> {
+    // The dropped values of malformed nodes are the caller's to add.
     let compiled = compiled().ok()?;
     let (wrapped, prefix) = wrap(kind, view);
     let mut locations = Vec::new();

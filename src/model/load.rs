@@ -377,10 +377,16 @@ fn analyze_kdl(job: &KdlJob, keep_views: bool) -> (Option<LoadedKdl>, Vec<Diagno
     // A view with schema errors is typed without the parts that hold them, when
     // the rest passes: the other parts are still judged.
     let mut left_out = super::prune::LeftOut::default();
-    let valid = if schema_errors.is_empty() {
+    // A part that lost a malformed node's value is left out too: what rules would
+    // say of the missing value repeats the node's error.
+    let valid = if schema_errors.is_empty() && view.dropped.is_empty() {
         Some(view.value)
     } else {
         crate::schema::error_locations(&view.value, job.kind)
+            .map(|mut errors| {
+                errors.extend(view.dropped.iter().map(|pointer| (pointer.clone(), false)));
+                errors
+            })
             .and_then(|errors| super::prune::without_errors(job.kind, &view.value, &errors))
             .map(|(pruned, parts)| {
                 left_out = parts;

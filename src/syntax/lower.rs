@@ -14,6 +14,10 @@ use crate::diag::{Code, Diagnostic, FileId, Span};
 pub struct View {
     pub value: Value,
     pub spans: SpanTable,
+    /// Where a node without its value (`stable` alone) was left out of `value`: its
+    /// error is reported here, so a finding that the value is missing would repeat it.
+    #[serde(skip, default)]
+    pub dropped: Vec<Pointer>,
 }
 
 /// Lowers `doc` (parsed from `text`) by `grammar`. Structural problems the schema
@@ -30,12 +34,14 @@ pub fn lower(
         file,
         spans: SpanTable::new(file),
         diagnostics: Vec::new(),
+        dropped: Vec::new(),
     };
     let mut root = Map::new();
     lowerer.children(Some(doc), grammar, &Pointer::root(), &mut root);
     let view = View {
         value: Value::Object(root),
         spans: lowerer.spans,
+        dropped: lowerer.dropped,
     };
     (view, lowerer.diagnostics)
 }
@@ -45,6 +51,7 @@ struct Lowerer<'a> {
     file: FileId,
     spans: SpanTable,
     diagnostics: Vec<Diagnostic>,
+    dropped: Vec<Pointer>,
 }
 
 /// Spans of one entry: the whole `key=value` (or value), its key, its value.
@@ -169,11 +176,14 @@ impl Lowerer<'_> {
                 self.no_children(node);
                 let args: Vec<&KdlEntry> = positional(node).collect();
                 match args.as_slice() {
-                    [] => self.diagnostics.push(
-                        Diagnostic::new(Code::MalformedNode, format!("`{name}` needs a value"))
-                            .with_label(head, "no value given")
-                            .with_help(format!("write `{name} <value>`")),
-                    ),
+                    [] => {
+                        self.diagnostics.push(
+                            Diagnostic::new(Code::MalformedNode, format!("`{name}` needs a value"))
+                                .with_label(head, "no value given")
+                                .with_help(format!("write `{name} <value>`")),
+                        );
+                        self.dropped.push(pointer.clone());
+                    }
                     [arg, rest @ ..] => {
                         self.surplus(&name, rest, 1);
                         if let Some(value) = self.value(arg) {
