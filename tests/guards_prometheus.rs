@@ -12,14 +12,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::net::{Exporter, free_port};
 use support::{Run, copy_example, external_tool, modelops_in};
 
 /// The release the prod deployment of support-bot watches (its canary).
@@ -113,63 +113,8 @@ fn exposition(releases: &[Traffic], seconds: f64) -> String {
 }
 
 /// A `/metrics` endpoint on loopback serving [`exposition`]. It stops when dropped.
-struct Exporter {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl Exporter {
-    fn start(releases: Vec<Traffic>) -> Exporter {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let halt = stop.clone();
-        std::thread::spawn(move || {
-            let mut first_scrape: Option<Instant> = None;
-            while !halt.load(Ordering::Relaxed) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).ok();
-                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let seconds = first_scrape
-                    .get_or_insert_with(Instant::now)
-                    .elapsed()
-                    .as_secs_f64();
-                let body = exposition(&releases, seconds);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
-            }
-        });
-        Exporter { port, stop }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn exporter(releases: Vec<Traffic>) -> Exporter {
+    Exporter::serve(move |_, seconds| exposition(&releases, seconds))
 }
 
 /// `GET target` on loopback with HTTP/1.0: the status and the body.
@@ -211,7 +156,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(binary: &Path, releases: Vec<Traffic>) -> Prometheus {
-        let exporter = Exporter::start(releases);
+        let exporter = exporter(releases);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(

@@ -4,9 +4,11 @@
 
 mod support;
 
+use support::net::Running;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use modelops::runtime::http::{HttpError, Limits, get};
@@ -205,15 +207,6 @@ fn a_refused_connection_says_so_without_credentials() {
     .unwrap_err();
     assert!(matches!(error, HttpError::Transport(_)), "{error:?}");
     assert!(!error.to_string().contains("s3cret"), "{error}");
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `https://` speaks TLS and verifies the certificate: a self-signed one is refused.

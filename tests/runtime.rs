@@ -6,11 +6,10 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::net::{Exporter, Running, free_port};
 use support::{example_repo, external_tool, modelops_in};
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
@@ -205,79 +204,26 @@ fn guard_judges_a_metrics_snapshot() {
 
 /// A Prometheus exporter on loopback whose counters grow on every scrape, so that
 /// rates are: error rate `errors_per_scrape` / 100, p99 latency about 1 s, rude rate 0.1 %.
-struct Exporter {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl Exporter {
-    fn start(errors_per_scrape: u64) -> Exporter {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let halt = stop.clone();
-        let scrapes = Arc::new(AtomicU64::new(0));
-        std::thread::spawn(move || {
-            while !halt.load(Ordering::Relaxed) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).ok();
-                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let mut buffer = [0u8; 4096];
-                let _ = stream.read(&mut buffer);
-                let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-                let labels = "model=\"support-bot\",release=\"1.5.0\"";
-                let body = format!(
-                    "modelops_requests_total{{{labels},code=\"200\"}} {ok}\n\
-                     modelops_requests_total{{{labels},code=\"500\"}} {err}\n\
-                     modelops_request_duration_seconds_bucket{{{labels},le=\"0.5\"}} {b05}\n\
-                     modelops_request_duration_seconds_bucket{{{labels},le=\"1\"}} {b1}\n\
-                     modelops_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {binf}\n\
-                     feedback_total{{verdict=\"rude\",app=\"support-bot\"}} {rude}\n\
-                     responses_total{{app=\"support-bot\"}} {responses}\n",
-                    ok = n * (100 - errors_per_scrape),
-                    err = n * errors_per_scrape,
-                    b05 = n * 90,
-                    b1 = n * 100,
-                    binf = n * 100,
-                    rude = n,
-                    responses = n * 1000,
-                );
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
-            }
-        });
-        Exporter { port, stop }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn exporter(errors_per_scrape: u64) -> Exporter {
+    Exporter::serve(move |n, _| {
+        let labels = "model=\"support-bot\",release=\"1.5.0\"";
+        format!(
+            "modelops_requests_total{{{labels},code=\"200\"}} {ok}\n\
+             modelops_requests_total{{{labels},code=\"500\"}} {err}\n\
+             modelops_request_duration_seconds_bucket{{{labels},le=\"0.5\"}} {b05}\n\
+             modelops_request_duration_seconds_bucket{{{labels},le=\"1\"}} {b1}\n\
+             modelops_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {binf}\n\
+             feedback_total{{verdict=\"rude\",app=\"support-bot\"}} {rude}\n\
+             responses_total{{app=\"support-bot\"}} {responses}\n",
+            ok = n * (100 - errors_per_scrape),
+            err = n * errors_per_scrape,
+            b05 = n * 90,
+            b1 = n * 100,
+            binf = n * 100,
+            rude = n,
+            responses = n * 1000,
+        )
+    })
 }
 
 /// Starts Prometheus scraping `exporter` every second; returns once a query has data.
@@ -336,7 +282,7 @@ fn guard_queries_a_real_prometheus() {
     let root = example_repo();
     for (errors, expected) in [(1, 0), (10, 1)] {
         let dir = tempfile::tempdir().unwrap();
-        let exporter = Exporter::start(errors);
+        let exporter = exporter(errors);
         let (_server, port) = prometheus(&binary, &exporter, dir.path());
         let url = format!("http://127.0.0.1:{port}");
         let run = modelops_in(

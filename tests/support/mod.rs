@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+#[allow(dead_code)]
+pub mod net;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
