@@ -31,17 +31,31 @@ fn check_reports_every_warning_compile_reports() {
     without_allows(repo.path());
     let check = modelops_in(repo.path(), &["check"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
-    let compile = modelops_in(repo.path(), &["compile", "--check"]);
     let found = codes(&check.stderr);
     assert!(
         found.iter().any(|c| c == "MO901") && found.iter().any(|c| c == "MO411"),
         "{}",
         check.stderr
     );
+    let compile = modelops_in(repo.path(), &["compile"]);
     assert_eq!(found, codes(&compile.stderr), "{}", compile.stderr);
     // So `check --deny warnings` fails on what `compile` would warn about.
     let denied = modelops_in(repo.path(), &["check", "--deny", "warnings"]);
     assert_eq!(denied.code, 1, "{}", denied.stderr);
+    // Under each controller too.
+    for flavor in ["argo-rollouts", "flagger"] {
+        let repo = support::example_under(flavor);
+        let check = modelops_in(repo.path(), &["check"]);
+        let compile = modelops_in(repo.path(), &["compile"]);
+        assert_eq!(compile.code, 0, "{flavor}: {}", compile.stderr);
+        assert_eq!(
+            codes(&check.stderr),
+            codes(&compile.stderr),
+            "{flavor}: {}\n{}",
+            check.stderr,
+            compile.stderr
+        );
+    }
 }
 
 #[test]
