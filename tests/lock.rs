@@ -125,6 +125,83 @@ fn a_release_changed_besides_its_prompt_is_reported_too() {
     );
 }
 
+/// A release inherits what its parent says (`from=`): a parent edited in place is
+/// one MO704, not one more for each release that inherits the change. A child
+/// edited too is a change of its own.
+#[test]
+fn an_edited_parent_release_is_one_finding() {
+    let (repo, git) = released_repo();
+    let path = repo.path().join("models/assistant.kdl");
+    let model = std::fs::read_to_string(&path).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace(
+            "    deploy \"prod\" {",
+            "    release \"1.1.0\" from=\"1.0.0\" {\n        params {\n            temperature 0.5\n        }\n    }\n    deploy \"prod\" {",
+        ),
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    git.add_all();
+    git.commit("release 1.1.0");
+    let released = std::fs::read_to_string(&path).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        released.replace("gpt-4o-2024-08-06", "gpt-4o-2024-11-20"),
+    );
+    let found = repo.findings(&[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.contains("release \"1.0.0\""), "{found:?}");
+    repo.write(
+        "models/assistant.kdl",
+        released
+            .replace("gpt-4o-2024-08-06", "gpt-4o-2024-11-20")
+            .replace("temperature 0.5", "temperature 0.6"),
+    );
+    let codes: Vec<String> = repo.findings(&[]).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(codes, ["MO704", "MO704"]);
+}
+
+/// A prompt folder renamed: one finding at each reference (with the new name as the
+/// suggestion) and one for the new folder's versions — not one per version and per
+/// stale lock line.
+#[test]
+fn a_renamed_prompt_folder_is_one_finding_per_place() {
+    let repo = TempRepo::new();
+    repo.write(
+        "prompts/assistant/v2.md",
+        "You are a helpful assistant. Be brief.\n",
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    std::fs::rename(
+        repo.path().join("prompts/assistant"),
+        repo.path().join("prompts/helper"),
+    )
+    .unwrap();
+    let found = repo.findings(&[]);
+    let codes: Vec<&str> = found.iter().map(|(code, _)| code.as_str()).collect();
+    assert_eq!(codes, ["MO202", "MO702"], "{found:?}");
+    assert_eq!(
+        found[1].1,
+        "prompt `helper` v1 and v2 are not in modelops.lock"
+    );
+    // Once the reference follows, the lock's old lines are one finding too.
+    let path = repo.path().join("models/assistant.kdl");
+    let model = std::fs::read_to_string(&path).unwrap();
+    repo.write(
+        "models/assistant.kdl",
+        model.replace("prompt \"assistant\"", "prompt \"helper\""),
+    );
+    let messages: Vec<String> = repo.findings(&[]).into_iter().map(|(_, m)| m).collect();
+    assert!(
+        messages.contains(
+            &"modelops.lock lists prompt `assistant` v1 and v2, which no longer exist".to_owned()
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(repo.modelops(&["lock"]).code, 0);
+    assert!(repo.findings(&[]).is_empty());
+}
+
 /// Before release, a prompt edited after `modelops lock` is one stale entry: the
 /// release using it changes with it and is not listed again.
 #[test]

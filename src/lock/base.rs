@@ -111,7 +111,11 @@ fn moved(
             let text = String::from_utf8_lossy(bytes);
             let revision = format!("{label} at `{path}` (the configuration moved)");
             match crate::lock::parse(FileId(u32::MAX), &text) {
-                Ok(lock) => Ok(BaseRead::Found(BaseLock { revision, lock })),
+                Ok(lock) => Ok(BaseRead::Found(BaseLock {
+                    revision,
+                    lock,
+                    files: None,
+                })),
                 Err(_) => Ok(BaseRead::Unreadable {
                     revision,
                     reason: "it does not parse".to_owned(),
@@ -190,6 +194,7 @@ pub fn read_base(
         Ok(lock) => Ok(BaseRead::Found(BaseLock {
             revision: label,
             lock,
+            files: Some((root.to_path_buf(), commit.clone())),
         })),
         Err(errors) => {
             let conflicted = text.lines().any(|line| {

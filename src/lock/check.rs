@@ -15,6 +15,37 @@ pub struct BaseLock {
     /// How to name the revision in messages, e.g. "HEAD (3f2c1a9b0e)".
     pub revision: String,
     pub lock: LockFile,
+    /// Where the configuration's files at the base can be read (the repository
+    /// and the commit), when they are where they are now: to tell a release changed
+    /// only through its parent from one changed itself. `None` for a configuration
+    /// that moved since.
+    pub files: Option<(std::path::PathBuf, String)>,
+}
+
+impl BaseLock {
+    /// A file of the configuration as it is at the base.
+    fn read(&self, path: &str) -> Option<String> {
+        let (root, commit) = self.files.as_ref()?;
+        let tree = crate::source::GitRevision::open_files(root, commit, &[path]).ok()?;
+        let path = crate::source::RepoPath::parse(path).ok()?;
+        let bytes =
+            crate::source::Source::read(&tree, &path, crate::layout::MAX_FILE_BYTES).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+}
+
+/// What release `version` of `model` says itself in a model file's text (its own
+/// node as the language reads it, without spans).
+fn release_view(text: &str, model: &str, version: &str) -> Option<serde_json::Value> {
+    let file = crate::diag::FileId(0);
+    let document = crate::syntax::parse(file, text).ok()?;
+    let (view, _) = crate::syntax::lower(&document, text, file, &crate::syntax::MODEL_FILE);
+    view.value
+        .get("model")?
+        .get(model)?
+        .get("release")?
+        .get(version)
+        .cloned()
 }
 
 /// Where an entry's content is defined, for labels.
@@ -136,6 +167,32 @@ fn changed_only_through_prompt(
         .then_some(prompt_key)
 }
 
+/// A release whose parent (`from=`) changed since the base while its own node reads
+/// the same there and here: the parent's change is the one to report.
+fn changed_only_through_parent(
+    cx: &Config,
+    base: &BaseLock,
+    model: &str,
+    version: &str,
+    changed: &BTreeSet<LockKey>,
+) -> bool {
+    let Some(release) = cx.release(model, version) else {
+        return false;
+    };
+    let Some(parent) = &release.parent else {
+        return false;
+    };
+    if !changed.contains(&LockKey::Release(model.to_owned(), parent.clone())) {
+        return false;
+    }
+    let file = release.at.file_id();
+    let Some(before) = base.read(cx.files.path(file)) else {
+        return false;
+    };
+    let own = release_view(&before, model, version);
+    own.is_some() && own == release_view(cx.files.text(file), model, version)
+}
+
 /// Prompt versions that some release names: a lock entry for one that is gone is
 /// reported at the reference (MO202), not again at the lock.
 fn referenced_prompts(cx: &Config) -> BTreeSet<(&str, u32)> {
@@ -192,6 +249,7 @@ pub fn check_lock(
             .is_some_and(|hash| lock.hash(key) != Some(hash.as_str()))
     };
     let locked_hash = |key: &LockKey| lock.hash(key).map(str::to_owned);
+    let mut unlocked_prompts: BTreeMap<&str, Vec<(u32, &LockKey, &String)>> = BTreeMap::new();
     // Definitions are looked up only for the entries that need a label.
     for (key, hash) in expected {
         if released_changed.contains(key) || unknown_whole(cx, key) {
@@ -207,6 +265,15 @@ pub fn check_lock(
         match lock.entries.get(key) {
             // An unreadable line may be this entry: it is reported as unreadable.
             None if lock.unreadable.may_hide(key) => {}
+            // The versions of one prompt are one finding (below).
+            None if matches!(key, LockKey::Prompt(..)) => {
+                if let LockKey::Prompt(name, version) = key {
+                    unlocked_prompts
+                        .entry(name.as_str())
+                        .or_default()
+                        .push((*version, key, hash));
+                }
+            }
             None => out.push(
                 Diagnostic::new(Code::StaleLock, format!("{key} is not in modelops.lock"))
                     .with_label_opt(definition(cx, key), "not locked")
@@ -224,11 +291,40 @@ pub fn check_lock(
             Some(_) => {}
         }
     }
+    for (name, versions) in unlocked_prompts {
+        let listed = versions
+            .iter()
+            .map(|(version, _, _)| format!("v{version}"))
+            .collect::<Vec<_>>();
+        let Some((_, first, hash)) = versions.first() else {
+            continue;
+        };
+        let message = match listed.as_slice() {
+            [_] => format!("{first} is not in modelops.lock"),
+            [rest @ .., last] => format!(
+                "prompt `{name}` {} and {last} are not in modelops.lock",
+                rest.join(", ")
+            ),
+            [] => continue,
+        };
+        let mut diagnostic = Diagnostic::new(Code::StaleLock, message);
+        for (_, key, _) in &versions {
+            diagnostic = diagnostic.with_label_opt(definition(cx, key), "not locked");
+        }
+        out.push(diagnostic.with_help(lock_help(staging, first, hash)));
+    }
     let referenced = referenced_prompts(cx);
+    let mut gone_prompts: BTreeMap<&str, Vec<(u32, Span)>> = BTreeMap::new();
     for (key, (_, line)) in &lock.entries {
         // With a model file left out, its releases and datasets are unknown, not gone.
+        // A prompt whose folder is gone while a release names it is reported at the
+        // reference (MO202), versions and all.
         let judged = match key {
-            LockKey::Prompt(name, version) => !referenced.contains(&(name.as_str(), *version)),
+            LockKey::Prompt(name, version) => {
+                !referenced.contains(&(name.as_str(), *version))
+                    && (cx.prompts.contains_key(name)
+                        || !referenced.iter().any(|(named, _)| named == name))
+            }
             _ => models_complete,
         };
         if judged && !expected.contains_key(key) {
@@ -240,21 +336,45 @@ pub fn check_lock(
                 }
                 _ => None,
             };
-            out.push(match unstaged {
-                Some(path) => Diagnostic::new(
-                    Code::StaleLock,
-                    format!("modelops.lock lists {key}, whose file `{path}` is in the working tree but not staged"),
-                )
-                .with_label(*line, "locked, but the commit would not hold the file")
-                .with_help(format!("stage it: `git add {path}`")),
-                None => Diagnostic::new(
-                    Code::StaleLock,
-                    format!("modelops.lock lists {key}, which no longer exists"),
-                )
-                .with_label(*line, "stale entry")
-                .with_help("run `modelops lock` and commit the result"),
-            });
+            match (unstaged, key) {
+                (Some(path), _) => out.push(
+                    Diagnostic::new(
+                        Code::StaleLock,
+                        format!("modelops.lock lists {key}, whose file `{path}` is in the working tree but not staged"),
+                    )
+                    .with_label(*line, "locked, but the commit would not hold the file")
+                    .with_help(format!("stage it: `git add {path}`")),
+                ),
+                // The gone versions of one prompt are one finding (below).
+                (None, LockKey::Prompt(name, version)) => {
+                    gone_prompts.entry(name.as_str()).or_default().push((*version, *line));
+                }
+                (None, _) => out.push(
+                    Diagnostic::new(
+                        Code::StaleLock,
+                        format!("modelops.lock lists {key}, which no longer exists"),
+                    )
+                    .with_label(*line, "stale entry")
+                    .with_help("run `modelops lock` and commit the result"),
+                ),
+            }
         }
+    }
+    for (name, versions) in gone_prompts {
+        let listed: Vec<String> = versions.iter().map(|(v, _)| format!("v{v}")).collect();
+        let message = match listed.as_slice() {
+            [only] => format!("modelops.lock lists prompt `{name}` {only}, which no longer exists"),
+            [rest @ .., last] => format!(
+                "modelops.lock lists prompt `{name}` {} and {last}, which no longer exist",
+                rest.join(", ")
+            ),
+            [] => continue,
+        };
+        let mut diagnostic = Diagnostic::new(Code::StaleLock, message);
+        for (_, line) in versions {
+            diagnostic = diagnostic.with_label(line, "stale entry");
+        }
+        out.push(diagnostic.with_help("run `modelops lock` and commit the result"));
     }
 }
 
@@ -303,23 +423,32 @@ pub fn check_immutability(
             )),
         );
     }
+    // Releases in two passes: which changed, then which to report, since a parent
+    // may sort after its child.
+    let mut changed_releases: Vec<(&LockKey, &str)> = Vec::new();
     for (key, hash) in expected {
+        if !matches!(key, LockKey::Release(..)) {
+            continue;
+        }
+        if let Some(released) = base.lock.hash(key)
+            && released != hash
+        {
+            changed.insert(key.clone());
+            changed_releases.push((key, released));
+        }
+    }
+    let base_hash = |key: &LockKey| base.lock.hash(key).map(str::to_owned);
+    for (key, released) in changed_releases {
         let LockKey::Release(model, version) = key else {
             continue;
         };
-        let Some(released) = base.lock.hash(key) else {
-            continue;
-        };
-        if released == hash {
-            continue;
-        }
-        changed.insert(key.clone());
-        // A release whose prompt was edited in place changes with it; the prompt is
-        // the change to report, unless the release changed besides.
-        let base_hash = |key: &LockKey| base.lock.hash(key).map(str::to_owned);
+        // A release whose prompt was edited in place changes with it, as does one
+        // whose parent changed while its own node did not: the prompt or the parent
+        // is the change to report, unless the release changed besides.
         if unknown_whole(cx, key)
             || changed_only_through_prompt(cx, key, released, &base_hash)
                 .is_some_and(|prompt| changed.contains(&prompt))
+            || changed_only_through_parent(cx, base, model, version, &changed)
         {
             continue;
         }
