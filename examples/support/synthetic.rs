@@ -147,13 +147,20 @@ environment "prod" namespace="llm-prod" {
     min-step-pause "1h"
 }
 
-target "kubernetes" flavor="argo-rollouts"
+// The pipelines walk the traffic states of every proxy target.
+target "kubernetes" flavor="deployment"
 target "istio"
-target "envoy"
-target "nginx"
-target "litellm"
+target "envoy" reload="systemctl reload-or-restart envoy"
+target "nginx" {
+    allow "MO901" reason="the shadow's added latency is accepted"
+}
+target "litellm" reload="systemctl restart litellm"
 target "github-actions"
-target "gitlab-ci"
+target "gitlab-ci" job-limit="3h"
+
+pipelines {
+    modelops path="."
+}
 "#;
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

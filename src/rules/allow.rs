@@ -96,6 +96,9 @@ impl<'c> Allows<'c> {
             });
         };
         for model in &config.models {
+            if model.deploy.values().all(|deploy| deploy.allow.is_empty()) {
+                continue;
+            }
             // A deployment's block runs from its node to the next release or
             // deployment of the model (or the end of the file).
             let mut starts: Vec<usize> = model
