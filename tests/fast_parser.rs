@@ -129,6 +129,24 @@ fn agrees_with_kdl_on_a_synthetic_repository() {
     }
 }
 
+/// The benchmarks' synthetic repository is one the rules accept (besides its lock,
+/// which `gen-repo` users write with `modelops lock`), so that they time real work.
+#[test]
+fn the_synthetic_repository_passes_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic::generate(dir.path(), 10, 3, 30, 1).unwrap();
+    let tree = modelops::source::WorkTree::new(dir.path()).unwrap();
+    let checked =
+        modelops::check::check(&tree, &modelops::check::Options::from_environment()).unwrap();
+    let errors: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 /// Small edits of real files: inserted, deleted and replaced characters, chosen from
 /// the ones KDL gives meaning to.
 #[test]
