@@ -80,6 +80,33 @@ fn sarif_output_of_a_clean_repository_is_valid_and_empty() {
     assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
 }
 
+/// Warnings accepted by an `allow` are results suppressed in the source, with the
+/// reason as the justification: code scanning shows them as dismissed.
+#[test]
+fn sarif_lists_allowed_warnings_as_suppressed() {
+    let repo = support::copy_example();
+    let run = support::modelops_in(repo.path(), &["check", "--format", "sarif"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let errors: Vec<String> = sarif_schema()
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for result in results {
+        let suppression = &result["suppressions"][0];
+        assert_eq!(suppression["kind"], "inSource", "{result:#?}");
+        assert!(
+            suppression["justification"]
+                .as_str()
+                .is_some_and(|j| j.contains("shadow")),
+            "{result:#?}"
+        );
+    }
+}
+
 #[test]
 fn github_format_prints_workflow_annotations() {
     let repo = broken_repo();

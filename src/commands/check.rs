@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::ValueEnum;
 
 use super::{EXIT_INVALID, EXIT_OK, fail, human_options, open_worktree};
-use crate::diag::render::{render_github, render_human, render_json, render_sarif};
+use crate::diag::render::{render_github, render_human, render_json, render_sarif_suppressed};
 use crate::source::{GitIndex, Source};
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +121,18 @@ pub fn run(directory: Option<&Path>, args: &CheckArgs) -> u8 {
             super::print_json(&text);
         }
         Format::Sarif => {
-            let log = render_sarif(&checked.diagnostics, &checked.config.files);
+            let suppressed: Vec<(&crate::diag::Diagnostic, &str)> = checked
+                .allowed
+                .iter()
+                .flat_map(|allowed| {
+                    allowed
+                        .accepted
+                        .iter()
+                        .map(move |d| (d, allowed.reason.as_str()))
+                })
+                .collect();
+            let log =
+                render_sarif_suppressed(&checked.diagnostics, &suppressed, &checked.config.files);
             super::print_json(&serde_json::to_string_pretty(&log).unwrap_or_default());
         }
         Format::Github => {

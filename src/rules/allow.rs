@@ -25,6 +25,9 @@ pub struct Allowed {
     pub location: String,
     #[serde(skip)]
     pub span: Span,
+    /// The warnings it accepted (for formats that list them as suppressed).
+    #[serde(skip)]
+    pub accepted: Vec<Diagnostic>,
 }
 
 impl Allowed {
@@ -72,6 +75,7 @@ struct Entry<'c> {
     scope: Scope,
     described: String,
     count: usize,
+    accepted: Vec<Diagnostic>,
     /// Errors of its code in its scope: they stay, and say why it accepted nothing.
     errors: usize,
 }
@@ -92,6 +96,7 @@ impl<'c> Allows<'c> {
                 scope,
                 described,
                 count: 0,
+                accepted: Vec::new(),
                 errors: 0,
             });
         };
@@ -171,6 +176,7 @@ impl<'c> Allows<'c> {
             match taken {
                 Some(entry) => {
                     entry.count += 1;
+                    entry.accepted.push(diagnostic.clone());
                     false
                 }
                 None => true,
@@ -245,6 +251,7 @@ impl<'c> Allows<'c> {
                 scope: entry.described,
                 reason: entry.allow.reason.clone(),
                 span: name_span,
+                accepted: entry.accepted,
             });
         }
         allowed

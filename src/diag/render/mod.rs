@@ -9,4 +9,4 @@ mod sarif;
 pub use github::render_github;
 pub use human::{HumanOptions, render_human};
 pub use json::{json_diagnostic, render_json};
-pub use sarif::render_sarif;
+pub use sarif::{render_sarif, render_sarif_suppressed};

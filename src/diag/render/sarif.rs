@@ -61,6 +61,17 @@ fn result(diagnostic: &Diagnostic, files: &Files) -> Value {
 
 /// The whole run as a SARIF log.
 pub fn render_sarif(diagnostics: &Diagnostics, files: &Files) -> Value {
+    render_sarif_suppressed(diagnostics, &[], files)
+}
+
+/// [`render_sarif`], with the warnings accepted on purpose listed too, each as a
+/// result suppressed in the source (SARIF `suppressions`, with the reason given as
+/// its justification), so code scanning shows them as dismissed, not as new.
+pub fn render_sarif_suppressed(
+    diagnostics: &Diagnostics,
+    suppressed: &[(&crate::diag::Diagnostic, &str)],
+    files: &Files,
+) -> Value {
     let rules: Vec<Value> = Code::ALL
         .iter()
         .map(|code| {
@@ -88,7 +99,19 @@ pub fn render_sarif(diagnostics: &Diagnostics, files: &Files) -> Value {
             },
             "columnKind": "unicodeCodePoints",
             "originalUriBaseIds": { "%SRCROOT%": { "description": { "text": "the config repository root" } } },
-            "results": diagnostics.iter().map(|d| result(d, files)).collect::<Vec<_>>(),
+            "results": diagnostics
+                .iter()
+                .map(|d| result(d, files))
+                .chain(suppressed.iter().map(|(d, reason)| {
+                    let mut result = result(d, files);
+                    result["suppressions"] = json!([{
+                        "kind": "inSource",
+                        "status": "accepted",
+                        "justification": crate::diag::clean::text(reason),
+                    }]);
+                    result
+                }))
+                .collect::<Vec<_>>(),
         }],
     })
 }
