@@ -193,6 +193,16 @@ fn changed_only_through_parent(
     own.is_some() && own == release_view(cx.files.text(file), model, version)
 }
 
+/// Prompt versions for a message: `v1`, `v1 and v2`, `v1, v2 and v3`.
+fn version_list(versions: impl Iterator<Item = u32>) -> String {
+    let listed: Vec<String> = versions.map(|version| format!("v{version}")).collect();
+    match listed.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// Prompt versions that some release names: a lock entry for one that is gone is
 /// reported at the reference (MO202), not again at the lock.
 fn referenced_prompts(cx: &Config) -> BTreeSet<(&str, u32)> {
@@ -292,20 +302,14 @@ pub fn check_lock(
         }
     }
     for (name, versions) in unlocked_prompts {
-        let listed = versions
-            .iter()
-            .map(|(version, _, _)| format!("v{version}"))
-            .collect::<Vec<_>>();
         let Some((_, first, hash)) = versions.first() else {
             continue;
         };
-        let message = match listed.as_slice() {
-            [_] => format!("{first} is not in modelops.lock"),
-            [rest @ .., last] => format!(
-                "prompt `{name}` {} and {last} are not in modelops.lock",
-                rest.join(", ")
-            ),
-            [] => continue,
+        let listed = version_list(versions.iter().map(|(version, _, _)| *version));
+        let message = if versions.len() == 1 {
+            format!("{first} is not in modelops.lock")
+        } else {
+            format!("prompt `{name}` {listed} are not in modelops.lock")
         };
         let mut diagnostic = Diagnostic::new(Code::StaleLock, message);
         for (_, key, _) in &versions {
@@ -361,14 +365,11 @@ pub fn check_lock(
         }
     }
     for (name, versions) in gone_prompts {
-        let listed: Vec<String> = versions.iter().map(|(v, _)| format!("v{v}")).collect();
-        let message = match listed.as_slice() {
-            [only] => format!("modelops.lock lists prompt `{name}` {only}, which no longer exists"),
-            [rest @ .., last] => format!(
-                "modelops.lock lists prompt `{name}` {} and {last}, which no longer exist",
-                rest.join(", ")
-            ),
-            [] => continue,
+        let listed = version_list(versions.iter().map(|(version, _)| *version));
+        let message = if versions.len() == 1 {
+            format!("modelops.lock lists prompt `{name}` {listed}, which no longer exists")
+        } else {
+            format!("modelops.lock lists prompt `{name}` {listed}, which no longer exist")
         };
         let mut diagnostic = Diagnostic::new(Code::StaleLock, message);
         for (_, line) in versions {
