@@ -34,19 +34,25 @@ impl BaseLock {
     }
 }
 
-/// What release `version` of `model` says itself in a model file's text (its own
-/// node as the language reads it, without spans).
-fn release_view(text: &str, model: &str, version: &str) -> Option<serde_json::Value> {
+/// A model file's view as the language reads it (without spans).
+fn file_view(text: &str) -> Option<serde_json::Value> {
     let file = crate::diag::FileId(0);
     let document = crate::syntax::parse(file, text).ok()?;
     let (view, _) = crate::syntax::lower(&document, text, file, &crate::syntax::MODEL_FILE);
-    view.value
-        .get("model")?
-        .get(model)?
-        .get("release")?
-        .get(version)
-        .cloned()
+    Some(view.value)
 }
+
+/// What release `version` of `model` says itself in a model file's view.
+fn release_in<'v>(
+    view: &'v serde_json::Value,
+    model: &str,
+    version: &str,
+) -> Option<&'v serde_json::Value> {
+    view.get("model")?.get(model)?.get("release")?.get(version)
+}
+
+/// A model file's views at the base and now, read and parsed once per file.
+type FileViews = BTreeMap<crate::diag::FileId, Option<(serde_json::Value, serde_json::Value)>>;
 
 /// Where an entry's content is defined, for labels.
 fn definition(cx: &Config, key: &LockKey) -> Option<Span> {
@@ -175,6 +181,7 @@ fn changed_only_through_parent(
     model: &str,
     version: &str,
     changed: &BTreeSet<LockKey>,
+    views: &mut FileViews,
 ) -> bool {
     let Some(release) = cx.release(model, version) else {
         return false;
@@ -186,11 +193,15 @@ fn changed_only_through_parent(
         return false;
     }
     let file = release.at.file_id();
-    let Some(before) = base.read(cx.files.path(file)) else {
+    let read = || {
+        let before = file_view(&base.read(cx.files.path(file))?)?;
+        Some((before, file_view(cx.files.text(file))?))
+    };
+    let Some((before, now)) = views.entry(file).or_insert_with(read) else {
         return false;
     };
-    let own = release_view(&before, model, version);
-    own.is_some() && own == release_view(cx.files.text(file), model, version)
+    let own = release_in(before, model, version);
+    own.is_some() && own == release_in(now, model, version)
 }
 
 /// Prompt versions for a message: `v1`, `v1 and v2`, `v1, v2 and v3`.
@@ -439,6 +450,7 @@ pub fn check_immutability(
         }
     }
     let base_hash = |key: &LockKey| base.lock.hash(key).map(str::to_owned);
+    let mut views = FileViews::new();
     for (key, released) in changed_releases {
         let LockKey::Release(model, version) = key else {
             continue;
@@ -449,7 +461,7 @@ pub fn check_immutability(
         if unknown_whole(cx, key)
             || changed_only_through_prompt(cx, key, released, &base_hash)
                 .is_some_and(|prompt| changed.contains(&prompt))
-            || changed_only_through_parent(cx, base, model, version, &changed)
+            || changed_only_through_parent(cx, base, model, version, &changed, &mut views)
         {
             continue;
         }

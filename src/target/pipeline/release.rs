@@ -331,6 +331,19 @@ fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chai
     let status = |minutes: u64| {
         format!("kubectl argo rollouts status {name} -n {namespace} --timeout {minutes}m")
     };
+    // A job that waits, for up to `hold` minutes and the margin, until the Rollout's
+    // status reads `condition` (a jsonpath, then `'=` and the value).
+    let rollout_wait = |mut job: Job, hold: u64, step: &str, condition: &str| {
+        job.timeout_minutes = hold + MARGIN_MINUTES;
+        job.scripts.push(Script::new(
+            step,
+            format!(
+                "kubectl wait rollout/{name} -n {namespace} --for=jsonpath='{condition} --timeout={}m",
+                hold + MARGIN_MINUTES - 5
+            ),
+        ));
+        job
+    };
     let mut deploy = env_job(d, "deploy", format!("deploy {model} to {env}"));
     deploy.argo = true;
     deploy.scripts.push(Script::new(
@@ -362,15 +375,12 @@ fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chai
             if let Some(index) = crate::target::kubernetes::argo_approval_step(d, cx.project.mesh())
             {
                 let shadow = canary.shadow.as_ref().map_or(0, |s| minutes(s.duration));
-                let mut wait = env_job(d, "shadow", format!("shadow {model} in {env}"));
-                wait.timeout_minutes = shadow + MARGIN_MINUTES;
-                wait.scripts.push(Script::new(
+                let wait = rollout_wait(
+                    env_job(d, "shadow", format!("shadow {model} in {env}")),
+                    shadow,
                     "Wait for the Rollout's approval pause",
-                    format!(
-                        "kubectl wait rollout/{name} -n {namespace} --for=jsonpath='{{.status.currentStepIndex}}'={index} --timeout={}m",
-                        shadow + MARGIN_MINUTES - 5
-                    ),
-                ));
+                    &format!("{{.status.currentStepIndex}}'={index}"),
+                );
                 chain.push(wait);
                 // With traffic routing the candidate has pods at the pause.
                 if mesh && let Some(smoke) = smoke_job(d) {
@@ -383,15 +393,13 @@ fn argo_driven(cx: &Context<'_>, d: &Deployment<'_>, needs: Vec<String>) -> Chai
             let preview = blue_green.preview.map_or(0, minutes);
             let mut wait = env_job(d, "preview", format!("preview {model} in {env}"));
             wait.argo = true;
-            wait.timeout_minutes = preview + MARGIN_MINUTES;
             // The controller pauses once the preview is up and its analysis passed.
-            wait.scripts.push(Script::new(
+            let wait = rollout_wait(
+                wait,
+                preview,
                 "Wait until the preview passed its analysis",
-                format!(
-                    "kubectl wait rollout/{name} -n {namespace} --for=jsonpath='{{.status.phase}}'=Paused --timeout={}m",
-                    preview + MARGIN_MINUTES - 5
-                ),
-            ));
+                "{.status.phase}'=Paused",
+            );
             preview_then_approval(&mut chain, d, wait, blue_green);
         }
     }
